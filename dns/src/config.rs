@@ -1,0 +1,504 @@
+//! The one TOML config file: `[dns]`, `[[pool]]`, `[check.NAME]`, `[[vrrp]]`.
+//!
+//! Parsing is serde with `deny_unknown_fields`; [`Config::load`] then runs
+//! [`Config::validate`], so every error names the file, the key and what was
+//! expected. Checks that need the zones (is a pool name inside a zone?) are
+//! done by [`crate::zones`] when they load.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hadns_vrrp::config::{de_duration, InstanceConfig};
+use serde::Deserialize;
+
+/// Errors from reading and validating the config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read config: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type; `message` carries toml's
+    /// line, column and key.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: expected {expected}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        expected: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub dns: DnsConfig,
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<PoolConfig>,
+    #[serde(default, rename = "check")]
+    pub checks: BTreeMap<String, CheckConfig>,
+    #[serde(default)]
+    pub vrrp: Vec<InstanceConfig>,
+    /// Where this config was read from (set by `load`); relative paths in it
+    /// are relative to this file's folder.
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// UDP and TCP are served on each address.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<SocketAddr>,
+    /// Folder of `*.zone` files, relative to the config file.
+    #[serde(default = "default_zones")]
+    pub zones: PathBuf,
+    /// Largest UDP response we send to EDNS clients (RFC 6891; DNS flag day 2020: 1232).
+    #[serde(default = "default_udp_size")]
+    pub max_udp_size: u16,
+    /// TCP idle timeout.
+    #[serde(default = "default_tcp_timeout", deserialize_with = "de_duration")]
+    pub tcp_timeout: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            listen: default_listen(),
+            zones: default_zones(),
+            max_udp_size: default_udp_size(),
+            tcp_timeout: default_tcp_timeout(),
+        }
+    }
+}
+
+fn default_listen() -> Vec<SocketAddr> {
+    vec![SocketAddr::from(([127, 0, 0, 1], 5353))]
+}
+fn default_zones() -> PathBuf {
+    PathBuf::from("zones")
+}
+fn default_udp_size() -> u16 {
+    1232
+}
+fn default_tcp_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum PoolType {
+    A,
+    AAAA,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    /// DNSPod "equal load": every healthy member, rotated per query.
+    Equal,
+    /// DNSPod "weighted load": `answers` members per query by smooth WRR.
+    Weighted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenAllDown {
+    /// Fail open: answer every member (Route 53, gdnsd).
+    #[default]
+    All,
+    /// NODATA.
+    None,
+    /// SERVFAIL.
+    Servfail,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    /// Fully qualified or relative-to-root name, e.g. "ha.com." or "ha.com".
+    pub name: String,
+    #[serde(rename = "type", default = "default_pool_type")]
+    pub rtype: PoolType,
+    #[serde(default = "default_mode")]
+    pub mode: PoolMode,
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+    /// weighted mode: members per answer.
+    #[serde(default = "default_answers")]
+    pub answers: usize,
+    #[serde(default)]
+    pub when_all_down: WhenAllDown,
+    pub members: Vec<MemberConfig>,
+}
+
+fn default_pool_type() -> PoolType {
+    PoolType::A
+}
+fn default_mode() -> PoolMode {
+    PoolMode::Equal
+}
+fn default_ttl() -> u32 {
+    60
+}
+fn default_answers() -> usize {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemberConfig {
+    pub address: IpAddr,
+    /// 0-100 (DNSPod's range); 0 = used only when every positive member is down.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// Name of a `[check.NAME]` probe; none = always healthy.
+    #[serde(default)]
+    pub check: Option<String>,
+    /// Name of a local `[[vrrp]]` instance: healthy only while its VIP is held.
+    #[serde(default)]
+    pub vrrp: Option<String>,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckType {
+    Tcp,
+    Http,
+    Exec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckConfig {
+    #[serde(rename = "type")]
+    pub kind: CheckType,
+    /// tcp/http: probe the member's own address on this port...
+    #[serde(default)]
+    pub port: Option<u16>,
+    /// ...or this fixed "host:port" instead.
+    #[serde(default)]
+    pub target: Option<SocketAddr>,
+    /// exec: argv; healthy when it exits 0 within `timeout`.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// http: request path.
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// http: Host header (default: the probed address).
+    #[serde(default)]
+    pub host: Option<String>,
+    /// http: expected status code.
+    #[serde(default = "default_status")]
+    pub expect_status: u16,
+    #[serde(default = "default_interval", deserialize_with = "de_duration")]
+    pub interval: Duration,
+    #[serde(default = "default_timeout", deserialize_with = "de_duration")]
+    pub timeout: Duration,
+    /// Successes in a row to go up.
+    #[serde(default = "default_rise_fall")]
+    pub rise: u32,
+    /// Failures in a row to go down.
+    #[serde(default = "default_rise_fall")]
+    pub fall: u32,
+}
+
+fn default_path() -> String {
+    "/".into()
+}
+fn default_status() -> u16 {
+    200
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_rise_fall() -> u32 {
+    2
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates TOML text as if read from `path`.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.path = path.to_path_buf();
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The zones folder, resolved against the config file's folder.
+    pub fn zones_dir(&self) -> PathBuf {
+        if self.dns.zones.is_absolute() {
+            return self.dns.zones.clone();
+        }
+        let base = self.path.parent().unwrap_or_else(|| Path::new("."));
+        base.join(&self.dns.zones)
+    }
+
+    fn invalid(&self, key: impl Into<String>, expected: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.clone(),
+            key: key.into(),
+            expected: expected.into(),
+        }
+    }
+
+    /// Checks everything that can be checked from the file alone.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.dns.listen.is_empty() {
+            return Err(self.invalid("dns.listen", "at least one address:port"));
+        }
+        if self.dns.max_udp_size < 512 {
+            return Err(self.invalid("dns.max_udp_size", "at least 512"));
+        }
+        for (name, c) in &self.checks {
+            let k = |f: &str| format!("check.{name}.{f}");
+            match c.kind {
+                CheckType::Tcp | CheckType::Http => {
+                    if c.port.is_none() && c.target.is_none() {
+                        return Err(self.invalid(
+                            k("port"),
+                            "a port (probe each member's address) or target = \"host:port\"",
+                        ));
+                    }
+                    if c.command.is_some() {
+                        return Err(self.invalid(k("command"), "command only with type = \"exec\""));
+                    }
+                }
+                CheckType::Exec => match &c.command {
+                    Some(argv) if !argv.is_empty() && !argv[0].is_empty() => {}
+                    _ => {
+                        return Err(self.invalid(
+                            k("command"),
+                            "a non-empty argv, e.g. [\"/usr/local/bin/check-nginx\"]",
+                        ))
+                    }
+                },
+            }
+            if c.kind == CheckType::Http && !c.path.starts_with('/') {
+                return Err(self.invalid(k("path"), "an absolute path starting with '/'"));
+            }
+            if !(100..=599).contains(&c.expect_status) {
+                return Err(self.invalid(k("expect_status"), "an HTTP status code 100-599"));
+            }
+            if c.interval.is_zero() {
+                return Err(self.invalid(k("interval"), "a positive duration such as \"1s\""));
+            }
+            if c.timeout.is_zero() {
+                return Err(self.invalid(k("timeout"), "a positive duration such as \"500ms\""));
+            }
+            if c.rise == 0 {
+                return Err(self.invalid(k("rise"), "at least 1"));
+            }
+            if c.fall == 0 {
+                return Err(self.invalid(k("fall"), "at least 1"));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, v) in self.vrrp.iter().enumerate() {
+            v.validate()
+                .map_err(|e| self.invalid(format!("vrrp[{i}].{}", e.key), e.expected))?;
+            if !seen.insert(v.name.as_str()) {
+                return Err(self.invalid(format!("vrrp[{i}].name"), format!("a unique instance name; {:?} is used twice", v.name)));
+            }
+            for (j, t) in v.track.iter().enumerate() {
+                if !self.checks.contains_key(&t.check) {
+                    return Err(self.invalid(
+                        format!("vrrp[{i}].track[{j}].check"),
+                        format!("the name of a [check.NAME] section; {:?} is not defined{}", t.check, self.known_checks()),
+                    ));
+                }
+            }
+        }
+        let mut pool_keys = std::collections::HashSet::new();
+        for (i, p) in self.pools.iter().enumerate() {
+            let k = |f: &str| format!("pool[{i}].{f}");
+            if p.name.trim().is_empty() || p.name.contains(char::is_whitespace) {
+                return Err(self.invalid(k("name"), "a domain name such as \"ha.com.\""));
+            }
+            if !pool_keys.insert((p.name.trim_end_matches('.').to_ascii_lowercase(), p.rtype)) {
+                return Err(self.invalid(k("name"), format!("one pool per name and type; {} {:?} is defined twice", p.name, p.rtype)));
+            }
+            if p.members.is_empty() {
+                return Err(self.invalid(k("members"), "at least one member"));
+            }
+            if p.ttl > 2_147_483_647 {
+                return Err(self.invalid(k("ttl"), "0 to 2147483647 (RFC 2181)"));
+            }
+            if p.answers == 0 {
+                return Err(self.invalid(k("answers"), "at least 1"));
+            }
+            for (j, m) in p.members.iter().enumerate() {
+                let mk = |f: &str| format!("pool[{i}].members[{j}].{f}");
+                let fam_ok = match p.rtype {
+                    PoolType::A => m.address.is_ipv4(),
+                    PoolType::AAAA => m.address.is_ipv6(),
+                };
+                if !fam_ok {
+                    return Err(self.invalid(
+                        mk("address"),
+                        format!(
+                            "an {} address for a type = \"{:?}\" pool, got {}",
+                            if p.rtype == PoolType::A { "IPv4" } else { "IPv6" },
+                            p.rtype,
+                            m.address
+                        ),
+                    ));
+                }
+                if m.weight > 100 {
+                    return Err(self.invalid(mk("weight"), format!("0-100, got {}", m.weight)));
+                }
+                if let Some(c) = &m.check {
+                    if !self.checks.contains_key(c) {
+                        return Err(self.invalid(
+                            mk("check"),
+                            format!("the name of a [check.NAME] section; {c:?} is not defined{}", self.known_checks()),
+                        ));
+                    }
+                }
+                if let Some(v) = &m.vrrp {
+                    if !self.vrrp.iter().any(|i| &i.name == v) {
+                        return Err(self.invalid(
+                            mk("vrrp"),
+                            format!("the name of a [[vrrp]] instance; {v:?} is not defined"),
+                        ));
+                    }
+                }
+            }
+            if p.members.iter().map(|m| m.address).collect::<std::collections::HashSet<_>>().len() != p.members.len() {
+                return Err(self.invalid(k("members"), "distinct member addresses"));
+            }
+        }
+        Ok(())
+    }
+
+    fn known_checks(&self) -> String {
+        if self.checks.is_empty() {
+            " (no checks are defined)".into()
+        } else {
+            format!(
+                " (defined: {})",
+                self.checks.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[dns]
+listen = ["127.0.0.1:5353"]
+zones = "../zones"
+
+[[pool]]
+name = "ha.com."
+type = "A"
+mode = "equal"
+ttl = 10
+members = [
+  { address = "192.168.56.100", weight = 50, check = "web" },
+  { address = "192.168.56.200", weight = 50 },
+]
+
+[check.web]
+type = "http"
+port = 80
+interval = "1s"
+timeout = "500ms"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, Path::new("/etc/hadns/test.toml"))
+    }
+
+    fn err_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_config_parses_with_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.pools[0].when_all_down, WhenAllDown::All);
+        assert_eq!(c.pools[0].answers, 1);
+        assert_eq!(c.checks["web"].rise, 2);
+        assert_eq!(c.checks["web"].path, "/");
+        assert_eq!(c.zones_dir(), PathBuf::from("/etc/hadns/../zones"));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_file() {
+        let e = err_of(&GOOD.replace("ttl = 10", "ttl = 10\ncolour = 1"));
+        assert!(e.starts_with("/etc/hadns/test.toml:"), "{e}");
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn wrong_family_member() {
+        let e = err_of(&GOOD.replace("192.168.56.200", "fd00::200"));
+        assert!(e.contains("pool[0].members[1].address") && e.contains("IPv4"), "{e}");
+    }
+
+    #[test]
+    fn weight_out_of_range() {
+        let e = err_of(&GOOD.replace("weight = 50 }", "weight = 101 }"));
+        assert!(e.contains("pool[0].members[1].weight") && e.contains("0-100"), "{e}");
+    }
+
+    #[test]
+    fn missing_check() {
+        let e = err_of(&GOOD.replace("check = \"web\"", "check = \"nope\""));
+        assert!(e.contains("pool[0].members[0].check") && e.contains("\"nope\""), "{e}");
+    }
+
+    #[test]
+    fn bad_mode_and_duration() {
+        let e = err_of(&GOOD.replace("mode = \"equal\"", "mode = \"random\""));
+        assert!(e.contains("mode") || e.contains("random"), "{e}");
+        let e = err_of(&GOOD.replace("\"500ms\"", "\"soon\""));
+        assert!(e.contains("soon"), "{e}");
+    }
+
+    #[test]
+    fn vrrp_errors_are_prefixed() {
+        let text = format!(
+            "{GOOD}\n[[vrrp]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 300\naddresses = [\"192.168.56.100/24\"]\n"
+        );
+        let e = err_of(&text);
+        assert!(e.contains("vrrp[0].vrid"), "{e}");
+        let text = text.replace("vrid = 300", "vrid = 51\ntrack = [{ check = \"db\", weight = -30 }]");
+        let e = err_of(&text);
+        assert!(e.contains("vrrp[0].track[0].check"), "{e}");
+    }
+
+    #[test]
+    fn exec_check_needs_command() {
+        let e = err_of(&GOOD.replace("type = \"http\"\nport = 80", "type = \"exec\""));
+        assert!(e.contains("check.web.command"), "{e}");
+    }
+}

@@ -1,0 +1,4 @@
+//! hadns: an authoritative DNS server with health-aware weighted pools, plus
+//! (through `hadns-vrrp`) the VRRP engine that keeps the pool's VIPs alive.
+
+pub mod config;

@@ -1,0 +1,380 @@
+//! The `[[vrrp]]` section of the hadns TOML file: what a user writes, and its
+//! static validation. Checks that need the rest of the config (does a tracked
+//! check exist?) or the running system (does the interface exist?) are done by
+//! the caller and by the runtime.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// One virtual router, keepalived's `vrrp_instance`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// Instance name, used in logs, notify scripts and pool members (`vrrp = "VI_1"`).
+    pub name: String,
+    /// Interface the instance runs on (adverts sent and VIPs added here).
+    pub interface: String,
+    /// Virtual router id, 1-255.
+    pub vrid: u16,
+    /// 1-254; 255 means this router owns the addresses.
+    #[serde(default = "default_priority")]
+    pub priority: u16,
+    /// 3 (default) or 2.
+    #[serde(default = "default_version")]
+    pub version: u8,
+    /// v3: multiple of 10ms, at least 10ms, at most 40.95s; v2: whole seconds 1-255.
+    #[serde(default = "default_advert_interval", deserialize_with = "de_duration")]
+    pub advert_interval: Duration,
+    #[serde(default = "default_true")]
+    pub preempt: bool,
+    #[serde(default, deserialize_with = "de_duration")]
+    pub preempt_delay: Duration,
+    /// Accept mode (RFC 5798 §6.1): default true, so services on the VIP answer.
+    #[serde(default = "default_true")]
+    pub accept: bool,
+    /// VIPs with prefix length, e.g. "192.168.56.100/24". One family per instance.
+    pub addresses: Vec<String>,
+    /// Empty: multicast (224.0.0.18 / ff02::12).
+    #[serde(default)]
+    pub unicast_peers: Vec<IpAddr>,
+    /// Optional source address for adverts (default: the interface's primary address).
+    #[serde(default)]
+    pub source_address: Option<IpAddr>,
+    /// v2 only: simple text password (RFC 2338 type 1), up to 8 bytes.
+    #[serde(default)]
+    pub auth_pass: Option<String>,
+    /// v3 over IPv4 checksum convention.
+    #[serde(default)]
+    pub v3_checksum: V3Checksum,
+    #[serde(default)]
+    pub track: Vec<TrackConfig>,
+    /// Also track the link state of these interfaces (down = FAULT unless weight set).
+    #[serde(default)]
+    pub track_interface: Vec<TrackInterfaceConfig>,
+    /// Called as `notify INSTANCE NAME STATE PRIORITY` on every state change.
+    #[serde(default)]
+    pub notify: Option<String>,
+    /// Re-send gratuitous ARP / unsolicited NA every this long while master (0 = off).
+    #[serde(default, deserialize_with = "de_duration")]
+    pub garp_refresh: Duration,
+    /// Netlink valid lifetime of the VIPs, renewed while master, so a SIGKILLed
+    /// master's VIPs vanish by themselves. 0 = permanent (keepalived's behaviour).
+    #[serde(default = "default_vip_lifetime", deserialize_with = "de_duration")]
+    pub vip_lifetime: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum V3Checksum {
+    /// IPv4 pseudo-header included (keepalived 2.2.7, FRR 8.4).
+    #[default]
+    #[serde(rename = "pseudo-header")]
+    PseudoHeader,
+    /// RFC 9568 §5.2.8: VRRP message only for IPv4.
+    #[serde(rename = "rfc9568")]
+    Rfc9568,
+}
+
+/// `track = [{ check = "web", weight = -30 }]`
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackConfig {
+    /// Name of a `[check.NAME]` section.
+    pub check: String,
+    /// keepalived semantics: > 0 added while up, < 0 added while down, 0 = FAULT while down.
+    #[serde(default)]
+    pub weight: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrackInterfaceConfig {
+    pub interface: String,
+    #[serde(default)]
+    pub weight: i32,
+}
+
+fn default_priority() -> u16 {
+    100
+}
+fn default_version() -> u8 {
+    3
+}
+fn default_advert_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_true() -> bool {
+    true
+}
+fn default_vip_lifetime() -> Duration {
+    Duration::ZERO
+}
+
+/// Accepts "1s", "10ms", "1.5s" (humantime syntax) or a bare integer of seconds.
+pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Secs(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Parses a duration like "1s", "500ms", "1.5s", "2m".
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    // humantime does not take fractions ("1.5s"); handle the common decimal-seconds case.
+    if let Some(num) = t.strip_suffix('s').filter(|n| !n.ends_with('m') && n.contains('.')) {
+        if let Ok(secs) = num.parse::<f64>() {
+            if secs.is_finite() && secs >= 0.0 {
+                return Ok(Duration::from_secs_f64(secs));
+            }
+        }
+    }
+    humantime::parse_duration(t).map_err(|e| {
+        format!("invalid duration {text:?} ({e}); expected e.g. \"1s\", \"500ms\", \"10ms\"")
+    })
+}
+
+/// A static validation failure: the key (relative to the instance, e.g.
+/// `vrid`) and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {expected}")]
+pub struct InvalidKey {
+    pub key: String,
+    pub expected: String,
+}
+
+fn invalid(key: &str, expected: impl Into<String>) -> InvalidKey {
+    InvalidKey {
+        key: key.to_string(),
+        expected: expected.into(),
+    }
+}
+
+/// A VIP parsed from `addresses`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vip {
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+}
+
+/// Parses "192.168.56.100/24", "fd00::100/64" or a bare address (/32, /128).
+pub fn parse_vip(s: &str) -> Result<Vip, String> {
+    let (a, p) = match s.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (s, None),
+    };
+    let addr: IpAddr = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IP address (expected e.g. \"192.168.56.100/24\")"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let prefix_len = match p {
+        None => max,
+        Some(p) => p
+            .trim()
+            .parse::<u8>()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("{s:?} has an invalid prefix length (0-{max})"))?,
+    };
+    Ok(Vip { addr, prefix_len })
+}
+
+impl InstanceConfig {
+    /// Static checks of one instance. `idx` is unused here; keys are relative.
+    pub fn validate(&self) -> Result<(), InvalidKey> {
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "a non-empty instance name"));
+        }
+        if self.interface.trim().is_empty() {
+            return Err(invalid("interface", "an interface name such as \"eth0\""));
+        }
+        if !(1..=255).contains(&self.vrid) {
+            return Err(invalid("vrid", format!("1-255, got {}", self.vrid)));
+        }
+        if !(1..=255).contains(&self.priority) {
+            return Err(invalid(
+                "priority",
+                format!("1-254 (255 = address owner), got {}", self.priority),
+            ));
+        }
+        let ms = self.advert_interval.as_millis();
+        match self.version {
+            3 => {
+                // RFC 5798 §5.2.7: 12-bit field in centiseconds.
+                if ms < 10 || ms % 10 != 0 || self.advert_interval.as_nanos() % 10_000_000 != 0 {
+                    return Err(invalid(
+                        "advert_interval",
+                        format!("a multiple of 10ms, at least 10ms, for version 3; got {ms}ms"),
+                    ));
+                }
+                if ms > 40_950 {
+                    return Err(invalid(
+                        "advert_interval",
+                        format!("at most 40.95s for version 3; got {ms}ms"),
+                    ));
+                }
+                if self.auth_pass.is_some() {
+                    return Err(invalid(
+                        "auth_pass",
+                        "no authentication with version 3 (RFC 5798 removed it); use version = 2",
+                    ));
+                }
+            }
+            2 => {
+                // RFC 3768 §5.3.7: 8-bit field in seconds.
+                if ms < 1000 || self.advert_interval.as_nanos() % 1_000_000_000 != 0 || ms > 255_000 {
+                    return Err(invalid(
+                        "advert_interval",
+                        format!("whole seconds 1-255 for version 2; got {ms}ms"),
+                    ));
+                }
+                if let Some(p) = &self.auth_pass {
+                    if p.is_empty() || p.len() > 8 {
+                        return Err(invalid("auth_pass", "1-8 bytes of password"));
+                    }
+                }
+            }
+            v => return Err(invalid("version", format!("2 or 3, got {v}"))),
+        }
+        if self.addresses.is_empty() {
+            return Err(invalid("addresses", "at least one virtual IP address"));
+        }
+        let vips = self.vips().map_err(|(i, e)| invalid(&format!("addresses[{i}]"), e))?;
+        let v4 = vips[0].addr.is_ipv4();
+        if self.version == 2 && !v4 {
+            return Err(invalid("addresses", "IPv4 addresses with version 2 (VRRPv2 is IPv4 only)"));
+        }
+        for (i, vip) in vips.iter().enumerate() {
+            if vip.addr.is_ipv4() != v4 {
+                return Err(invalid(
+                    &format!("addresses[{i}]"),
+                    format!(
+                        "an {} address like addresses[0] (one family per instance), got {}",
+                        if v4 { "IPv4" } else { "IPv6" },
+                        vip.addr
+                    ),
+                ));
+            }
+        }
+        for (i, p) in self.unicast_peers.iter().enumerate() {
+            if p.is_ipv4() != v4 {
+                return Err(invalid(
+                    &format!("unicast_peers[{i}]"),
+                    format!("an address of the instance's family, got {p}"),
+                ));
+            }
+        }
+        if let Some(src) = self.source_address {
+            if src.is_ipv4() != v4 {
+                return Err(invalid("source_address", "an address of the instance's family"));
+            }
+        }
+        if self.v3_checksum == V3Checksum::Rfc9568 && self.version != 3 {
+            return Err(invalid("v3_checksum", "only with version = 3"));
+        }
+        for (i, t) in self.track.iter().enumerate() {
+            if !(-254..=254).contains(&t.weight) {
+                return Err(invalid(&format!("track[{i}].weight"), "-254 to 254"));
+            }
+        }
+        for (i, t) in self.track_interface.iter().enumerate() {
+            if !(-254..=254).contains(&t.weight) {
+                return Err(invalid(&format!("track_interface[{i}].weight"), "-254 to 254"));
+            }
+        }
+        if self.priority == 255 && (!self.track.is_empty() || !self.track_interface.is_empty()) {
+            // keepalived ignores track weights for the address owner.
+            return Err(invalid("track", "no tracks on an address owner (priority 255)"));
+        }
+        Ok(())
+    }
+
+    /// The parsed VIPs, or the index and reason of the first bad one.
+    pub fn vips(&self) -> Result<Vec<Vip>, (usize, String)> {
+        self.addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| parse_vip(a).map_err(|e| (i, e)))
+            .collect()
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        self.vips()
+            .ok()
+            .and_then(|v| v.first().map(|v| v.addr.is_ipv6()))
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> InstanceConfig {
+        toml::from_str(
+            r#"
+            name = "VI_1"
+            interface = "eth0"
+            vrid = 51
+            addresses = ["192.168.56.100/24"]
+            "#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn defaults_are_keepalived_like() {
+        let c = base();
+        assert_eq!(c.priority, 100);
+        assert_eq!(c.version, 3);
+        assert_eq!(c.advert_interval, Duration::from_secs(1));
+        assert!(c.preempt && c.accept);
+        assert_eq!(c.v3_checksum, V3Checksum::PseudoHeader);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let mut c = base();
+        c.vrid = 0;
+        assert_eq!(c.validate().unwrap_err().key, "vrid");
+        let mut c = base();
+        c.vrid = 256;
+        assert_eq!(c.validate().unwrap_err().key, "vrid");
+        let mut c = base();
+        c.advert_interval = Duration::from_millis(15);
+        assert_eq!(c.validate().unwrap_err().key, "advert_interval");
+        let mut c = base();
+        c.version = 2;
+        c.advert_interval = Duration::from_millis(100);
+        assert_eq!(c.validate().unwrap_err().key, "advert_interval");
+        let mut c = base();
+        c.auth_pass = Some("x".into());
+        assert_eq!(c.validate().unwrap_err().key, "auth_pass");
+        let mut c = base();
+        c.addresses.push("fd00::1/64".into());
+        assert_eq!(c.validate().unwrap_err().key, "addresses[1]");
+        let mut c = base();
+        c.addresses = vec!["300.1.1.1/24".into()];
+        assert_eq!(c.validate().unwrap_err().key, "addresses[0]");
+        let mut c = base();
+        c.priority = 0;
+        assert_eq!(c.validate().unwrap_err().key, "priority");
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10ms").unwrap(), Duration::from_millis(10));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("fast").is_err());
+    }
+}

@@ -1,0 +1,731 @@
+//! Pool selection: healthy members + weights -> the addresses of each answer.
+//!
+//! Pure: no I/O, no tokio. A [`Schedule`] is precomputed from a [`PoolSpec`]
+//! and the members' health, so a query costs one atomic increment, one
+//! `arc-swap` load and a slice index ([`Pool::with_answer`]); health changes
+//! rebuild the schedule and swap it in.
+//!
+//! - `equal` (DNSPod "equal load"): every active member, rotated per query.
+//!   The schedule stores the active list followed by its first N-1 members
+//!   again, so rotation `k` is the slice `[k, k+N)`: over any N consecutive
+//!   queries each member is first exactly once.
+//! - `weighted` (DNSPod "weighted load"): nginx's smooth weighted round robin
+//!   (SWRR) sequence of length sum(weights), one entry per query; each entry is
+//!   the SWRR pick followed by the next distinct members in SWRR order, up to
+//!   `answers` members. Over every window of sum(weights) consecutive queries
+//!   each member is picked first exactly `weight` times, interleaved.
+//! - Weight 0 marks a standby: used (both modes, as weight 1 among standbys)
+//!   only when every positive-weight member is down.
+//! - No healthy member at all: [`WhenAllDown`] decides — every member in equal
+//!   rotation (fail-open), NODATA or SERVFAIL.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use crate::config::PoolConfig;
+pub use crate::config::{PoolMode, PoolType, WhenAllDown};
+
+/// One pool member as the selector sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub addr: IpAddr,
+    /// 0 = standby.
+    pub weight: u32,
+}
+
+/// What a pool answers, independent of health.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSpec {
+    /// The pool's name as written in the config (e.g. "ha.com.").
+    pub name: String,
+    pub rtype: PoolType,
+    pub mode: PoolMode,
+    pub ttl: u32,
+    /// weighted mode: members per answer (at least 1).
+    pub answers: usize,
+    pub when_all_down: WhenAllDown,
+    pub members: Vec<Member>,
+}
+
+impl PoolSpec {
+    pub fn from_config(cfg: &PoolConfig) -> PoolSpec {
+        PoolSpec {
+            name: cfg.name.clone(),
+            rtype: cfg.rtype,
+            mode: cfg.mode,
+            ttl: cfg.ttl,
+            answers: cfg.answers.max(1),
+            when_all_down: cfg.when_all_down,
+            members: cfg
+                .members
+                .iter()
+                .map(|m| Member {
+                    addr: m.address,
+                    weight: m.weight,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The answer for one query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selection<'a> {
+    /// The addresses to answer, in order (never empty).
+    Addrs(&'a [IpAddr]),
+    /// Answer NODATA (`when_all_down = "none"`).
+    NoData,
+    /// Answer SERVFAIL (`when_all_down = "servfail"`).
+    ServFail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Addrs,
+    NoData,
+    ServFail,
+}
+
+/// Immutable, precomputed from spec + health; [`Schedule::answer`] never allocates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    kind: Kind,
+    /// Flat storage; entry `i` is `addrs[i*step .. i*step + len]`.
+    addrs: Vec<IpAddr>,
+    len: usize,
+    step: usize,
+    period: u64,
+}
+
+impl Schedule {
+    /// `healthy[i]` is member `i`'s health; missing entries count as healthy.
+    pub fn build(spec: &PoolSpec, healthy: &[bool]) -> Schedule {
+        let up = |i: usize| healthy.get(i).copied().unwrap_or(true);
+        let mut active: Vec<(IpAddr, u32)> = spec
+            .members
+            .iter()
+            .enumerate()
+            .filter(|&(i, m)| up(i) && m.weight > 0)
+            .map(|(_, m)| (m.addr, m.weight))
+            .collect();
+        if active.is_empty() {
+            // Standbys: only when every positive-weight member is down; equal among themselves.
+            active = spec
+                .members
+                .iter()
+                .enumerate()
+                .filter(|&(i, m)| up(i) && m.weight == 0)
+                .map(|(_, m)| (m.addr, 1))
+                .collect();
+        }
+        if active.is_empty() {
+            return match spec.when_all_down {
+                WhenAllDown::All => {
+                    let all: Vec<IpAddr> = spec.members.iter().map(|m| m.addr).collect();
+                    Self::equal(&all)
+                }
+                WhenAllDown::None => Self::empty(Kind::NoData),
+                WhenAllDown::Servfail => Self::empty(Kind::ServFail),
+            };
+        }
+        match spec.mode {
+            PoolMode::Equal => {
+                let addrs: Vec<IpAddr> = active.iter().map(|a| a.0).collect();
+                Self::equal(&addrs)
+            }
+            PoolMode::Weighted => Self::weighted(&active, spec.answers),
+        }
+    }
+
+    fn empty(kind: Kind) -> Schedule {
+        Schedule {
+            kind,
+            addrs: Vec::new(),
+            len: 0,
+            step: 0,
+            period: 1,
+        }
+    }
+
+    /// The list followed by its first N-1 members: rotation k = `[k, k+N)`.
+    fn equal(list: &[IpAddr]) -> Schedule {
+        if list.is_empty() {
+            // A spec without members (config validation forbids it): NODATA.
+            return Self::empty(Kind::NoData);
+        }
+        let n = list.len();
+        let mut addrs = Vec::with_capacity(2 * n - 1);
+        addrs.extend_from_slice(list);
+        addrs.extend_from_slice(&list[..n - 1]);
+        Schedule {
+            kind: Kind::Addrs,
+            addrs,
+            len: n,
+            step: 1,
+            period: n as u64,
+        }
+    }
+
+    /// `active` are (address, weight > 0) pairs.
+    fn weighted(active: &[(IpAddr, u32)], answers: usize) -> Schedule {
+        let weights: Vec<u32> = active.iter().map(|a| a.1).collect();
+        let seq = swrr_sequence(&weights);
+        let w = seq.len();
+        let k = answers.clamp(1, active.len());
+        let mut addrs = vec![active[0].0; w * k];
+        // Walk the cyclic sequence backwards keeping members ordered by their
+        // next occurrence (move-to-front): at position i the first k of that
+        // order are seq[i] and the next distinct members after it.
+        let mut order: Vec<usize> = Vec::with_capacity(active.len());
+        let touch = |order: &mut Vec<usize>, m: usize| {
+            if let Some(pos) = order.iter().position(|&x| x == m) {
+                order.remove(pos);
+            }
+            order.insert(0, m);
+        };
+        for &m in seq.iter().rev() {
+            touch(&mut order, m);
+        }
+        for i in (0..w).rev() {
+            touch(&mut order, seq[i]);
+            for (slot, &m) in addrs[i * k..(i + 1) * k].iter_mut().zip(order.iter()) {
+                *slot = active[m].0;
+            }
+        }
+        Schedule {
+            kind: Kind::Addrs,
+            addrs,
+            len: k,
+            step: k,
+            period: w as u64,
+        }
+    }
+
+    /// Number of queries after which the answers repeat.
+    pub fn period(&self) -> u64 {
+        self.period
+    }
+
+    /// The answer for query number `n` (any counter value).
+    pub fn answer(&self, n: u64) -> Selection<'_> {
+        match self.kind {
+            Kind::NoData => Selection::NoData,
+            Kind::ServFail => Selection::ServFail,
+            Kind::Addrs => {
+                let start = (n % self.period) as usize * self.step;
+                Selection::Addrs(&self.addrs[start..start + self.len])
+            }
+        }
+    }
+}
+
+/// nginx's smooth weighted round robin over `weights` (all > 0): the member
+/// index picked at each of the sum(weights) steps of one period. Ties go to the
+/// lowest index, so the sequence is deterministic.
+pub fn swrr_sequence(weights: &[u32]) -> Vec<usize> {
+    let total: i64 = weights.iter().map(|&w| i64::from(w)).sum();
+    let mut current = vec![0i64; weights.len()];
+    let mut seq = Vec::with_capacity(total.max(0) as usize);
+    for _ in 0..total {
+        let mut best = 0;
+        for (i, &w) in weights.iter().enumerate() {
+            current[i] += i64::from(w);
+            if current[i] > current[best] {
+                best = i;
+            }
+        }
+        current[best] -= total;
+        seq.push(best);
+    }
+    seq
+}
+
+/// A pool shared by every query: lock-free on the query path (an atomic
+/// counter and an `ArcSwap<Schedule>`); health changes rebuild and swap.
+#[derive(Debug)]
+pub struct Pool {
+    spec: PoolSpec,
+    counter: AtomicU64,
+    schedule: ArcSwap<Schedule>,
+    /// Writers only (health changes), never taken on the query path.
+    health: Mutex<Vec<bool>>,
+}
+
+impl Pool {
+    /// All members healthy at start.
+    pub fn new(spec: PoolSpec) -> Pool {
+        let health = vec![true; spec.members.len()];
+        let schedule = Schedule::build(&spec, &health);
+        Pool {
+            spec,
+            counter: AtomicU64::new(0),
+            schedule: ArcSwap::from_pointee(schedule),
+            health: Mutex::new(health),
+        }
+    }
+
+    pub fn spec(&self) -> &PoolSpec {
+        &self.spec
+    }
+
+    /// Sets member `member`'s health; returns true if it changed (the schedule
+    /// is then rebuilt and swapped). An index out of range changes nothing.
+    pub fn set_healthy(&self, member: usize, up: bool) -> bool {
+        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        match health.get_mut(member) {
+            Some(h) if *h != up => *h = up,
+            _ => return false,
+        }
+        self.schedule
+            .store(Arc::new(Schedule::build(&self.spec, &health)));
+        true
+    }
+
+    pub fn healthy(&self) -> Vec<bool> {
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The current schedule (e.g. to precompile answers for every index).
+    pub fn schedule(&self) -> Arc<Schedule> {
+        self.schedule.load_full()
+    }
+
+    /// Calls `f` with this query's selection; lock-free (fetch_add + arc-swap load).
+    pub fn with_answer<R>(&self, f: impl FnOnce(Selection<'_>) -> R) -> R {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let schedule = self.schedule.load();
+        f(schedule.answer(n))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+
+    fn ip(i: usize) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, (i / 256) as u8, (i % 256) as u8))
+    }
+
+    fn spec(mode: PoolMode, weights: &[u32], answers: usize, wad: WhenAllDown) -> PoolSpec {
+        PoolSpec {
+            name: "ha.com.".into(),
+            rtype: PoolType::A,
+            mode,
+            ttl: 10,
+            answers,
+            when_all_down: wad,
+            members: weights
+                .iter()
+                .enumerate()
+                .map(|(i, &weight)| Member {
+                    addr: ip(i),
+                    weight,
+                })
+                .collect(),
+        }
+    }
+
+    fn addrs(s: Selection<'_>) -> Vec<IpAddr> {
+        match s {
+            Selection::Addrs(a) => a.to_vec(),
+            other => panic!("expected addresses, got {other:?}"),
+        }
+    }
+
+    fn subsets(n: usize) -> impl Iterator<Item = Vec<bool>> {
+        (0u32..1 << n).map(move |mask| (0..n).map(|i| mask & (1 << i) != 0).collect())
+    }
+
+    /// Over every window of N consecutive queries (any offset) each healthy
+    /// member is first exactly once, and every answer is the full healthy set.
+    #[test]
+    fn equal_window_all_sizes_and_health_subsets() {
+        for n in 1..=6 {
+            let sp = spec(PoolMode::Equal, &vec![1; n], 1, WhenAllDown::All);
+            for health in subsets(n) {
+                let s = Schedule::build(&sp, &health);
+                let mut expect: Vec<IpAddr> = (0..n).filter(|&i| health[i]).map(ip).collect();
+                if expect.is_empty() {
+                    expect = (0..n).map(ip).collect(); // fail-open
+                }
+                let k = expect.len();
+                assert_eq!(s.period(), k as u64);
+                for start in [0u64, 1, 2, 7, 1000, u64::MAX - 20] {
+                    let mut firsts = Vec::new();
+                    for q in 0..k as u64 {
+                        let a = addrs(s.answer(start.wrapping_add(q)));
+                        let mut sorted = a.clone();
+                        sorted.sort();
+                        assert_eq!(sorted, expect, "n={n} health={health:?}");
+                        firsts.push(a[0]);
+                    }
+                    firsts.sort();
+                    assert_eq!(firsts, expect, "n={n} health={health:?} start={start}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn equal_rotation_keeps_cyclic_order() {
+        let s = Schedule::build(&spec(PoolMode::Equal, &[1, 1, 1], 1, WhenAllDown::All), &[]);
+        assert_eq!(addrs(s.answer(0)), vec![ip(0), ip(1), ip(2)]);
+        assert_eq!(addrs(s.answer(1)), vec![ip(1), ip(2), ip(0)]);
+        assert_eq!(addrs(s.answer(2)), vec![ip(2), ip(0), ip(1)]);
+        assert_eq!(addrs(s.answer(3)), vec![ip(0), ip(1), ip(2)]);
+    }
+
+    fn weight_vectors() -> Vec<Vec<u32>> {
+        let mut v: Vec<Vec<u32>> = vec![
+            vec![3, 1],
+            vec![1, 3],
+            vec![50, 50],
+            vec![1, 2, 3],
+            vec![3, 2, 1],
+            vec![1],
+            vec![100],
+            vec![100, 1],
+            vec![1, 100],
+            vec![100, 100, 100],
+            vec![100, 99, 98, 97],
+            vec![5, 0, 3],
+            vec![0, 7, 0, 2],
+            vec![0, 1],
+            vec![10, 20, 30, 40, 0],
+            vec![13, 7, 1, 1, 1, 60],
+            vec![2, 2, 2, 2, 2, 2, 2, 2],
+        ];
+        // A deterministic pseudo-random spread (no rand crate needed).
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 1..=8 {
+            for _ in 0..6 {
+                let w = (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        (x % 101) as u32
+                    })
+                    .collect::<Vec<_>>();
+                v.push(w);
+            }
+        }
+        v
+    }
+
+    /// The weights the schedule should honour given health (standby rule).
+    fn effective(weights: &[u32], health: &[bool]) -> Vec<u32> {
+        let pos: Vec<u32> = weights
+            .iter()
+            .zip(health)
+            .map(|(&w, &h)| if h { w } else { 0 })
+            .collect();
+        if pos.iter().any(|&w| w > 0) {
+            return pos;
+        }
+        weights
+            .iter()
+            .zip(health)
+            .map(|(&w, &h)| u32::from(h && w == 0))
+            .collect()
+    }
+
+    fn check_weighted_windows(weights: &[u32], health: &[bool]) {
+        let eff = effective(weights, health);
+        let total: u64 = eff.iter().map(|&w| u64::from(w)).sum();
+        let sp = spec(PoolMode::Weighted, weights, 1, WhenAllDown::None);
+        let s = Schedule::build(&sp, health);
+        if total == 0 {
+            assert_eq!(s.answer(0), Selection::NoData);
+            return;
+        }
+        assert_eq!(s.period(), total, "weights={weights:?} health={health:?}");
+        // Every window of `total` consecutive answers, from every offset in
+        // two periods (plus a huge counter value), has each member `weight` times.
+        let firsts: Vec<IpAddr> = (0..3 * total).map(|n| addrs(s.answer(n))[0]).collect();
+        for start in 0..2 * total as usize {
+            let mut count: HashMap<IpAddr, u32> = HashMap::new();
+            for a in &firsts[start..start + total as usize] {
+                *count.entry(*a).or_default() += 1;
+            }
+            for (i, &w) in eff.iter().enumerate() {
+                assert_eq!(
+                    count.get(&ip(i)).copied().unwrap_or(0),
+                    w,
+                    "weights={weights:?} health={health:?} start={start}"
+                );
+            }
+        }
+        let big = u64::MAX - 3 * total;
+        let mut count: HashMap<IpAddr, u32> = HashMap::new();
+        for q in 0..total {
+            *count.entry(addrs(s.answer(big + q))[0]).or_default() += 1;
+        }
+        for (i, &w) in eff.iter().enumerate() {
+            assert_eq!(count.get(&ip(i)).copied().unwrap_or(0), w);
+        }
+    }
+
+    #[test]
+    fn weighted_every_window_has_exact_counts() {
+        for w in weight_vectors() {
+            check_weighted_windows(&w, &vec![true; w.len()]);
+        }
+    }
+
+    #[test]
+    fn weighted_windows_under_every_health_subset() {
+        for w in weight_vectors().into_iter().filter(|w| w.len() <= 6) {
+            for health in subsets(w.len()) {
+                check_weighted_windows(&w, &health);
+            }
+        }
+    }
+
+    #[test]
+    fn weighted_3_to_1_is_300_to_100_and_interleaved() {
+        let s = Schedule::build(&spec(PoolMode::Weighted, &[3, 1], 1, WhenAllDown::All), &[]);
+        let seq: Vec<IpAddr> = (0..400).map(|n| addrs(s.answer(n))[0]).collect();
+        assert_eq!(seq.iter().filter(|&&a| a == ip(0)).count(), 300);
+        assert_eq!(seq.iter().filter(|&&a| a == ip(1)).count(), 100);
+        // nginx SWRR order: A A B A, not A A A B.
+        assert_eq!(&seq[..4], &[ip(0), ip(0), ip(1), ip(0)]);
+    }
+
+    /// Longest run of the same first member, cyclically, is at most
+    /// ceil(w_max / w_min) over the positive weights.
+    #[test]
+    fn weighted_is_interleaved() {
+        for w in weight_vectors() {
+            let pos: Vec<u32> = w.iter().copied().filter(|&x| x > 0).collect();
+            if pos.len() < 2 {
+                continue;
+            }
+            let (max, min) = (*pos.iter().max().unwrap(), *pos.iter().min().unwrap());
+            let bound = max.div_ceil(min) as usize;
+            let s = Schedule::build(&spec(PoolMode::Weighted, &w, 1, WhenAllDown::All), &[]);
+            let p = s.period();
+            let seq: Vec<IpAddr> = (0..2 * p).map(|n| addrs(s.answer(n))[0]).collect();
+            let (mut run, mut longest) = (1, 1);
+            for i in 1..seq.len() {
+                run = if seq[i] == seq[i - 1] { run + 1 } else { 1 };
+                longest = longest.max(run);
+            }
+            assert!(
+                longest <= bound,
+                "weights={w:?} run={longest} bound={bound}"
+            );
+        }
+    }
+
+    #[test]
+    fn swrr_matches_nginx_reference() {
+        // nginx's documented example: weights a=5, b=1, c=1 -> a a b a c a a.
+        assert_eq!(swrr_sequence(&[5, 1, 1]), vec![0, 0, 1, 0, 2, 0, 0]);
+        assert_eq!(swrr_sequence(&[1, 1]), vec![0, 1]);
+        assert!(swrr_sequence(&[]).is_empty());
+    }
+
+    #[test]
+    fn weighted_answers_are_distinct_and_follow_swrr_order() {
+        for w in weight_vectors() {
+            let positive = w.iter().filter(|&&x| x > 0).count();
+            let active = if positive > 0 { positive } else { w.len() };
+            for answers in 1..=4 {
+                let sp = spec(PoolMode::Weighted, &w, answers, WhenAllDown::All);
+                let s = Schedule::build(&sp, &[]);
+                let single =
+                    Schedule::build(&spec(PoolMode::Weighted, &w, 1, WhenAllDown::All), &[]);
+                for n in 0..s.period() {
+                    let a = addrs(s.answer(n));
+                    assert_eq!(a.len(), answers.min(active), "weights={w:?}");
+                    let mut d = a.clone();
+                    d.sort();
+                    d.dedup();
+                    assert_eq!(d.len(), a.len(), "duplicates in {a:?} weights={w:?}");
+                    // First is the SWRR pick; the rest appear in SWRR order after it.
+                    assert_eq!(a[0], addrs(single.answer(n))[0]);
+                    let mut expect = vec![a[0]];
+                    let mut q = n + 1;
+                    while expect.len() < a.len() {
+                        let x = addrs(single.answer(q))[0];
+                        if !expect.contains(&x) {
+                            expect.push(x);
+                        }
+                        q += 1;
+                    }
+                    assert_eq!(a, expect, "weights={w:?} n={n}");
+                    // Standbys never appear while a positive member is up.
+                    if positive > 0 {
+                        for x in &a {
+                            let idx = (0..w.len()).find(|&i| ip(i) == *x).unwrap();
+                            assert!(w[idx] > 0, "standby {x} answered, weights={w:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn weighted_answers_two_of_three() {
+        let s = Schedule::build(
+            &spec(PoolMode::Weighted, &[3, 1, 0], 2, WhenAllDown::All),
+            &[],
+        );
+        // SWRR A A B A; second member = next distinct in SWRR order.
+        assert_eq!(addrs(s.answer(0)), vec![ip(0), ip(1)]);
+        assert_eq!(addrs(s.answer(1)), vec![ip(0), ip(1)]);
+        assert_eq!(addrs(s.answer(2)), vec![ip(1), ip(0)]);
+        assert_eq!(addrs(s.answer(3)), vec![ip(0), ip(1)]);
+    }
+
+    #[test]
+    fn standby_used_only_when_positive_members_down() {
+        for mode in [PoolMode::Equal, PoolMode::Weighted] {
+            let sp = spec(mode, &[2, 0, 1, 0], 1, WhenAllDown::None);
+            let s = Schedule::build(&sp, &[true, true, false, true]);
+            for n in 0..10 {
+                assert_eq!(addrs(s.answer(n))[0], ip(0), "{mode:?}");
+            }
+            let s = Schedule::build(&sp, &[false, true, false, true]);
+            assert_eq!(s.period(), 2);
+            let mut firsts: Vec<IpAddr> = (0..2).map(|n| addrs(s.answer(n))[0]).collect();
+            firsts.sort();
+            assert_eq!(firsts, vec![ip(1), ip(3)], "{mode:?}");
+            let s = Schedule::build(&sp, &[false, false, false, true]);
+            assert_eq!(addrs(s.answer(5)), vec![ip(3)], "{mode:?}");
+        }
+        // equal mode answers every standby when they are in use
+        let sp = spec(PoolMode::Equal, &[1, 0, 0], 1, WhenAllDown::All);
+        let s = Schedule::build(&sp, &[false, true, true]);
+        assert_eq!(addrs(s.answer(0)), vec![ip(1), ip(2)]);
+    }
+
+    #[test]
+    fn all_down_modes() {
+        for mode in [PoolMode::Equal, PoolMode::Weighted] {
+            let down = [false, false, false];
+            let s = Schedule::build(&spec(mode, &[3, 1, 0], 1, WhenAllDown::None), &down);
+            assert_eq!(s.answer(0), Selection::NoData);
+            assert_eq!(s.answer(u64::MAX), Selection::NoData);
+            let s = Schedule::build(&spec(mode, &[3, 1, 0], 1, WhenAllDown::Servfail), &down);
+            assert_eq!(s.answer(7), Selection::ServFail);
+            let s = Schedule::build(&spec(mode, &[3, 1, 0], 1, WhenAllDown::All), &down);
+            assert_eq!(s.period(), 3);
+            for n in 0..3u64 {
+                let a = addrs(s.answer(n));
+                assert_eq!(a.len(), 3, "{mode:?}: every member, weight 0 too");
+                assert_eq!(a[0], ip(n as usize));
+            }
+        }
+    }
+
+    #[test]
+    fn pool_health_changes_rebuild() {
+        let p = Pool::new(spec(PoolMode::Equal, &[1, 1, 1], 1, WhenAllDown::None));
+        assert_eq!(p.healthy(), vec![true; 3]);
+        assert!(p.with_answer(|s| addrs(s).len() == 3));
+        assert!(p.set_healthy(1, false));
+        assert!(!p.set_healthy(1, false), "no change the second time");
+        assert!(!p.set_healthy(99, false), "out of range is ignored");
+        assert_eq!(p.healthy(), vec![true, false, true]);
+        for _ in 0..4 {
+            let a = p.with_answer(addrs);
+            assert_eq!(a.len(), 2);
+            assert!(!a.contains(&ip(1)));
+        }
+        p.set_healthy(0, false);
+        p.set_healthy(2, false);
+        assert!(p.with_answer(|s| s == Selection::NoData));
+        assert_eq!(p.schedule().answer(0), Selection::NoData);
+        assert!(p.set_healthy(2, true));
+        assert_eq!(p.with_answer(addrs), vec![ip(2)]);
+        assert_eq!(p.spec().members.len(), 3);
+    }
+
+    #[test]
+    fn pool_counter_drives_weighted_sequence() {
+        let p = Pool::new(spec(PoolMode::Weighted, &[3, 1], 1, WhenAllDown::All));
+        let mut count = [0; 2];
+        for _ in 0..400 {
+            let a = p.with_answer(addrs);
+            count[usize::from(a[0] == ip(1))] += 1;
+        }
+        assert_eq!(count, [300, 100]);
+    }
+
+    #[test]
+    fn pool_concurrent_queries_while_health_flips() {
+        let weights = [3, 1, 0, 2];
+        for (mode, answers) in [(PoolMode::Equal, 1), (PoolMode::Weighted, 2)] {
+            let pool = Arc::new(Pool::new(spec(mode, &weights, answers, WhenAllDown::All)));
+            let valid: Vec<IpAddr> = (0..weights.len()).map(ip).collect();
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let readers: Vec<_> = (0..4)
+                .map(|_| {
+                    let pool = Arc::clone(&pool);
+                    let valid = valid.clone();
+                    let stop = Arc::clone(&stop);
+                    std::thread::spawn(move || {
+                        let mut n = 0u64;
+                        while !stop.load(Ordering::Relaxed) || n < 10_000 {
+                            let ok = pool.with_answer(|s| match s {
+                                Selection::Addrs(a) => {
+                                    let mut d = a.to_vec();
+                                    d.sort();
+                                    d.dedup();
+                                    !a.is_empty()
+                                        && d.len() == a.len()
+                                        && a.iter().all(|x| valid.contains(x))
+                                }
+                                _ => false,
+                            });
+                            assert!(ok, "invalid selection");
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            for round in 0..2_000usize {
+                pool.set_healthy(round % weights.len(), round % 3 == 0);
+            }
+            stop.store(true, Ordering::Relaxed);
+            for r in readers {
+                assert!(r.join().expect("reader panicked") >= 10_000);
+            }
+        }
+    }
+
+    #[test]
+    fn from_config_copies_fields() {
+        let cfg = crate::config::Config::from_toml(
+            r#"
+[[pool]]
+name = "ha.com."
+mode = "weighted"
+answers = 2
+when_all_down = "servfail"
+members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weight = 0 } ]
+"#,
+            std::path::Path::new("t.toml"),
+        )
+        .expect("config parses");
+        let sp = PoolSpec::from_config(&cfg.pools[0]);
+        assert_eq!(sp.name, "ha.com.");
+        assert_eq!(sp.mode, PoolMode::Weighted);
+        assert_eq!(sp.answers, 2);
+        assert_eq!(sp.when_all_down, WhenAllDown::Servfail);
+        assert_eq!(sp.members[1].weight, 0);
+        assert_eq!(sp.members[0].addr, "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+}

@@ -2,4 +2,4 @@
 //! (through `hadns-vrrp`) the VRRP engine that keeps the pool's VIPs alive.
 
 pub mod config;
-pub mod pool;
+pub mod zones;

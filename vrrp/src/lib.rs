@@ -5,3 +5,4 @@
 //! I/O lives in [`net`] (sockets, netlink) and [`runtime`] (the tokio driver).
 
 pub mod config;
+pub mod net;

@@ -6,3 +6,5 @@
 
 pub mod config;
 pub mod net;
+pub mod fsm;
+pub mod track;

@@ -60,9 +60,10 @@ pub struct InstanceConfig {
     #[serde(default, deserialize_with = "de_duration")]
     pub garp_refresh: Duration,
     /// Netlink valid lifetime of the VIPs, renewed while master, so a SIGKILLed
-    /// master's VIPs vanish by themselves. 0 = permanent (keepalived's behaviour).
-    #[serde(default = "default_vip_lifetime", deserialize_with = "de_duration")]
-    pub vip_lifetime: Duration,
+    /// master's VIPs vanish by themselves. "auto" (default) = max(3s, 3 x
+    /// advert_interval); 0 = permanent (keepalived's behaviour); else a duration.
+    #[serde(default, deserialize_with = "de_vip_lifetime")]
+    pub vip_lifetime: VipLifetime,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -107,8 +108,35 @@ fn default_advert_interval() -> Duration {
 fn default_true() -> bool {
     true
 }
-fn default_vip_lifetime() -> Duration {
-    Duration::ZERO
+
+/// `vip_lifetime`: how long a VIP outlives the last renewal by its master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VipLifetime {
+    /// max(3s, 3 x advert_interval), rounded up to whole seconds.
+    #[default]
+    Auto,
+    /// `0`: never expires (keepalived's behaviour; a SIGKILLed master keeps it).
+    Permanent,
+    Fixed(Duration),
+}
+
+fn de_vip_lifetime<'de, D: Deserializer<'de>>(d: D) -> Result<VipLifetime, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+    let dur = match Raw::deserialize(d)? {
+        Raw::Text(t) if t.trim().eq_ignore_ascii_case("auto") => return Ok(VipLifetime::Auto),
+        Raw::Secs(s) => Duration::from_secs(s),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom)?,
+    };
+    Ok(if dur.is_zero() {
+        VipLifetime::Permanent
+    } else {
+        VipLifetime::Fixed(dur)
+    })
 }
 
 /// Accepts "1s", "10ms", "1.5s" (humantime syntax) or a bare integer of seconds.
@@ -129,7 +157,10 @@ pub fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     // humantime does not take fractions ("1.5s"); handle the common decimal-seconds case.
-    if let Some(num) = t.strip_suffix('s').filter(|n| !n.ends_with('m') && n.contains('.')) {
+    if let Some(num) = t
+        .strip_suffix('s')
+        .filter(|n| !n.ends_with('m') && n.contains('.'))
+    {
         if let Ok(secs) = num.parse::<f64>() {
             if secs.is_finite() && secs >= 0.0 {
                 return Ok(Duration::from_secs_f64(secs));
@@ -230,7 +261,8 @@ impl InstanceConfig {
             }
             2 => {
                 // RFC 3768 §5.3.7: 8-bit field in seconds.
-                if ms < 1000 || self.advert_interval.as_nanos() % 1_000_000_000 != 0 || ms > 255_000 {
+                if ms < 1000 || self.advert_interval.as_nanos() % 1_000_000_000 != 0 || ms > 255_000
+                {
                     return Err(invalid(
                         "advert_interval",
                         format!("whole seconds 1-255 for version 2; got {ms}ms"),
@@ -247,10 +279,15 @@ impl InstanceConfig {
         if self.addresses.is_empty() {
             return Err(invalid("addresses", "at least one virtual IP address"));
         }
-        let vips = self.vips().map_err(|(i, e)| invalid(&format!("addresses[{i}]"), e))?;
+        let vips = self
+            .vips()
+            .map_err(|(i, e)| invalid(&format!("addresses[{i}]"), e))?;
         let v4 = vips[0].addr.is_ipv4();
         if self.version == 2 && !v4 {
-            return Err(invalid("addresses", "IPv4 addresses with version 2 (VRRPv2 is IPv4 only)"));
+            return Err(invalid(
+                "addresses",
+                "IPv4 addresses with version 2 (VRRPv2 is IPv4 only)",
+            ));
         }
         for (i, vip) in vips.iter().enumerate() {
             if vip.addr.is_ipv4() != v4 {
@@ -274,7 +311,10 @@ impl InstanceConfig {
         }
         if let Some(src) = self.source_address {
             if src.is_ipv4() != v4 {
-                return Err(invalid("source_address", "an address of the instance's family"));
+                return Err(invalid(
+                    "source_address",
+                    "an address of the instance's family",
+                ));
             }
         }
         if self.v3_checksum == V3Checksum::Rfc9568 && self.version != 3 {
@@ -287,12 +327,30 @@ impl InstanceConfig {
         }
         for (i, t) in self.track_interface.iter().enumerate() {
             if !(-254..=254).contains(&t.weight) {
-                return Err(invalid(&format!("track_interface[{i}].weight"), "-254 to 254"));
+                return Err(invalid(
+                    &format!("track_interface[{i}].weight"),
+                    "-254 to 254",
+                ));
+            }
+        }
+        if let VipLifetime::Fixed(l) = self.vip_lifetime {
+            // The kernel counts whole seconds; renewals come every lifetime/3.
+            if l < Duration::from_secs(1) || l < 2 * self.advert_interval {
+                return Err(invalid(
+                    "vip_lifetime",
+                    format!(
+                        "\"auto\", 0 (permanent) or at least 1s and 2 x advert_interval; got {}ms",
+                        l.as_millis()
+                    ),
+                ));
             }
         }
         if self.priority == 255 && (!self.track.is_empty() || !self.track_interface.is_empty()) {
             // keepalived ignores track weights for the address owner.
-            return Err(invalid("track", "no tracks on an address owner (priority 255)"));
+            return Err(invalid(
+                "track",
+                "no tracks on an address owner (priority 255)",
+            ));
         }
         Ok(())
     }
@@ -304,6 +362,22 @@ impl InstanceConfig {
             .enumerate()
             .map(|(i, a)| parse_vip(a).map_err(|e| (i, e)))
             .collect()
+    }
+
+    /// The VIPs' netlink valid lifetime; None = permanent.
+    pub fn effective_vip_lifetime(&self) -> Option<Duration> {
+        match self.vip_lifetime {
+            VipLifetime::Permanent => None,
+            VipLifetime::Fixed(d) => Some(Duration::from_secs(
+                d.as_secs() + u64::from(d.subsec_nanos() > 0),
+            )),
+            VipLifetime::Auto => {
+                let d = (3 * self.advert_interval).max(Duration::from_secs(3));
+                Some(Duration::from_secs(
+                    d.as_secs() + u64::from(d.subsec_nanos() > 0),
+                ))
+            }
+        }
     }
 
     pub fn is_ipv6(&self) -> bool {
@@ -368,6 +442,33 @@ mod tests {
         let mut c = base();
         c.priority = 0;
         assert_eq!(c.validate().unwrap_err().key, "priority");
+    }
+
+    #[test]
+    fn vip_lifetime_auto_permanent_fixed() {
+        let c = base();
+        assert_eq!(c.vip_lifetime, VipLifetime::Auto);
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(3)));
+        let mut c = base();
+        c.advert_interval = Duration::from_millis(1500);
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(5)));
+        let with = |v: &str| -> InstanceConfig {
+            toml::from_str(&format!(
+                "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\nvip_lifetime = {v}\n"
+            ))
+            .unwrap()
+        };
+        assert_eq!(with("0").effective_vip_lifetime(), None);
+        assert_eq!(with("\"0s\"").vip_lifetime, VipLifetime::Permanent);
+        assert_eq!(with("\"auto\"").vip_lifetime, VipLifetime::Auto);
+        assert_eq!(
+            with("\"10s\"").effective_vip_lifetime(),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            with("\"500ms\"").validate().unwrap_err().key,
+            "vip_lifetime"
+        );
     }
 
     #[test]

@@ -3,3 +3,4 @@
 
 pub mod config;
 pub mod zones;
+pub mod pool;

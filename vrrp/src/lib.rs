@@ -5,6 +5,7 @@
 //! I/O lives in [`net`] (sockets, netlink) and [`runtime`] (the tokio driver).
 
 pub mod config;
+pub mod packet;
 pub mod net;
 pub mod fsm;
 pub mod track;

@@ -4,3 +4,4 @@
 pub mod config;
 pub mod zones;
 pub mod pool;
+pub mod health;

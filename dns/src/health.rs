@@ -1,0 +1,802 @@
+//! Health probes (tcp connect, http status, exec) with rise/fall counting,
+//! published on `tokio::sync::watch` channels.
+//!
+//! [`Checks::spawn`] starts one task per (check, target) that the config
+//! actually uses: pool members with `check = "NAME"` (probing the member's
+//! address, [`Target::Member`]) and `[[vrrp]]` tracks ([`Target::Local`],
+//! probing 127.0.0.1). Every target starts up; it goes down after `fall`
+//! failed probes in a row and up again after `rise` good ones ([`RiseFall`]).
+//! Each change is logged once with the reason. Dropping [`Checks`] aborts
+//! every task (a reload builds a new one).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{CheckConfig, CheckType, Config};
+
+/// What a check probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Target {
+    /// A pool member: tcp/http probe `addr:port` (unless the check has a fixed
+    /// `target`); exec gets `HADNS_CHECK_ADDRESS=addr`.
+    Member(IpAddr),
+    /// This host (VRRP tracks): tcp/http probe 127.0.0.1:port.
+    Local,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Member(ip) => write!(f, "{ip}"),
+            Target::Local => f.write_str("local"),
+        }
+    }
+}
+
+/// A successful probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeOk {
+    Connected,
+    Status(u16),
+    Exit0,
+}
+
+impl fmt::Display for ProbeOk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProbeOk::Connected => f.write_str("connected"),
+            ProbeOk::Status(s) => write!(f, "status {s}"),
+            ProbeOk::Exit0 => f.write_str("exit 0"),
+        }
+    }
+}
+
+/// Why a probe failed; the text is the reason in the log line.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("timeout after {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+    #[error("connect refused")]
+    Refused,
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    #[error("i/o: {0}")]
+    Io(std::io::Error),
+    #[error("connection closed before a status line")]
+    Closed,
+    #[error("bad status line")]
+    BadStatusLine,
+    #[error("status {0}")]
+    Status(u16),
+    #[error("exit {0}")]
+    Exit(i32),
+    #[error("killed by signal {0}")]
+    Signal(i32),
+    #[error("cannot run {command:?}: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    /// The check has neither `port` nor `target` (or no `command`); config
+    /// validation normally rejects this.
+    #[error("check has nothing to probe")]
+    NoTarget,
+}
+
+/// Pure rise/fall counter. Starts up; `fall` failures in a row take it down,
+/// `rise` successes in a row bring it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RiseFall {
+    rise: u32,
+    fall: u32,
+    up: bool,
+    /// Consecutive results that disagree with the current state.
+    streak: u32,
+}
+
+impl RiseFall {
+    pub fn new(rise: u32, fall: u32) -> RiseFall {
+        RiseFall {
+            rise: rise.max(1),
+            fall: fall.max(1),
+            up: true,
+            streak: 0,
+        }
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.up
+    }
+
+    /// Records one probe result; returns the new state when it changed.
+    pub fn record(&mut self, ok: bool) -> Option<bool> {
+        if ok == self.up {
+            self.streak = 0;
+            return None;
+        }
+        self.streak += 1;
+        let needed = if self.up { self.fall } else { self.rise };
+        if self.streak >= needed {
+            self.up = ok;
+            self.streak = 0;
+            Some(ok)
+        } else {
+            None
+        }
+    }
+}
+
+/// One (check, target)'s state, for `hadns status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckStatus {
+    pub name: String,
+    pub target: Target,
+    pub up: bool,
+    /// The last probe's result ("status 200", "connect refused", ...);
+    /// empty before the first probe finishes.
+    pub last: String,
+}
+
+struct Entry {
+    up: watch::Receiver<bool>,
+    last: Arc<Mutex<String>>,
+}
+
+/// Owns the probe tasks; dropping it aborts them.
+pub struct Checks {
+    entries: BTreeMap<(String, Target), Entry>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Checks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Checks")
+            .field("probes", &self.entries.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Checks {
+    /// Starts one probe task per (check name, target) used by the pools'
+    /// members and the vrrp tracks. Must be called inside a tokio runtime.
+    pub fn spawn(cfg: &Config) -> Checks {
+        let mut wanted: BTreeMap<(String, Target), &CheckConfig> = BTreeMap::new();
+        for pool in &cfg.pools {
+            for m in &pool.members {
+                if let Some(name) = &m.check {
+                    if let Some(c) = cfg.checks.get(name) {
+                        wanted.insert((name.clone(), Target::Member(m.address)), c);
+                    }
+                }
+            }
+        }
+        for inst in &cfg.vrrp {
+            for t in &inst.track {
+                if let Some(c) = cfg.checks.get(&t.check) {
+                    wanted.insert((t.check.clone(), Target::Local), c);
+                }
+            }
+        }
+        let mut checks = Checks {
+            entries: BTreeMap::new(),
+            tasks: Vec::with_capacity(wanted.len()),
+        };
+        for ((name, target), check) in wanted {
+            let (tx, rx) = watch::channel(true);
+            let last = Arc::new(Mutex::new(String::new()));
+            let task = tokio::spawn(run_probe(
+                name.clone(),
+                target,
+                check.clone(),
+                tx,
+                Arc::clone(&last),
+            ));
+            checks.tasks.push(task);
+            checks
+                .entries
+                .insert((name, target), Entry { up: rx, last });
+        }
+        checks
+    }
+
+    /// The up/down channel of one (check, target), if the config uses it.
+    pub fn subscribe(&self, check: &str, target: Target) -> Option<watch::Receiver<bool>> {
+        self.entries
+            .get(&(check.to_string(), target))
+            .map(|e| e.up.clone())
+    }
+
+    /// Every probe's current state.
+    pub fn snapshot(&self) -> Vec<CheckStatus> {
+        self.entries
+            .iter()
+            .map(|((name, target), e)| CheckStatus {
+                name: name.clone(),
+                target: *target,
+                up: *e.up.borrow(),
+                last: e.last.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            })
+            .collect()
+    }
+
+    /// Number of probe tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+}
+
+impl Drop for Checks {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn run_probe(
+    name: String,
+    target: Target,
+    check: CheckConfig,
+    tx: watch::Sender<bool>,
+    last: Arc<Mutex<String>>,
+) {
+    let mut state = RiseFall::new(check.rise, check.fall);
+    let mut ticker = tokio::time::interval(check.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let result = probe(&check, target).await;
+        let text = match &result {
+            Ok(ok) => ok.to_string(),
+            Err(e) => e.to_string(),
+        };
+        if let Some(up) = state.record(result.is_ok()) {
+            if up {
+                tracing::info!(check = %name, target = %target, reason = %text, "health check up");
+            } else {
+                tracing::warn!(check = %name, target = %target, reason = %text, "health check down");
+            }
+            tx.send_replace(up);
+        } else {
+            tracing::debug!(check = %name, target = %target, result = %text, "probe");
+        }
+        *last.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }
+}
+
+/// The address a tcp/http check probes for `target`.
+pub fn probe_addr(check: &CheckConfig, target: Target) -> Option<SocketAddr> {
+    if let Some(t) = check.target {
+        return Some(t);
+    }
+    let port = check.port?;
+    Some(match target {
+        Target::Member(ip) => SocketAddr::new(ip, port),
+        Target::Local => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+    })
+}
+
+/// Runs one probe, bounded by the check's timeout.
+pub async fn probe(check: &CheckConfig, target: Target) -> Result<ProbeOk, ProbeError> {
+    match check.kind {
+        CheckType::Tcp => {
+            let addr = probe_addr(check, target).ok_or(ProbeError::NoTarget)?;
+            within(check.timeout, connect(addr)).await?;
+            Ok(ProbeOk::Connected)
+        }
+        CheckType::Http => {
+            let addr = probe_addr(check, target).ok_or(ProbeError::NoTarget)?;
+            let status = within(check.timeout, http_status(addr, check)).await?;
+            if status == check.expect_status {
+                Ok(ProbeOk::Status(status))
+            } else {
+                Err(ProbeError::Status(status))
+            }
+        }
+        CheckType::Exec => exec(check, target).await,
+    }
+}
+
+async fn within<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, ProbeError>>,
+) -> Result<T, ProbeError> {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or(Err(ProbeError::Timeout(limit)))
+}
+
+async fn connect(addr: SocketAddr) -> Result<TcpStream, ProbeError> {
+    TcpStream::connect(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::ConnectionRefused {
+            ProbeError::Refused
+        } else {
+            ProbeError::Connect(e)
+        }
+    })
+}
+
+/// GET `path` over HTTP/1.0 with a Host header and `Connection: close`;
+/// returns the status code from the status line.
+async fn http_status(addr: SocketAddr, check: &CheckConfig) -> Result<u16, ProbeError> {
+    let mut stream = connect(addr).await?;
+    let host = match &check.host {
+        Some(h) => h.clone(),
+        None if addr.port() == 80 => match addr.ip() {
+            IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        },
+        None => addr.to_string(),
+    };
+    let request = format!(
+        "GET {} HTTP/1.0\r\nHost: {host}\r\nUser-Agent: hadns-check\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        check.path
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(ProbeError::Io)?;
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    loop {
+        if let Some(end) = buf[..len].iter().position(|&b| b == b'\n') {
+            return parse_status_line(&buf[..end]);
+        }
+        if len == buf.len() {
+            return Err(ProbeError::BadStatusLine);
+        }
+        let n = stream.read(&mut buf[len..]).await.map_err(ProbeError::Io)?;
+        if n == 0 {
+            return if len == 0 {
+                Err(ProbeError::Closed)
+            } else {
+                parse_status_line(&buf[..len])
+            };
+        }
+        len += n;
+    }
+}
+
+/// "HTTP/1.1 200 OK" -> 200.
+fn parse_status_line(line: &[u8]) -> Result<u16, ProbeError> {
+    let line = std::str::from_utf8(line).map_err(|_| ProbeError::BadStatusLine)?;
+    let mut parts = line.trim_end().split_ascii_whitespace();
+    match (parts.next(), parts.next()) {
+        (Some(version), Some(code))
+            if version.starts_with("HTTP/")
+                && code.len() == 3
+                && code.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            code.parse().map_err(|_| ProbeError::BadStatusLine)
+        }
+        _ => Err(ProbeError::BadStatusLine),
+    }
+}
+
+/// Runs the check's command in its own process group; healthy if it exits 0
+/// within the timeout, otherwise the whole group is killed.
+async fn exec(check: &CheckConfig, target: Target) -> Result<ProbeOk, ProbeError> {
+    let argv = match &check.command {
+        Some(argv) if !argv.is_empty() => argv,
+        _ => return Err(ProbeError::NoTarget),
+    };
+    let mut cmd = tokio::process::Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .process_group(0);
+    if let Target::Member(ip) = target {
+        cmd.env("HADNS_CHECK_ADDRESS", ip.to_string());
+    }
+    let mut child = cmd.spawn().map_err(|source| ProbeError::Spawn {
+        command: argv[0].clone(),
+        source,
+    })?;
+    match tokio::time::timeout(check.timeout, child.wait()).await {
+        Ok(Ok(status)) => {
+            use std::os::unix::process::ExitStatusExt;
+            match (status.code(), status.signal()) {
+                (Some(0), _) => Ok(ProbeOk::Exit0),
+                (Some(code), _) => Err(ProbeError::Exit(code)),
+                (None, Some(sig)) => Err(ProbeError::Signal(sig)),
+                (None, None) => Err(ProbeError::Exit(-1)),
+            }
+        }
+        Ok(Err(e)) => Err(ProbeError::Io(e)),
+        Err(_) => {
+            if let Some(pid) = child.id().and_then(|p| i32::try_from(p).ok()) {
+                // The child leads its own group: take its children with it.
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.kill().await; // also reaps it
+            Err(ProbeError::Timeout(check.timeout))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use std::time::Instant;
+    use tokio::net::TcpListener;
+
+    #[test]
+    fn rise_fall_counts_consecutive_results() {
+        let mut rf = RiseFall::new(2, 3);
+        assert!(rf.is_up(), "starts up");
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(true), None, "a success resets the failure streak");
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(false), Some(false), "down after fall=3");
+        assert!(!rf.is_up());
+        assert_eq!(rf.record(false), None);
+        assert_eq!(rf.record(true), None);
+        assert_eq!(
+            rf.record(false),
+            None,
+            "a failure resets the success streak"
+        );
+        assert_eq!(rf.record(true), None);
+        assert_eq!(rf.record(true), Some(true), "up after rise=2");
+        assert_eq!(rf.record(true), None);
+    }
+
+    #[test]
+    fn rise_fall_of_one_flips_immediately() {
+        let mut rf = RiseFall::new(1, 1);
+        assert_eq!(rf.record(false), Some(false));
+        assert_eq!(rf.record(true), Some(true));
+        assert_eq!(
+            RiseFall::new(0, 0),
+            RiseFall::new(1, 1),
+            "zero is treated as 1"
+        );
+    }
+
+    #[test]
+    fn status_line_parsing() {
+        assert_eq!(parse_status_line(b"HTTP/1.1 200 OK\r").unwrap(), 200);
+        assert_eq!(
+            parse_status_line(b"HTTP/1.0 503 Service Unavailable").unwrap(),
+            503
+        );
+        assert_eq!(parse_status_line(b"HTTP/2 204").unwrap(), 204);
+        assert!(parse_status_line(b"SSH-2.0-OpenSSH").is_err());
+        assert!(parse_status_line(b"HTTP/1.1 20x OK").is_err());
+        assert!(parse_status_line(b"").is_err());
+    }
+
+    #[test]
+    fn reasons_read_well() {
+        assert_eq!(
+            ProbeError::Timeout(Duration::from_millis(500)).to_string(),
+            "timeout after 500ms"
+        );
+        assert_eq!(ProbeError::Refused.to_string(), "connect refused");
+        assert_eq!(ProbeError::Status(503).to_string(), "status 503");
+        assert_eq!(ProbeError::Exit(1).to_string(), "exit 1");
+    }
+
+    fn config(text: &str) -> Config {
+        Config::from_toml(text, Path::new("test.toml")).expect("test config is valid")
+    }
+
+    /// Waits until the receiver shows `want`, or fails after `limit`.
+    async fn wait_for(rx: &mut watch::Receiver<bool>, want: bool, limit: Duration) {
+        let r = tokio::time::timeout(limit, rx.wait_for(|&up| up == want)).await;
+        assert!(
+            matches!(r, Ok(Ok(_))),
+            "state did not become {want} within {limit:?}"
+        );
+    }
+
+    fn probe_config(check: &str) -> String {
+        format!(
+            r#"
+[[pool]]
+name = "ha.com."
+members = [ {{ address = "127.0.0.1", check = "c" }}, {{ address = "127.0.0.2" }} ]
+
+[check.c]
+interval = "50ms"
+rise = 2
+fall = 2
+{check}
+"#
+        )
+    }
+
+    #[test]
+    fn spawn_picks_members_and_tracks() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let cfg = config(
+                r#"
+[[pool]]
+name = "ha.com."
+members = [ { address = "127.0.0.1", check = "web" }, { address = "127.0.0.2", check = "web" }, { address = "127.0.0.3" } ]
+
+[check.web]
+type = "tcp"
+port = 1
+interval = "1h"
+
+[check.db]
+type = "tcp"
+port = 1
+interval = "1h"
+
+[check.unused]
+type = "tcp"
+port = 1
+
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+addresses = ["192.168.56.100/24"]
+track = [ { check = "db", weight = -30 } ]
+"#,
+            );
+            let checks = Checks::spawn(&cfg);
+            assert_eq!(checks.len(), 3);
+            let ip = |s: &str| Target::Member(s.parse().unwrap());
+            assert!(checks.subscribe("web", ip("127.0.0.1")).is_some());
+            assert!(checks.subscribe("web", ip("127.0.0.2")).is_some());
+            assert!(checks.subscribe("web", ip("127.0.0.3")).is_none());
+            assert!(checks.subscribe("db", Target::Local).is_some());
+            assert!(checks.subscribe("unused", Target::Local).is_none());
+            let snap = checks.snapshot();
+            assert_eq!(snap.len(), 3);
+            assert!(snap.iter().all(|s| s.up), "initial state is up");
+        });
+    }
+
+    #[tokio::test]
+    async fn tcp_goes_down_and_up_with_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cfg = config(&probe_config(&format!(
+            "type = \"tcp\"\nport = {port}\ntimeout = \"200ms\""
+        )));
+        let checks = Checks::spawn(&cfg);
+        let target = Target::Member("127.0.0.1".parse().unwrap());
+        let mut rx = checks.subscribe("c", target).unwrap();
+        // Accept (and drop) connections while listening.
+        let accept = tokio::spawn(async move {
+            loop {
+                let _ = listener.accept().await;
+            }
+        });
+        // Up while listening: wait until a probe has succeeded.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while checks.snapshot()[0].last != "connected" {
+            assert!(Instant::now() < deadline, "no successful probe");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(*rx.borrow());
+        accept.abort();
+        let _ = accept.await; // the listener is dropped: connections are refused
+        wait_for(&mut rx, false, Duration::from_secs(5)).await;
+        assert_eq!(checks.snapshot()[0].last, "connect refused");
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let accept = tokio::spawn(async move {
+            loop {
+                let _ = listener.accept().await;
+            }
+        });
+        wait_for(&mut rx, true, Duration::from_secs(5)).await;
+        accept.abort();
+        drop(checks);
+        // Dropping Checks aborts the task, which closes the channel.
+        let closed = tokio::time::timeout(Duration::from_secs(5), rx.changed()).await;
+        assert!(
+            matches!(closed, Ok(Err(_))),
+            "probe task still running after drop"
+        );
+    }
+
+    /// A tiny HTTP responder: answers every request with `status` read from
+    /// the shared cell, and records the request text.
+    async fn http_responder(
+        status: Arc<Mutex<u16>>,
+        seen: Arc<Mutex<String>>,
+    ) -> (u16, JoinHandle<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    continue;
+                };
+                let code = *status.lock().unwrap();
+                let seen = Arc::clone(&seen);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 1024];
+                    let mut len = 0;
+                    while !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") && len < buf.len() {
+                        match s.read(&mut buf[len..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => len += n,
+                        }
+                    }
+                    *seen.lock().unwrap() = String::from_utf8_lossy(&buf[..len]).into_owned();
+                    let resp = format!("HTTP/1.1 {code} X\r\nContent-Length: 0\r\n\r\n");
+                    let _ = s.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        (port, task)
+    }
+
+    #[tokio::test]
+    async fn http_follows_status() {
+        let status = Arc::new(Mutex::new(200));
+        let seen = Arc::new(Mutex::new(String::new()));
+        let (port, server) = http_responder(Arc::clone(&status), Arc::clone(&seen)).await;
+        let cfg = config(&probe_config(&format!(
+            "type = \"http\"\nport = {port}\npath = \"/health\"\nexpect_status = 200\ntimeout = \"500ms\""
+        )));
+        let checks = Checks::spawn(&cfg);
+        let mut rx = checks
+            .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while checks.snapshot()[0].last != "status 200" {
+            assert!(Instant::now() < deadline, "no 200 probe");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let req = seen.lock().unwrap().clone();
+        assert!(req.starts_with("GET /health HTTP/1.0\r\n"), "{req:?}");
+        assert!(
+            req.contains(&format!("\r\nHost: 127.0.0.1:{port}\r\n")),
+            "{req:?}"
+        );
+        assert!(req.contains("\r\nConnection: close\r\n"), "{req:?}");
+        *status.lock().unwrap() = 503;
+        wait_for(&mut rx, false, Duration::from_secs(5)).await;
+        assert_eq!(checks.snapshot()[0].last, "status 503");
+        *status.lock().unwrap() = 200;
+        wait_for(&mut rx, true, Duration::from_secs(5)).await;
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn http_silent_server_times_out() {
+        // Accepts but never answers.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let mut check = config(&probe_config(&format!(
+            "type = \"http\"\nport = {port}\ntimeout = \"100ms\""
+        )))
+        .checks["c"]
+            .clone();
+        check.timeout = Duration::from_millis(100);
+        let r = probe(&check, Target::Member("127.0.0.1".parse().unwrap())).await;
+        assert_eq!(r.unwrap_err().to_string(), "timeout after 100ms");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn exec_true_false_and_timeout() {
+        let check = |cmd: &str| {
+            config(&probe_config(&format!(
+                "type = \"exec\"\ncommand = {cmd}\ntimeout = \"300ms\""
+            )))
+            .checks["c"]
+                .clone()
+        };
+        let member = Target::Member("127.0.0.1".parse().unwrap());
+        assert_eq!(
+            probe(&check(r#"["true"]"#), member).await.unwrap(),
+            ProbeOk::Exit0
+        );
+        assert_eq!(
+            probe(&check(r#"["false"]"#), member)
+                .await
+                .unwrap_err()
+                .to_string(),
+            "exit 1"
+        );
+        // The member's address is passed in the environment.
+        let env_check = check(r#"["sh", "-c", "test \"$HADNS_CHECK_ADDRESS\" = 127.0.0.1"]"#);
+        assert_eq!(probe(&env_check, member).await.unwrap(), ProbeOk::Exit0);
+        assert!(probe(&env_check, Target::Local).await.is_err());
+        // A command that outlives the timeout is killed and counts as a failure.
+        let start = Instant::now();
+        let r = probe(&check(r#"["sleep", "5"]"#), member).await;
+        assert_eq!(r.unwrap_err().to_string(), "timeout after 300ms");
+        assert!(
+            start.elapsed() < Duration::from_secs(4),
+            "sleep was not killed"
+        );
+        let missing = probe(&check(r#"["/nonexistent/hadns-check"]"#), member).await;
+        assert!(matches!(missing, Err(ProbeError::Spawn { .. })));
+    }
+
+    #[tokio::test]
+    async fn exec_check_drives_state() {
+        let dir = std::env::temp_dir().join(format!("hadns-health-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let flag = dir.join("down");
+        let cmd = format!(r#"["sh", "-c", "test ! -e '{}'"]"#, flag.display());
+        let cfg = config(&probe_config(&format!(
+            "type = \"exec\"\ncommand = {cmd}\ntimeout = \"2s\""
+        )));
+        let checks = Checks::spawn(&cfg);
+        let mut rx = checks
+            .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
+            .unwrap();
+        std::fs::write(&flag, b"").unwrap();
+        wait_for(&mut rx, false, Duration::from_secs(10)).await;
+        assert_eq!(checks.snapshot()[0].last, "exit 1");
+        std::fs::remove_file(&flag).unwrap();
+        wait_for(&mut rx, true, Duration::from_secs(10)).await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn exec_sleep_past_timeout_goes_down() {
+        let cfg = config(&probe_config(
+            "type = \"exec\"\ncommand = [\"sleep\", \"5\"]\ntimeout = \"100ms\"",
+        ));
+        let checks = Checks::spawn(&cfg);
+        let mut rx = checks
+            .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
+            .unwrap();
+        wait_for(&mut rx, false, Duration::from_secs(5)).await;
+        assert_eq!(checks.snapshot()[0].last, "timeout after 100ms");
+    }
+
+    #[test]
+    fn probe_addresses() {
+        let mut c = config(&probe_config("type = \"tcp\"\nport = 8080")).checks["c"].clone();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            probe_addr(&c, Target::Member(ip)),
+            Some("192.0.2.1:8080".parse().unwrap())
+        );
+        assert_eq!(
+            probe_addr(&c, Target::Local),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        c.target = Some("127.0.0.9:81".parse().unwrap());
+        assert_eq!(
+            probe_addr(&c, Target::Member(ip)),
+            Some("127.0.0.9:81".parse().unwrap())
+        );
+        assert_eq!(
+            probe_addr(&c, Target::Local),
+            Some("127.0.0.9:81".parse().unwrap())
+        );
+    }
+}

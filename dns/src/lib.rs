@@ -5,3 +5,6 @@ pub mod config;
 pub mod zones;
 pub mod pool;
 pub mod health;
+pub mod handler;
+pub mod server;
+pub mod app;

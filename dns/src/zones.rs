@@ -26,12 +26,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
 use hickory_proto::serialize::txt::Parser;
 
 use crate::config::Config;
+use crate::pool::Pool;
 
 /// Errors from loading zone files and checking pools against them.
 #[derive(Debug, thiserror::Error)]
@@ -86,16 +88,32 @@ pub struct RrSet {
     pub wire_len: usize,
 }
 
-/// The data at one owner name. No RRsets = an empty non-terminal (the name
-/// exists because something below it does: NODATA, not NXDOMAIN).
+/// A `[[pool]]` attached to its owner name.
+#[derive(Debug, Clone)]
+pub struct PoolAt {
+    pub rtype: RecordType,
+    /// The owner name used in answers.
+    pub name: Name,
+    pub pool: Arc<Pool>,
+}
+
+/// The data at one owner name. No RRsets and no pools = an empty
+/// non-terminal (the name exists because something below it does: NODATA,
+/// not NXDOMAIN).
 #[derive(Debug, Clone, Default)]
 pub struct Node {
     pub rrsets: Vec<RrSet>,
+    /// Pools at this name; a pool wins over static records of its type.
+    pub pools: Vec<PoolAt>,
 }
 
 impl Node {
     pub fn get(&self, rtype: RecordType) -> Option<&RrSet> {
         self.rrsets.iter().find(|s| s.rtype == rtype)
+    }
+
+    pub fn pool(&self, rtype: RecordType) -> Option<&PoolAt> {
+        self.pools.iter().find(|p| p.rtype == rtype)
     }
 }
 
@@ -190,6 +208,27 @@ impl Zones {
 
     pub fn is_empty(&self) -> bool {
         self.zones.is_empty()
+    }
+
+    /// Attaches a pool to its name (creating the node and any empty
+    /// non-terminals above it). The name must be inside a zone
+    /// ([`Zones::check_pools`]); returns false if it is not.
+    pub fn attach_pool(&mut self, name: &Name, rtype: RecordType, pool: Arc<Pool>) -> bool {
+        let lname = LowerName::new(name);
+        let Some(zone) = self.zones.iter_mut().find(|z| z.origin.zone_of(&lname)) else {
+            return false;
+        };
+        let mut n = lname.clone();
+        while n.num_labels() > zone.origin.num_labels() {
+            n = n.base_name();
+            zone.nodes.entry(n.clone()).or_default();
+        }
+        zone.nodes.entry(lname).or_default().pools.push(PoolAt {
+            rtype,
+            name: name.clone(),
+            pool,
+        });
+        true
     }
 
     /// Checks that every `[[pool]]` name lies inside one of our zones, not

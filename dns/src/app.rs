@@ -1,0 +1,294 @@
+//! The program: load config + zones, `check`, and `run` (serve, health
+//! wiring, SIGHUP reload, clean stop). `main.rs` is only the CLI over this.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::task::JoinHandle;
+use tracing::{error, info, warn};
+
+use crate::config::{CheckType, Config, ConfigError, PoolMode, WhenAllDown};
+use crate::handler::{Handler, Snapshot};
+use crate::health::{Checks, Target};
+use crate::pool::Pool;
+use crate::server::{self, ServerError};
+use crate::zones::ZoneError;
+
+/// Anything that stops `check` or `run`. The message names the file and
+/// the key or line.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Zone(#[from] ZoneError),
+    #[error(transparent)]
+    Server(#[from] ServerError),
+    #[error("cannot install signal handler: {0}")]
+    Signal(std::io::Error),
+}
+
+/// A validated config with its zones and pools, ready to serve.
+#[derive(Debug)]
+pub struct Loaded {
+    pub cfg: Config,
+    pub snapshot: Snapshot,
+}
+
+/// Reads and validates the config, loads every zone, checks the pools
+/// against the zones.
+pub fn load(config_path: &Path) -> Result<Loaded, AppError> {
+    let cfg = Config::load(config_path)?;
+    let zones = crate::zones::Zones::load_dir(&cfg.zones_dir())?;
+    let snapshot = Snapshot::new(&cfg, zones)?;
+    Ok(Loaded { cfg, snapshot })
+}
+
+/// One line per zone, pool and check, like `named-checkzone`.
+pub fn summary(l: &Loaded) -> Vec<String> {
+    let mut out = Vec::new();
+    for z in l.snapshot.zones.iter() {
+        out.push(format!(
+            "zone {}: loaded serial {}, {} records, negative TTL {}s ({})",
+            z.origin,
+            z.serial,
+            z.records,
+            z.negative_ttl(),
+            z.file.display()
+        ));
+    }
+    for (i, p) in l.cfg.pools.iter().enumerate() {
+        let members: Vec<String> = p
+            .members
+            .iter()
+            .map(|m| {
+                let mut s = m.address.to_string();
+                if p.mode == PoolMode::Weighted {
+                    s.push_str(&format!(" w={}", m.weight));
+                }
+                if let Some(c) = &m.check {
+                    s.push_str(&format!(" check={c}"));
+                }
+                if let Some(v) = &m.vrrp {
+                    s.push_str(&format!(" vrrp={v}"));
+                }
+                s
+            })
+            .collect();
+        let mode = match p.mode {
+            PoolMode::Equal => "equal".to_string(),
+            PoolMode::Weighted => format!("weighted answers={}", p.answers),
+        };
+        let wad = match p.when_all_down {
+            WhenAllDown::All => "all",
+            WhenAllDown::None => "none",
+            WhenAllDown::Servfail => "servfail",
+        };
+        out.push(format!(
+            "pool[{i}] {} {:?}: {mode}, ttl {}, when_all_down {wad}, members [{}]",
+            p.name,
+            p.rtype,
+            p.ttl,
+            members.join(", ")
+        ));
+    }
+    for (name, c) in &l.cfg.checks {
+        let what = match c.kind {
+            CheckType::Tcp => format!("tcp {}", probe_where(c)),
+            CheckType::Http => format!(
+                "http {} {} expect {}",
+                probe_where(c),
+                c.path,
+                c.expect_status
+            ),
+            CheckType::Exec => format!("exec {:?}", c.command.clone().unwrap_or_default()),
+        };
+        out.push(format!(
+            "check {name}: {what}, interval {}, timeout {}, rise {}, fall {}",
+            humantime::format_duration(c.interval),
+            humantime::format_duration(c.timeout),
+            c.rise,
+            c.fall
+        ));
+    }
+    for v in &l.cfg.vrrp {
+        out.push(format!("vrrp {}: configured", v.name));
+    }
+    out
+}
+
+fn probe_where(c: &crate::config::CheckConfig) -> String {
+    match (c.target, c.port) {
+        (Some(t), _) => t.to_string(),
+        (None, Some(p)) => format!("<member>:{p}"),
+        (None, None) => "?".into(),
+    }
+}
+
+/// What runs next to the DNS server for one loaded config: the probes and
+/// the tasks that feed them into the pools. Dropping it stops them all.
+pub struct Live {
+    checks: Checks,
+    wiring: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        for t in &self.wiring {
+            t.abort();
+        }
+    }
+}
+
+impl Live {
+    /// Spawns the probes of `cfg` and wires each member's check to its pool
+    /// in `snapshot` (`pool[i]` = `snapshot.pools[i]`).
+    pub fn start(cfg: &Config, snapshot: &Snapshot) -> Live {
+        let checks = Checks::spawn(cfg);
+        let mut wiring = Vec::new();
+        for (i, pc) in cfg.pools.iter().enumerate() {
+            let Some(pool) = snapshot.pools.get(i) else {
+                continue;
+            };
+            for (j, m) in pc.members.iter().enumerate() {
+                let Some(check) = &m.check else {
+                    continue; // no check: always healthy
+                };
+                match checks.subscribe(check, Target::Member(m.address)) {
+                    Some(rx) => {
+                        wiring.push(tokio::spawn(follow(Arc::clone(pool), j, check.clone(), rx)))
+                    }
+                    None => {
+                        warn!(pool = %pc.name, member = %m.address, check, "no probe for this member")
+                    }
+                }
+            }
+        }
+        // VRRP hook: the VRRP runtime (dns/src/vrrp_glue.rs) starts the
+        // [[vrrp]] instances here with `&checks` (tracks) and feeds members'
+        // `vrrp = "NAME"` into their pools like `follow` does for checks.
+        if !cfg.vrrp.is_empty() {
+            warn!(
+                instances = cfg.vrrp.len(),
+                "[[vrrp]] instances are configured but this build has no VRRP runtime yet; ignoring them"
+            );
+        }
+        Live { checks, wiring }
+    }
+
+    pub fn checks(&self) -> &Checks {
+        &self.checks
+    }
+}
+
+/// Mirrors one member's probe state into its pool.
+async fn follow(
+    pool: Arc<Pool>,
+    member: usize,
+    check: String,
+    mut rx: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let up = *rx.borrow_and_update();
+        if pool.set_healthy(member, up) {
+            let spec = pool.spec();
+            let addr = spec.members.get(member).map(|m| m.addr);
+            info!(
+                pool = %spec.name,
+                member = ?addr,
+                check,
+                "pool member {} ({} of {} healthy)",
+                if up { "up" } else { "down" },
+                pool.healthy().iter().filter(|h| **h).count(),
+                spec.members.len()
+            );
+        }
+        if rx.changed().await.is_err() {
+            return; // the probe task is gone (reload or shutdown)
+        }
+    }
+}
+
+/// Runs hadns until `shutdown` resolves: serves DNS on `dns.listen`, runs
+/// the probes, reloads config + zones on SIGHUP (keeping the last good state
+/// if the new files are broken).
+pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
+    let mut hup = signal(SignalKind::hangup()).map_err(AppError::Signal)?;
+    let loaded = load(&config_path)?;
+    for line in summary(&loaded) {
+        info!("{line}");
+    }
+    let listeners = server::bind(&loaded.cfg.dns.listen).await?;
+    for a in listeners.local_addrs() {
+        info!("listening on {a} (udp, tcp)");
+    }
+    let mut live = Live::start(&loaded.cfg, &loaded.snapshot);
+    let mut cfg = loaded.cfg;
+    let handler = Handler::new(loaded.snapshot);
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(server::serve(
+        listeners,
+        handler.clone(),
+        cfg.dns.tcp_timeout,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
+                match load(&config_path) {
+                    Ok(new) => {
+                        if new.cfg.dns.listen != cfg.dns.listen {
+                            warn!("dns.listen changed; restart hadns to apply it");
+                        }
+                        let new_live = Live::start(&new.cfg, &new.snapshot);
+                        let lines = summary(&new);
+                        handler.replace(new.snapshot);
+                        live = new_live; // drops the old probes
+                        cfg = new.cfg;
+                        for line in lines {
+                            info!("{line}");
+                        }
+                        info!("reload done");
+                    }
+                    Err(e) => error!("reload failed, still serving the last good config: {e}"),
+                }
+            }
+            () = &mut shutdown => break,
+            r = &mut server => {
+                drop(live);
+                return match r {
+                    Ok(r) => r.map_err(AppError::from),
+                    Err(e) => Err(AppError::Server(ServerError::Serve(e.to_string()))),
+                };
+            }
+        }
+    }
+    info!("shutting down");
+    let _ = stop_tx.send(());
+    let r = server.await;
+    drop(live);
+    match r {
+        Ok(r) => r.map_err(AppError::from),
+        Err(e) => Err(AppError::Server(ServerError::Serve(e.to_string()))),
+    }
+}
+
+/// Installs SIGINT and SIGTERM handlers now and returns a future that
+/// resolves on the first of them.
+pub fn stop_signal() -> Result<impl Future<Output = ()>, AppError> {
+    let mut term = signal(SignalKind::terminate()).map_err(AppError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(AppError::Signal)?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => info!("SIGTERM"),
+            _ = int.recv() => info!("SIGINT"),
+        }
+    })
+}

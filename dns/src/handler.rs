@@ -1,0 +1,428 @@
+//! The authoritative query path: a hickory [`RequestHandler`] over an
+//! immutable [`Snapshot`] (zones + pools) that reload swaps with `arc-swap`.
+//!
+//! Per query: one `ArcSwap` load, hash lookups in the zone, and for a pool
+//! name one atomic increment into the pool's precomputed schedule. No locks.
+//!
+//! Semantics (each has an integration test in `dns/tests/`):
+//! - REFUSED for names outside our zones (we do not recurse; RA is clear).
+//! - AA on authoritative answers, NXDOMAIN and NODATA.
+//! - NXDOMAIN / NODATA carry the zone's SOA in AUTHORITY with
+//!   TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+//! - A pool name answers its type from [`Pool::with_answer`], TTL = the
+//!   pool's ttl; the pool wins over static records of that type.
+//! - CNAME chains are followed here, across our zones, so
+//!   `www CNAME ha.com.` ends in the pool's answer (RFC 1034 §4.3.2).
+//! - ANY (RFC 8482 §4.1): one RRset — the CNAME if there is one, else the
+//!   pool's current answer, else the first RRset at the name.
+//! - EDNS(0): the response carries OPT with our UDP size
+//!   (min(client's, `dns.max_udp_size`)); EDNS version > 0 gets BADVERS.
+//! - UDP answers that do not fit are sent as header + question (+ OPT) with
+//!   TC set, so the client retries over TCP (RFC 2181 §9, RFC 7766).
+//! - Names at or below a zone cut (NS below the apex) get a referral.
+//! - Wildcards (RFC 4592) are synthesized from the closest encloser.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncoder;
+use hickory_server::net::runtime::Time;
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::zone_handler::MessageResponseBuilder;
+use tracing::{debug, warn};
+
+use crate::config::{Config, PoolType};
+use crate::pool::{Pool, PoolSpec, Selection};
+use crate::zones::{Node, PoolAt, Zone, ZoneError, Zones};
+
+/// Longest CNAME chain we follow (BIND and Knot stop around here too).
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// Everything a query needs; immutable once built (pools mutate only their
+/// own health-driven schedules, lock-free).
+#[derive(Debug)]
+pub struct Snapshot {
+    pub zones: Zones,
+    /// One per `[[pool]]`, in config order (index i = `pool[i]`).
+    pub pools: Vec<Arc<Pool>>,
+    /// Largest UDP response for EDNS clients (`dns.max_udp_size`).
+    pub max_udp_size: u16,
+}
+
+impl Snapshot {
+    /// Checks the pools against the zones and attaches a fresh [`Pool`]
+    /// (all members healthy) to each pool name.
+    pub fn new(cfg: &Config, mut zones: Zones) -> Result<Snapshot, ZoneError> {
+        zones.check_pools(cfg)?;
+        let mut pools = Vec::with_capacity(cfg.pools.len());
+        for (i, pc) in cfg.pools.iter().enumerate() {
+            let pool = Arc::new(Pool::new(PoolSpec::from_config(pc)));
+            let rtype = match pc.rtype {
+                PoolType::A => RecordType::A,
+                PoolType::AAAA => RecordType::AAAA,
+            };
+            let name = crate::zones::pool_name(&pc.name).map_err(|e| ZoneError::Pool {
+                config: cfg.path.clone(),
+                key: format!("pool[{i}].name"),
+                expected: format!("a domain name ({e})"),
+            })?;
+            zones.attach_pool(&name, rtype, pool.clone());
+            pools.push(pool);
+        }
+        Ok(Snapshot {
+            zones,
+            pools,
+            max_udp_size: cfg.dns.max_udp_size,
+        })
+    }
+}
+
+/// The request handler given to hickory's `Server`. Cloning is cheap; all
+/// clones see the same (swappable) snapshot.
+#[derive(Clone)]
+pub struct Handler {
+    state: Arc<ArcSwap<Snapshot>>,
+}
+
+impl Handler {
+    pub fn new(snapshot: Snapshot) -> Handler {
+        Handler {
+            state: Arc::new(ArcSwap::from_pointee(snapshot)),
+        }
+    }
+
+    /// Swaps in a new snapshot; queries in flight finish on the old one.
+    pub fn replace(&self, snapshot: Snapshot) {
+        self.state.store(Arc::new(snapshot));
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.state.load_full()
+    }
+}
+
+/// The answer being built for one query.
+#[derive(Default)]
+pub struct Answer<'s> {
+    pub rcode: ResponseCode,
+    pub aa: bool,
+    pub answers: Vec<Cow<'s, Record>>,
+    pub authority: Vec<&'s Record>,
+    pub additional: Vec<&'s Record>,
+    /// Upper bound of the records' wire size (no compression).
+    pub size: usize,
+}
+
+impl<'s> Answer<'s> {
+    fn push_set(&mut self, set: &'s crate::zones::RrSet, owner: Option<&Name>) {
+        self.size += set.wire_len;
+        match owner {
+            None => self.answers.extend(set.records.iter().map(Cow::Borrowed)),
+            Some(owner) => {
+                // wildcard synthesis (RFC 4592 §3.3.1): owner = the query name
+                for r in &set.records {
+                    let mut r = r.clone();
+                    self.size += owner.len() + 1;
+                    r.name = owner.clone();
+                    self.answers.push(Cow::Owned(r));
+                }
+            }
+        }
+    }
+
+    fn negative(&mut self, zone: &'s Zone, rcode: ResponseCode) {
+        self.rcode = rcode;
+        self.size += zone.negative_soa.name.len() + 64 + 256;
+        self.authority.push(&zone.negative_soa);
+    }
+
+    /// Appends the pool's answer for this query (or turns the response into
+    /// NODATA / SERVFAIL by `when_all_down`).
+    fn push_pool(&mut self, zone: &'s Zone, p: &PoolAt, owner: &Name) {
+        let ttl = p.pool.spec().ttl;
+        p.pool.with_answer(|sel| match sel {
+            Selection::Addrs(addrs) => {
+                let per = owner.len() + 1 + 10;
+                for ip in addrs {
+                    let (rdata, len) = match ip {
+                        IpAddr::V4(v4) => (RData::A(A(*v4)), 4),
+                        IpAddr::V6(v6) => (RData::AAAA(AAAA(*v6)), 16),
+                    };
+                    self.size += per + len;
+                    self.answers
+                        .push(Cow::Owned(Record::from_rdata(owner.clone(), ttl, rdata)));
+                }
+            }
+            Selection::NoData => self.negative(zone, ResponseCode::NoError),
+            Selection::ServFail => {
+                self.rcode = ResponseCode::ServFail;
+                self.aa = false;
+                self.answers.clear();
+            }
+        });
+    }
+}
+
+/// Resolves one question against the snapshot (the pure part of the query
+/// path; the RequestHandler wraps it in DNS messages).
+pub fn resolve<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Answer<'s> {
+    let mut out = Answer::default();
+    let Some(mut zone) = snap.zones.find(qname) else {
+        out.rcode = ResponseCode::Refused;
+        return out;
+    };
+    out.aa = true;
+    let mut name: Cow<'_, LowerName> = Cow::Borrowed(qname);
+    for step in 0..MAX_CNAME_CHAIN {
+        // Delegation below the apex: refer (RFC 1034 §4.3.2 step 3b).
+        if !zone.cuts.is_empty() {
+            if let Some(cut) = find_cut(zone, &name) {
+                if step == 0 {
+                    out.aa = false;
+                }
+                refer(zone, cut, &mut out);
+                return out;
+            }
+        }
+        let (node, synth_owner) = match zone.nodes.get(&name) {
+            Some(node) => (node, None),
+            None => match wildcard(zone, &name) {
+                Some(node) => (node, Some(Name::from((*name).clone()))),
+                None => {
+                    out.negative(zone, ResponseCode::NXDomain);
+                    return out;
+                }
+            },
+        };
+        let owner_of = |p: &PoolAt| synth_owner.clone().unwrap_or_else(|| p.name.clone());
+        if qtype == RecordType::ANY {
+            // RFC 8482 §4.1: answer with one RRset, never everything.
+            if let Some(set) = node.get(RecordType::CNAME) {
+                out.push_set(set, synth_owner.as_ref());
+            } else if let Some(p) = node.pools.first() {
+                out.push_pool(zone, p, &owner_of(p));
+            } else if let Some(set) = node.rrsets.first() {
+                out.push_set(set, synth_owner.as_ref());
+            } else {
+                out.negative(zone, ResponseCode::NoError);
+            }
+            return out;
+        }
+        if let Some(p) = node.pool(qtype) {
+            out.push_pool(zone, p, &owner_of(p));
+            return out;
+        }
+        if let Some(set) = node.get(qtype) {
+            out.push_set(set, synth_owner.as_ref());
+            return out;
+        }
+        let Some(cname) = node.get(RecordType::CNAME) else {
+            out.negative(zone, ResponseCode::NoError);
+            return out;
+        };
+        out.push_set(cname, synth_owner.as_ref());
+        let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
+            return out;
+        };
+        let target = LowerName::new(&target.0);
+        match snap.zones.find(&target) {
+            Some(z) => zone = z,
+            // Outside our zones: the client's resolver follows it.
+            None => return out,
+        }
+        name = Cow::Owned(target);
+    }
+    debug!(%qname, "CNAME chain longer than {MAX_CNAME_CHAIN}, answering the chain so far");
+    out
+}
+
+/// The highest zone cut at or above `name` (below the apex), if any.
+fn find_cut<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z LowerName> {
+    zone.cuts
+        .iter()
+        .filter(|c| c.zone_of(name))
+        .min_by_key(|c| c.num_labels())
+}
+
+fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Answer<'s>) {
+    let Some(ns) = zone.nodes.get(cut).and_then(|n| n.get(RecordType::NS)) else {
+        return;
+    };
+    out.rcode = ResponseCode::NoError;
+    out.size += ns.wire_len;
+    out.authority.extend(ns.records.iter());
+    // Glue: addresses of name servers inside the delegated zone.
+    for r in &ns.records {
+        if let RData::NS(target) = &r.data {
+            let t = LowerName::new(&target.0);
+            if cut.zone_of(&t) {
+                if let Some(node) = zone.nodes.get(&t) {
+                    for ty in [RecordType::A, RecordType::AAAA] {
+                        if let Some(set) = node.get(ty) {
+                            out.size += set.wire_len;
+                            out.additional.extend(set.records.iter());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// RFC 4592: `*.<closest encloser>` if it exists, for a name that does not.
+fn wildcard<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Node> {
+    if !zone.has_wildcards {
+        return None;
+    }
+    let mut encloser = name.base_name();
+    while !zone.nodes.contains_key(&encloser) {
+        if encloser.num_labels() <= zone.origin.num_labels() {
+            break;
+        }
+        encloser = encloser.base_name();
+    }
+    zone.nodes.get(&encloser.into_wildcard())
+}
+
+fn error_info(request: &Request, rcode: ResponseCode) -> ResponseInfo {
+    let mut metadata = Metadata::response_from_request(&request.metadata);
+    metadata.response_code = rcode;
+    ResponseInfo::from(Header {
+        metadata,
+        counts: HeaderCounts::default(),
+    })
+}
+
+#[async_trait::async_trait]
+impl RequestHandler for Handler {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        mut response_handle: R,
+    ) -> ResponseInfo {
+        let snap = self.state.load_full();
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+
+        // EDNS(0), RFC 6891 §6.1.1: answer OPT with OPT. Our UDP size is the
+        // smaller of the client's and ours (never below 512).
+        let resp_edns = request.edns.as_ref().map(|req| {
+            let mut e = Edns::new();
+            e.set_max_payload(req.max_payload().max(512).min(snap.max_udp_size.max(512)));
+            e.set_version(0);
+            e.set_dnssec_ok(false);
+            e
+        });
+        let udp_limit = resp_edns.as_ref().map_or(512, |e| e.max_payload()) as usize;
+
+        let rcode_only = |code: ResponseCode| {
+            let mut m = metadata;
+            m.response_code = code;
+            m
+        };
+        let early = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+            Some(ResponseCode::BADVERS) // RFC 6891 §6.1.3
+        } else if request.metadata.message_type != MessageType::Query {
+            Some(ResponseCode::FormErr)
+        } else if request.metadata.op_code != OpCode::Query {
+            Some(ResponseCode::NotImp)
+        } else if request.queries.queries().len() != 1 {
+            Some(ResponseCode::FormErr)
+        } else {
+            None
+        };
+        if let Some(code) = early {
+            let mut b = MessageResponseBuilder::new(&request.queries, None);
+            if let Some(e) = &resp_edns {
+                b.edns(e);
+            }
+            let resp = b.build_no_records(rcode_only(code));
+            return match response_handle.send_response(resp).await {
+                Ok(info) => info,
+                Err(error) => {
+                    warn!(%error, "failed to send response");
+                    error_info(request, ResponseCode::ServFail)
+                }
+            };
+        }
+
+        let query = &request.queries.queries()[0];
+        let qtype = query.query_type();
+        let ans = match (query.query_class(), qtype) {
+            (DNSClass::IN | DNSClass::ANY, RecordType::AXFR | RecordType::IXFR) => Answer {
+                rcode: ResponseCode::Refused, // no zone transfers
+                ..Answer::default()
+            },
+            (DNSClass::IN | DNSClass::ANY, RecordType::OPT) => Answer {
+                rcode: ResponseCode::FormErr,
+                ..Answer::default()
+            },
+            (DNSClass::IN | DNSClass::ANY, _) => resolve(&snap, query.name(), qtype),
+            _ => Answer {
+                rcode: ResponseCode::Refused,
+                ..Answer::default()
+            },
+        };
+        metadata.authoritative = ans.aa;
+        metadata.recursion_available = false;
+        metadata.response_code = ans.rcode;
+
+        let question = query.name().len() + 1 + 4;
+        let bound = 12 + question + ans.size + if resp_edns.is_some() { 11 } else { 0 };
+        let mut truncate = false;
+        if request.protocol() == Protocol::Udp && bound > udp_limit {
+            // The bound says it might not fit: encode once to find out.
+            let mut buf = Vec::with_capacity(udp_limit);
+            let mut enc = BinEncoder::new(&mut buf);
+            enc.set_max_size(udp_limit as u16);
+            let mut b = MessageResponseBuilder::new(&request.queries, None);
+            if let Some(e) = &resp_edns {
+                b.edns(e);
+            }
+            let trial = b.build(
+                metadata,
+                ans.answers.iter().map(|c| c.as_ref()),
+                ans.authority.iter().copied(),
+                std::iter::empty(),
+                ans.additional.iter().copied(),
+            );
+            truncate = match trial.destructive_emit(&mut enc) {
+                Ok(info) => info.truncation,
+                Err(_) => true,
+            };
+        }
+
+        let mut b = MessageResponseBuilder::new(&request.queries, None);
+        if let Some(e) = &resp_edns {
+            b.edns(e);
+        }
+        let result = if truncate {
+            // RFC 2181 §9: TC, no partial RRsets; the client retries on TCP.
+            metadata.truncation = true;
+            response_handle
+                .send_response(b.build_no_records(metadata))
+                .await
+        } else {
+            let resp = b.build(
+                metadata,
+                ans.answers.iter().map(|c| c.as_ref()),
+                ans.authority.iter().copied(),
+                std::iter::empty(),
+                ans.additional.iter().copied(),
+            );
+            response_handle.send_response(resp).await
+        };
+        match result {
+            Ok(info) => info,
+            Err(error) => {
+                warn!(%error, "failed to send response");
+                error_info(request, ResponseCode::ServFail)
+            }
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! Sockets and the hickory `Server` loop.
+//!
+//! The caller binds ([`bind`]) and gets the bound addresses back (port 0
+//! picks a free port, the same one for UDP and TCP), then runs [`serve`]
+//! with a shutdown future (mini-redis style). UDP and TCP are served on
+//! every listen address; EDNS sizes and truncation are the handler's job.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hickory_server::Server;
+use tokio::net::{TcpListener, UdpSocket};
+use tracing::info;
+
+use crate::handler::Handler;
+
+/// Queued responses per TCP connection (hickory's default stream buffer).
+const TCP_RESPONSE_BUFFER: usize = 32;
+
+/// Tries for a port free for both UDP and TCP when asked for port 0.
+const PORT0_TRIES: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot bind {proto} {addr}: {source}")]
+    Bind {
+        proto: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("DNS server stopped: {0}")]
+    Serve(String),
+}
+
+/// Bound sockets, one UDP socket and one TCP listener per listen address.
+#[derive(Debug)]
+pub struct Listeners {
+    udp: Vec<UdpSocket>,
+    tcp: Vec<TcpListener>,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Listeners {
+    /// The bound addresses (UDP and TCP share each one).
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+}
+
+/// Binds UDP and TCP on every address. Port 0: one free port shared by UDP
+/// and TCP is chosen.
+pub async fn bind(addrs: &[SocketAddr]) -> Result<Listeners, ServerError> {
+    let mut out = Listeners {
+        udp: Vec::new(),
+        tcp: Vec::new(),
+        addrs: Vec::new(),
+    };
+    for &addr in addrs {
+        let (udp, tcp) = bind_pair(addr).await?;
+        let local = udp.local_addr().map_err(|source| ServerError::Bind {
+            proto: "udp",
+            addr,
+            source,
+        })?;
+        out.addrs.push(local);
+        out.udp.push(udp);
+        out.tcp.push(tcp);
+    }
+    Ok(out)
+}
+
+async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
+    let udp_err = |source| ServerError::Bind {
+        proto: "udp",
+        addr,
+        source,
+    };
+    let tcp_err = |source| ServerError::Bind {
+        proto: "tcp",
+        addr,
+        source,
+    };
+    if addr.port() != 0 {
+        let udp = UdpSocket::bind(addr).await.map_err(udp_err)?;
+        let tcp = TcpListener::bind(addr).await.map_err(tcp_err)?;
+        return Ok((udp, tcp));
+    }
+    let mut last = None;
+    for _ in 0..PORT0_TRIES {
+        let udp = UdpSocket::bind(addr).await.map_err(udp_err)?;
+        let port = udp.local_addr().map_err(udp_err)?.port();
+        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(tcp_err(last.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port")
+    })))
+}
+
+/// Serves DNS on the listeners until `shutdown` resolves, then stops
+/// accepting, lets the tasks end and returns.
+pub async fn serve(
+    listeners: Listeners,
+    handler: Handler,
+    tcp_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let mut server = Server::new(handler);
+    for s in listeners.udp {
+        server.register_socket(s);
+    }
+    for l in listeners.tcp {
+        server.register_listener(l, tcp_timeout, TCP_RESPONSE_BUFFER);
+    }
+    tokio::select! {
+        r = server.block_until_done() => {
+            return r.map_err(|e| ServerError::Serve(e.to_string()));
+        }
+        () = shutdown => {}
+    }
+    info!("DNS server shutting down");
+    server
+        .shutdown_gracefully()
+        .await
+        .map_err(|e| ServerError::Serve(e.to_string()))
+}

@@ -671,7 +671,12 @@ impl Vrrp {
 
     fn enter_fault(&mut self) {
         let from = self.state;
+        // From Backup: keep watching the master's liveness (for master_addr).
+        let watch = self
+            .master_down_timer
+            .filter(|_| self.master_addr.is_some());
         self.clear_timers();
+        self.master_down_timer = watch;
         self.change(State::Fault, Reason::Fault);
         if from == State::Master {
             // Resign like a shutdown so the backup takes over after Skew_Time.

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod packet;
+pub mod arp;
 pub mod net;
 pub mod fsm;
 pub mod track;

@@ -880,3 +880,199 @@ fn fuzz_random_and_mutated_input_never_panics() {
     // The mutations leave many vectors intact (or checksum-neutral): some parse.
     assert!(parsed > 1000, "only {parsed} inputs parsed");
 }
+
+/// Test helper: a classic pcap (Ethernet link type) of whole frames.
+pub fn pcap_bytes(frames: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&0i32.to_le_bytes()); // thiszone
+    out.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
+    out.extend_from_slice(&65_535u32.to_le_bytes()); // snaplen
+    out.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
+    for (i, f) in frames.iter().enumerate() {
+        out.extend_from_slice(&(i as u32).to_le_bytes()); // ts_sec
+        out.extend_from_slice(&0u32.to_le_bytes()); // ts_usec
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+/// Test helper: an Ethernet frame carrying `adv` as hadns would put it on
+/// the wire (IPv4: keepalived's IP header; IPv6: hop limit 255).
+pub fn advert_frame(
+    adv: &Advert,
+    mac: [u8; 6],
+    src: IpAddr,
+    dst: IpAddr,
+    conv: V3Checksum,
+) -> Vec<u8> {
+    let payload = adv.to_bytes(src, dst, conv).expect("emit");
+    let eth_dst = multicast_mac(dst).unwrap_or([0x02, 0, 0, 0, 0, 0xfe]);
+    let mut f = Vec::new();
+    f.extend_from_slice(&eth_dst);
+    f.extend_from_slice(&mac);
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            f.extend_from_slice(&[0x08, 0x00]);
+            let mut h = [0u8; IPV4_HEADER_LEN];
+            emit_ipv4_header(&mut h, s, d, 1, payload.len()).expect("ip header");
+            f.extend_from_slice(&h);
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+            f.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+            f.extend_from_slice(&[112, 255]);
+            f.extend_from_slice(&s.octets());
+            f.extend_from_slice(&d.octets());
+        }
+        _ => panic!("mixed families"),
+    }
+    f.extend_from_slice(&payload);
+    f
+}
+
+/// tshark (Wireshark 4.0) as an independent judge: our v2, v3/IPv4 (both
+/// conventions, with the matching tshark preference), v3/IPv6 adverts,
+/// gratuitous ARP and unsolicited NA decode with good checksums and no
+/// malformed mark.
+#[test]
+#[ignore = "needs tshark (installed here and in CI)"]
+fn tshark_accepts_our_frames() {
+    use hadns_vrrp::arp::{gratuitous_arp, unsolicited_na};
+    use std::process::Command;
+
+    let mac = [0x02, 0, 0, 0x56, 0x01, 0x02];
+    let v4 = |a: [u8; 4]| IpAddr::V4(Ipv4Addr::from(a));
+    let ll: Ipv6Addr = "fe80::ff:fe56:102".parse().expect("ip");
+    let vip6: Ipv6Addr = "2001:db8:56::200".parse().expect("ip");
+    let adv = |version: u8, addrs: Vec<IpAddr>, auth: Option<[u8; 8]>| Advert {
+        version,
+        vrid: 52,
+        priority: 150,
+        max_advert_int: if version == 2 {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_millis(20)
+        },
+        auth,
+        addrs,
+    };
+    let four = vec![
+        v4([192, 168, 56, 200]),
+        v4([192, 168, 56, 201]),
+        v4([10, 0, 0, 1]),
+        v4([10, 0, 0, 2]),
+    ];
+    let src = IpAddr::V4(NODE_102);
+    let mcast = IpAddr::V4(MCAST_V4);
+    let uni = IpAddr::V4(NODE_101);
+    let ph = V3Checksum::PseudoHeader;
+    let rfc = V3Checksum::Rfc9568;
+    // Pseudo-header convention (tshark's default).
+    let main = vec![
+        advert_frame(&adv(2, four.clone(), None), mac, src, mcast, ph),
+        advert_frame(
+            &adv(2, four.clone(), Some(auth_data("secret"))),
+            mac,
+            src,
+            uni,
+            ph,
+        ),
+        advert_frame(&adv(3, four.clone(), None), mac, src, mcast, ph),
+        advert_frame(
+            &adv(3, vec![v4([192, 168, 56, 200])], None),
+            mac,
+            src,
+            uni,
+            ph,
+        ),
+        advert_frame(
+            &adv(
+                3,
+                vec![
+                    IpAddr::V6(vip6),
+                    IpAddr::V6("2001:db8::1".parse().expect("ip")),
+                ],
+                None,
+            ),
+            mac,
+            IpAddr::V6(ll),
+            IpAddr::V6(MCAST_V6),
+            ph,
+        ),
+        gratuitous_arp(mac, Ipv4Addr::new(192, 168, 56, 200)).to_vec(),
+        unsolicited_na(mac, ll, vip6).to_vec(),
+    ];
+    // RFC 9568 convention: judged with vrrp.v3_checksum_as_in_v2.
+    let rfc_frames = vec![
+        advert_frame(&adv(3, four.clone(), None), mac, src, mcast, rfc),
+        advert_frame(&adv(3, four, None), mac, src, uni, rfc),
+    ];
+    let dir = std::env::temp_dir().join(format!("hadns-packet-tshark-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let run = |name: &str, frames: &[Vec<u8>], prefs: &[&str]| -> String {
+        let path = dir.join(name);
+        std::fs::write(&path, pcap_bytes(frames)).expect("write pcap");
+        let mut cmd = Command::new("tshark");
+        cmd.arg("-r").arg(&path).arg("-V");
+        for p in prefs {
+            cmd.arg("-o").arg(p);
+        }
+        let out = cmd
+            .output()
+            .expect("tshark must be installed (apt-get install tshark)");
+        assert!(
+            out.status.success(),
+            "tshark failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = run("main.pcap", &main, &[]);
+    let text_rfc = run(
+        "rfc9568.pcap",
+        &rfc_frames,
+        &["vrrp.v3_checksum_as_in_v2:TRUE"],
+    );
+    // The RFC 9568 frames are *bad* under tshark's default (keepalived's) rule.
+    let text_rfc_default = run("rfc9568-default.pcap", &rfc_frames, &[]);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    for t in [&text, &text_rfc] {
+        assert!(!t.contains("Malformed"), "malformed:\n{t}");
+        assert!(!t.contains("[Checksum Status: Bad]"), "bad checksum:\n{t}");
+    }
+    assert_eq!(
+        text.matches("Virtual Router Redundancy Protocol\n").count(),
+        5,
+        "{text}"
+    );
+    // 5 VRRP + 1 ICMPv6 checksum statuses; the IPv4 header checksum is
+    // "Unverified" by default so it does not count.
+    assert_eq!(text.matches("[Checksum Status: Good]").count(), 6, "{text}");
+    assert!(text.contains("Authentication String: secret"), "{text}");
+    assert!(text.contains("Is gratuitous: True"), "{text}");
+    assert!(
+        text.contains("Type: Neighbor Advertisement (136)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Target link-layer address : 02:00:00:56:01:02")
+            || text.contains("Link-layer address: 02:00:00:56:01:02"),
+        "{text}"
+    );
+    assert_eq!(
+        text_rfc.matches("[Checksum Status: Good]").count(),
+        2,
+        "{text_rfc}"
+    );
+    assert_eq!(
+        text_rfc_default.matches("[Checksum Status: Bad]").count(),
+        2,
+        "{text_rfc_default}"
+    );
+}

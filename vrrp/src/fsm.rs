@@ -722,3 +722,334 @@ fn addr_key(addr: IpAddr) -> u128 {
 fn wins(prio: u8, addr: IpAddr, our_prio: u8, our_addr: IpAddr) -> bool {
     prio > our_prio || (prio == our_prio && addr_key(addr) > addr_key(our_addr))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, last))
+    }
+
+    fn adv(last: u8, priority: u8, interval: Duration) -> Advert {
+        Advert {
+            src: ip(last),
+            priority,
+            max_advert_int: interval,
+        }
+    }
+
+    fn drain(v: &mut Vrrp) -> Vec<Action> {
+        std::iter::from_fn(|| v.poll_action()).collect()
+    }
+
+    /// A router that is Master at `t0 + its Master_Down_Interval`.
+    fn master(priority: u8, t0: Instant) -> (Vrrp, Instant) {
+        let mut v = Vrrp::new(Params::new(1, priority, SEC, ip(1)), t0);
+        v.handle_startup(t0);
+        let t = v.poll_timeout().expect("master down timer");
+        v.handle_timeout(t);
+        assert_eq!(v.state(), State::Master);
+        drain(&mut v);
+        (v, t)
+    }
+
+    #[test]
+    fn timer_formulas() {
+        let t0 = Instant::now();
+        let v = Vrrp::new(Params::new(1, 100, SEC, ip(1)), t0);
+        // RFC 5798 §6.1: ((256 - 100) * 1 s) / 256.
+        assert_eq!(v.skew_time(), Duration::from_nanos(609_375_000));
+        assert_eq!(
+            v.master_down_interval(),
+            SEC * 3 + Duration::from_nanos(609_375_000)
+        );
+        let mut p = Params::new(1, 100, Duration::from_millis(10), ip(1));
+        let v = Vrrp::new(p.clone(), t0);
+        // Not truncated to whole centiseconds (would be 0).
+        assert_eq!(v.skew_time(), Duration::from_nanos(6_093_750));
+        // RFC 3768 §6.1: v2 skew is (256 - Priority) / 256 seconds.
+        p.version = 2;
+        p.advert_interval = SEC * 3;
+        let v = Vrrp::new(p, t0);
+        assert_eq!(v.skew_time(), Duration::from_nanos(609_375_000));
+        assert_eq!(
+            v.master_down_interval(),
+            SEC * 9 + Duration::from_nanos(609_375_000)
+        );
+    }
+
+    #[test]
+    fn nothing_before_startup() {
+        let t0 = Instant::now();
+        let mut v = Vrrp::new(Params::new(1, 100, SEC, ip(1)), t0);
+        assert_eq!(v.state(), State::Initialize);
+        assert_eq!(v.poll_timeout(), None);
+        v.handle_advert(&adv(2, 50, SEC), t0);
+        v.handle_timeout(t0 + SEC * 100);
+        v.handle_shutdown(t0);
+        assert_eq!(drain(&mut v), vec![]);
+        assert_eq!(v.state(), State::Initialize);
+    }
+
+    #[test]
+    fn own_adverts_are_ignored() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(100, t0);
+        v.handle_advert(&adv(1, 200, SEC), t);
+        assert_eq!(v.state(), State::Master);
+        assert_eq!(drain(&mut v), vec![]);
+    }
+
+    #[test]
+    fn master_answers_lower_priority_at_most_once_per_interval() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(200, t0);
+        let low = adv(2, 100, SEC);
+        v.handle_advert(&low, t);
+        assert_eq!(
+            drain(&mut v),
+            vec![Action::SendAdvert { priority: 200 }, Action::SendGratuitous]
+        );
+        // The advert restarted Adver_Timer.
+        assert_eq!(v.poll_timeout(), Some(t + SEC));
+        v.handle_advert(&low, t + SEC / 2);
+        assert_eq!(drain(&mut v), vec![]);
+        v.handle_advert(&low, t + SEC);
+        assert_eq!(
+            drain(&mut v),
+            vec![Action::SendAdvert { priority: 200 }, Action::SendGratuitous]
+        );
+        // Equal priority, lower address: also a loser.
+        v.handle_advert(&adv(0, 200, SEC), t + SEC * 3);
+        assert_eq!(
+            drain(&mut v),
+            vec![Action::SendAdvert { priority: 200 }, Action::SendGratuitous]
+        );
+        assert_eq!(v.state(), State::Master);
+    }
+
+    #[test]
+    fn master_answers_priority_zero_with_an_advert() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(100, t0);
+        // RFC 5798 §6.4.3.
+        v.handle_advert(&adv(2, 0, SEC), t + SEC / 4);
+        assert_eq!(drain(&mut v), vec![Action::SendAdvert { priority: 100 }]);
+        assert_eq!(v.poll_timeout(), Some(t + SEC / 4 + SEC));
+        assert_eq!(v.state(), State::Master);
+    }
+
+    #[test]
+    fn master_steps_down_and_learns_the_interval() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(100, t0);
+        let ms20 = Duration::from_millis(20);
+        v.handle_advert(&adv(2, 150, ms20), t);
+        assert_eq!(
+            drain(&mut v),
+            vec![
+                Action::StateChange {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: Reason::Preempted {
+                        by: ip(2),
+                        priority: 150
+                    }
+                },
+                Action::RemoveVips
+            ]
+        );
+        assert_eq!(v.master_adver_interval(), ms20);
+        assert_eq!(v.poll_timeout(), Some(t + v.master_down_interval()));
+        assert_eq!(v.master_addr(), Some(ip(2)));
+    }
+
+    #[test]
+    fn zero_interval_is_not_learnt() {
+        let t0 = Instant::now();
+        let mut v = Vrrp::new(Params::new(1, 100, SEC, ip(1)), t0);
+        v.handle_startup(t0);
+        v.handle_advert(&adv(2, 200, Duration::ZERO), t0);
+        assert_eq!(v.master_adver_interval(), SEC);
+    }
+
+    #[test]
+    fn preempt_delay_is_cancelled_by_a_winning_advert() {
+        let t0 = Instant::now();
+        let mut p = Params::new(1, 150, SEC, ip(1));
+        p.preempt_delay = SEC * 10;
+        let mut v = Vrrp::new(p, t0);
+        v.handle_startup(t0);
+        v.handle_advert(&adv(2, 100, SEC), t0);
+        assert_eq!(v.poll_timeout(), Some(t0 + v.master_down_interval()));
+        // A higher-priority master shows up: no preemption pending any more.
+        for k in 2..=10 {
+            v.handle_advert(&adv(3, 200, SEC), t0 + SEC * k);
+            v.handle_timeout(t0 + SEC * k);
+            assert_eq!(v.state(), State::Backup);
+        }
+        // The lower one again: the delay starts afresh.
+        let t1 = t0 + SEC * 10;
+        v.handle_advert(&adv(2, 100, SEC), t1);
+        for k in 1..10 {
+            v.handle_advert(&adv(2, 100, SEC), t1 + SEC * k);
+            v.handle_timeout(t1 + SEC * k);
+            assert_eq!(v.state(), State::Backup);
+        }
+        assert_eq!(v.poll_timeout(), Some(t1 + SEC * 10));
+        v.handle_timeout(t1 + SEC * 10);
+        assert_eq!(v.state(), State::Master);
+    }
+
+    #[test]
+    fn priority_drop_cancels_a_pending_preemption() {
+        let t0 = Instant::now();
+        let mut v = Vrrp::new(Params::new(1, 150, SEC, ip(1)), t0);
+        v.handle_startup(t0);
+        v.handle_advert(&adv(2, 200, SEC), t0);
+        // Master's priority drops to 100: we discard its adverts (RFC 5798 §6.4.2).
+        v.handle_advert(&adv(2, 100, SEC), t0 + SEC);
+        v.handle_advert(&adv(2, 100, SEC), t0 + SEC * 2);
+        // Our own track fails too: 90 < 100, the master is live again.
+        v.handle_priority(Some(90), t0 + SEC * 3);
+        let t = t0 + SEC * 3 + v.master_down_interval();
+        assert_eq!(v.poll_timeout(), Some(t));
+        v.handle_advert(&adv(2, 100, SEC), t0 + SEC * 4);
+        v.handle_timeout(t);
+        assert_eq!(v.state(), State::Backup);
+        assert!(drain(&mut v).iter().all(|a| !matches!(a, Action::AddVips)));
+    }
+
+    #[test]
+    fn fault_before_startup_and_owner_recovery() {
+        let t0 = Instant::now();
+        let mut v = Vrrp::new(Params::new(1, 255, SEC, ip(1)), t0);
+        v.handle_priority(None, t0);
+        v.handle_startup(t0);
+        assert_eq!(v.state(), State::Fault);
+        assert_eq!(v.poll_timeout(), None);
+        v.handle_advert(&adv(2, 100, SEC), t0);
+        assert_eq!(v.master_addr(), Some(ip(2)));
+        // A priority-0 advert: nobody is master.
+        v.handle_advert(&adv(2, 0, SEC), t0 + SEC);
+        assert_eq!(v.master_addr(), None);
+        v.handle_priority(Some(255), t0 + SEC * 2);
+        assert_eq!(v.state(), State::Master);
+        assert_eq!(
+            drain(&mut v),
+            vec![
+                Action::StateChange {
+                    from: State::Initialize,
+                    to: State::Fault,
+                    reason: Reason::Fault
+                },
+                Action::StateChange {
+                    from: State::Fault,
+                    to: State::Master,
+                    reason: Reason::Recovered
+                },
+                Action::AddVips,
+                Action::SendAdvert { priority: 255 },
+                Action::SendGratuitous,
+            ]
+        );
+        // A repeated fault signal changes nothing twice.
+        v.handle_priority(None, t0 + SEC * 3);
+        v.handle_priority(None, t0 + SEC * 3);
+        assert_eq!(
+            drain(&mut v),
+            vec![
+                Action::StateChange {
+                    from: State::Master,
+                    to: State::Fault,
+                    reason: Reason::Fault
+                },
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips,
+            ]
+        );
+    }
+
+    #[test]
+    fn shutdown_then_restart() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(100, t0);
+        v.handle_shutdown(t);
+        assert_eq!(v.state(), State::Initialize);
+        assert_eq!(v.poll_timeout(), None);
+        assert_eq!(v.master_addr(), None);
+        drain(&mut v);
+        v.handle_startup(t + SEC);
+        assert_eq!(v.state(), State::Backup);
+    }
+
+    #[test]
+    fn params_from_config() {
+        let cfg: InstanceConfig = toml::from_str(
+            r#"
+            name = "VI_1"
+            interface = "eth0"
+            vrid = 51
+            priority = 150
+            version = 2
+            advert_interval = "2s"
+            preempt = false
+            preempt_delay = "30s"
+            addresses = ["192.168.56.100/24"]
+            garp_refresh = "60s"
+            "#,
+        )
+        .expect("config");
+        let p = Params::from_config(&cfg, ip(1)).expect("params");
+        assert_eq!(
+            p,
+            Params {
+                vrid: 51,
+                version: 2,
+                priority: 150,
+                advert_interval: SEC * 2,
+                preempt: false,
+                preempt_delay: SEC * 30,
+                primary_addr: ip(1),
+                garp_delay: DEFAULT_GARP_DELAY,
+                garp_refresh: SEC * 60,
+            }
+        );
+        let mut bad = cfg.clone();
+        bad.vrid = 256;
+        assert_eq!(
+            Params::from_config(&bad, ip(1)),
+            Err(ParamsError::Vrid(256))
+        );
+        let mut bad = cfg.clone();
+        bad.priority = 0;
+        assert_eq!(
+            Params::from_config(&bad, ip(1)),
+            Err(ParamsError::Priority(0))
+        );
+        let mut bad = cfg;
+        bad.advert_interval = Duration::ZERO;
+        assert!(matches!(
+            Params::from_config(&bad, ip(1)),
+            Err(ParamsError::AdvertInterval(_))
+        ));
+    }
+
+    #[test]
+    fn names_for_logs_and_notify() {
+        assert_eq!(State::Master.to_string(), "MASTER");
+        assert_eq!(State::Fault.as_str(), "FAULT");
+        assert_eq!(
+            Reason::Preempted {
+                by: ip(2),
+                priority: 200
+            }
+            .to_string(),
+            "preempted by 10.0.0.2 (priority 200)"
+        );
+    }
+}

@@ -287,7 +287,9 @@ fn wildcard<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Node> {
         }
         encloser = encloser.base_name();
     }
-    zone.nodes.get(&encloser.into_wildcard())
+    // `*.<encloser>` (LowerName::into_wildcard would replace a label instead)
+    let star = Name::from(encloser).prepend_label("*").ok()?;
+    zone.nodes.get(&LowerName::new(&star))
 }
 
 fn error_info(request: &Request, rcode: ResponseCode) -> ResponseInfo {

@@ -1,0 +1,384 @@
+//! Shared helpers for the DNS integration tests: a temp dir, the real
+//! `hadns` binary as a child process (killed on drop), and a tiny DNS client
+//! (hickory-proto messages over std UDP/TCP sockets).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RData, Record, RecordType};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hadns");
+
+/// How long any wait in these tests may take before it fails.
+pub const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A temp directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "hadns-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("zones")).expect("create temp dir");
+        TempDir(d)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.0.join(rel);
+        // write + rename so a reload never sees half a file
+        let tmp = self.0.join(format!(".{}.tmp", rel.replace('/', "_")));
+        std::fs::write(&tmp, text).expect("write temp file");
+        std::fs::rename(&tmp, &p).expect("rename temp file");
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The test zone `t.test.`: SOA TTL 300 with MINIMUM 60 (negative TTL 60).
+pub const T_ZONE: &str = r#"$ORIGIN t.test.
+$TTL 300
+@       IN SOA ns1 hostmaster ( 7 3600 600 604800 60 )
+        IN NS  ns1
+        IN A   192.0.2.250
+        IN A   192.0.2.251
+        IN TXT "static apex"
+ns1     IN A   192.0.2.53
+www     IN CNAME @
+web     IN CNAME www
+out     IN CNAME www.example.org.
+w       IN A   192.0.2.99
+a.b.c   IN A   192.0.2.7
+*.wild  IN TXT "wildcard"
+sub     IN NS  ns.sub
+ns.sub  IN A   192.0.2.54
+big     IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-1"
+        IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-2"
+        IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-3"
+        IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-4"
+        IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-5"
+        IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-6"
+        IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-7"
+        IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-8"
+"#;
+
+/// The zone `low.test.`: SOA TTL 30 below MINIMUM 120 (negative TTL 30).
+pub const LOW_ZONE: &str = "$ORIGIN low.test.\n$TTL 300\n@ 30 IN SOA ns1.t.test. hm.t.test. 1 3600 600 604800 120\n@ NS ns1.t.test.\n";
+
+/// A config serving `zones/` on 127.0.0.1 with a free port.
+pub fn config(pools: &str) -> String {
+    format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\n\n{pools}")
+}
+
+/// Equal pool t.test. (3 members), weighted pool w.t.test. (3:1),
+/// AAAA pool t.test. (1 member).
+pub const POOLS: &str = r#"
+[[pool]]
+name = "t.test."
+type = "A"
+mode = "equal"
+ttl = 10
+members = [
+  { address = "10.0.0.1" },
+  { address = "10.0.0.2" },
+  { address = "10.0.0.3" },
+]
+
+[[pool]]
+name = "w.t.test"
+type = "A"
+mode = "weighted"
+ttl = 5
+answers = 1
+members = [
+  { address = "10.1.0.1", weight = 3 },
+  { address = "10.1.0.2", weight = 1 },
+  { address = "10.1.0.3", weight = 0 },
+]
+
+[[pool]]
+name = "t.test."
+type = "AAAA"
+ttl = 20
+members = [ { address = "2001:db8::1" } ]
+"#;
+
+/// A temp dir with config.toml, zones/t.test.zone and zones/low.test.zone.
+pub fn standard_setup(tag: &str, pools: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new(tag);
+    dir.write("zones/t.test.zone", T_ZONE);
+    dir.write("zones/low.test.zone", LOW_ZONE);
+    let cfg = dir.write("config.toml", &config(pools));
+    (dir, cfg)
+}
+
+/// Collected stderr lines of the child plus a condvar to wait on.
+type Log = Arc<(Mutex<Vec<String>>, Condvar)>;
+
+/// The real `hadns run` in the background; SIGKILLed on drop if still alive.
+pub struct Hadns {
+    child: Child,
+    log: Log,
+    pub addr: SocketAddr,
+}
+
+impl Hadns {
+    /// Starts `hadns run --config cfg` and waits for its "listening on" line.
+    pub fn start(cfg: &Path) -> Hadns {
+        let mut child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(cfg)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn hadns");
+        let log: Log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let l2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                let (m, cv) = &*l2;
+                m.lock().unwrap().push(line);
+                cv.notify_all();
+            }
+        });
+        let mut h = Hadns {
+            child,
+            log,
+            addr: "127.0.0.1:0".parse().unwrap(),
+        };
+        let line = h.wait_log("listening on ");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        h.addr = addr;
+        h
+    }
+
+    /// Waits for a log line containing `needle` (after any earlier match
+    /// count given by `skip`), returns it. Panics with the log on timeout.
+    pub fn wait_log(&mut self, needle: &str) -> String {
+        self.wait_log_nth(needle, 0)
+    }
+
+    /// Waits for the (n+1)-th log line containing `needle`.
+    pub fn wait_log_nth(&mut self, needle: &str, n: usize) -> String {
+        let end = Instant::now() + DEADLINE;
+        let (m, cv) = &*self.log;
+        let mut lines = m.lock().unwrap();
+        loop {
+            if let Some(l) = lines.iter().filter(|l| l.contains(needle)).nth(n) {
+                return l.clone();
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!(
+                    "hadns exited ({st}) before logging {needle:?}:\n{}",
+                    lines.join("\n")
+                );
+            }
+            let now = Instant::now();
+            if now >= end {
+                panic!(
+                    "timed out waiting for log {needle:?}:\n{}",
+                    lines.join("\n")
+                );
+            }
+            let wait = (end - now).min(Duration::from_millis(100));
+            lines = cv.wait_timeout(lines, wait).unwrap().0;
+        }
+    }
+
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.0.lock().unwrap().join("\n")
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), sig)
+            .expect("send signal");
+    }
+
+    /// SIGTERM, then wait (with the deadline) for the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let end = Instant::now() + DEADLINE;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("wait") {
+                return st;
+            }
+            assert!(
+                Instant::now() < end,
+                "hadns did not stop:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn query(&self, name: &str, rtype: RecordType) -> Message {
+        query_udp(self.addr, name, rtype, None)
+    }
+}
+
+impl Drop for Hadns {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn message(name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    let mut m = Message::new(rand_id(), MessageType::Query, OpCode::Query);
+    m.add_query(Query::query(Name::from_ascii(name).expect("name"), rtype));
+    m.metadata.recursion_desired = true;
+    if let Some(size) = edns {
+        let mut e = Edns::new();
+        e.set_max_payload(size);
+        m.set_edns(e);
+    }
+    m
+}
+
+fn rand_id() -> u16 {
+    static N: AtomicUsize = AtomicUsize::new(1);
+    (N.fetch_add(7919, Ordering::Relaxed) & 0xffff) as u16
+}
+
+/// One UDP query; `edns` = Some(size) adds an OPT record.
+pub fn query_udp(addr: SocketAddr, name: &str, rtype: RecordType, edns: Option<u16>) -> Message {
+    let (m, _) = query_udp_raw(addr, &message(name, rtype, edns));
+    m
+}
+
+/// Sends `q` over UDP, returns the parsed reply and its size in bytes.
+pub fn query_udp_raw(addr: SocketAddr, q: &Message) -> (Message, usize) {
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let bytes = q.to_vec().expect("encode");
+    let mut buf = [0u8; 65535];
+    for _ in 0..3 {
+        sock.send_to(&bytes, addr).expect("send");
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            let m = Message::from_vec(&buf[..n]).expect("decode reply");
+            assert_eq!(m.metadata.id, q.metadata.id);
+            return (m, n);
+        }
+    }
+    panic!("no UDP reply from {addr} for {:?}", q.queries);
+}
+
+/// One query over TCP (2-byte length prefix, RFC 1035 §4.2.2).
+pub fn query_tcp(addr: SocketAddr, name: &str, rtype: RecordType) -> Message {
+    let q = message(name, rtype, None);
+    let mut s = TcpStream::connect(addr).expect("tcp connect");
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let bytes = q.to_vec().expect("encode");
+    let mut out = (bytes.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(&bytes);
+    s.write_all(&out).expect("tcp write");
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).expect("tcp read len");
+    let mut buf = vec![0u8; u16::from_be_bytes(len) as usize];
+    s.read_exact(&mut buf).expect("tcp read");
+    Message::from_vec(&buf).expect("decode tcp reply")
+}
+
+/// The addresses in the ANSWER section, in order (A and AAAA only).
+pub fn addrs(m: &Message) -> Vec<IpAddr> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::A(a) => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn txts(m: &Message) -> Vec<String> {
+    m.answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::TXT(t) => Some(
+                t.txt_data
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect::<String>(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn rcode(m: &Message) -> ResponseCode {
+    m.metadata.response_code
+}
+
+pub fn soa_in_authority(m: &Message) -> Option<&Record> {
+    m.authorities
+        .iter()
+        .find(|r| r.record_type() == RecordType::SOA)
+}
+
+/// Polls `f` until it returns Some, or panics after the deadline.
+pub fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `hadns check --config cfg`, returns (exit success, stdout, stderr).
+pub fn check(cfg: &Path) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(["check", "--config"])
+        .arg(cfg)
+        .output()
+        .expect("run hadns check");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

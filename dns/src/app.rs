@@ -28,6 +28,8 @@ pub enum AppError {
     Server(#[from] ServerError),
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
+    #[error(transparent)]
+    Vrrp(#[from] crate::vrrp_glue::GlueError),
 }
 
 /// A validated config with its zones and pools, ready to serve.
@@ -153,6 +155,9 @@ impl Live {
                 continue;
             };
             for (j, m) in pc.members.iter().enumerate() {
+                if m.vrrp.is_some() {
+                    continue; // vrrp_glue::wire_members combines its check and VIP state
+                }
                 let Some(check) = &m.check else {
                     continue; // no check: always healthy
                 };
@@ -166,16 +171,15 @@ impl Live {
                 }
             }
         }
-        // VRRP hook: the VRRP runtime (dns/src/vrrp_glue.rs) starts the
-        // [[vrrp]] instances here with `&checks` (tracks) and feeds members'
-        // `vrrp = "NAME"` into their pools like `follow` does for checks.
-        if !cfg.vrrp.is_empty() {
-            warn!(
-                instances = cfg.vrrp.len(),
-                "[[vrrp]] instances are configured but this build has no VRRP runtime yet; ignoring them"
-            );
-        }
+        // Members with `vrrp = "NAME"` are wired by `run` through
+        // vrrp_glue::wire_members once the instances run.
         Live { checks, wiring }
+    }
+
+    /// Wires members with `vrrp = "NAME"` (VIP alive + optional check).
+    fn wire_vrrp(&mut self, cfg: &Config, snapshot: &Snapshot, vrrp: &crate::vrrp_glue::VrrpSet) {
+        let t = crate::vrrp_glue::wire_members(cfg, &snapshot.pools, &self.checks, vrrp);
+        self.wiring.extend(t);
     }
 
     pub fn checks(&self) -> &Checks {
@@ -225,6 +229,14 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         info!("listening on {a} (udp, tcp)");
     }
     let mut live = Live::start(&loaded.cfg, &loaded.snapshot);
+    // VRRP instances live for the whole process (a reload does not restart
+    // them); they resign (priority 0, VIPs removed) before DNS stops.
+    let (vrrp_stop_tx, vrrp_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let vrrp = crate::vrrp_glue::spawn(&loaded.cfg, live.checks(), async {
+        let _ = vrrp_stop_rx.await;
+    })
+    .await?;
+    live.wire_vrrp(&loaded.cfg, &loaded.snapshot, &vrrp);
     let mut cfg = loaded.cfg;
     let handler = Handler::new(loaded.snapshot);
 
@@ -247,7 +259,11 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         if new.cfg.dns.listen != cfg.dns.listen {
                             warn!("dns.listen changed; restart hadns to apply it");
                         }
-                        let new_live = Live::start(&new.cfg, &new.snapshot);
+                        if new.cfg.vrrp != cfg.vrrp {
+                            warn!("[[vrrp]] changed; restart hadns to apply it");
+                        }
+                        let mut new_live = Live::start(&new.cfg, &new.snapshot);
+                        new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
                         let lines = summary(&new);
                         handler.replace(new.snapshot);
                         live = new_live; // drops the old probes
@@ -262,6 +278,8 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
             }
             () = &mut shutdown => break,
             r = &mut server => {
+                let _ = vrrp_stop_tx.send(());
+                vrrp.join().await;
                 drop(live);
                 return match r {
                     Ok(r) => r.map_err(AppError::from),
@@ -271,6 +289,8 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         }
     }
     info!("shutting down");
+    let _ = vrrp_stop_tx.send(());
+    vrrp.join().await;
     let _ = stop_tx.send(());
     let r = server.await;
     drop(live);

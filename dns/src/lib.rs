@@ -8,3 +8,4 @@ pub mod health;
 pub mod handler;
 pub mod server;
 pub mod app;
+pub mod vrrp_glue;

@@ -10,3 +10,4 @@ pub mod arp;
 pub mod net;
 pub mod fsm;
 pub mod track;
+pub mod runtime;

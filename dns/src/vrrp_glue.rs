@@ -1,0 +1,211 @@
+//! Starts the `[[vrrp]]` instances of the config with their tracks
+//! (`[check.*]` probes on this host, `Target::Local`), and stops them.
+//!
+//! The instances live for the whole process: a SIGHUP reload does not
+//! restart them (that would flap the VIPs); changes to `[[vrrp]]` need a
+//! restart.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hadns_vrrp::net::NetError;
+use hadns_vrrp::runtime::{self, InstanceHandle, InstanceStatus, RuntimeError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::health::{Checks, Target};
+use crate::pool::Pool;
+
+/// Why an instance could not start: the config file, the key (as in
+/// `vrrp[0].interface`) and the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: vrrp[{index}].{key} ({instance}): {source}", file.display())]
+pub struct GlueError {
+    pub file: PathBuf,
+    pub index: usize,
+    pub instance: String,
+    pub key: String,
+    #[source]
+    pub source: RuntimeError,
+}
+
+/// The running instances.
+#[derive(Debug)]
+pub struct VrrpSet {
+    handles: Vec<InstanceHandle>,
+    stop: watch::Sender<bool>,
+}
+
+impl VrrpSet {
+    /// (instance name, status receiver) of every instance, in config order.
+    pub fn statuses(&self) -> Vec<(String, watch::Receiver<InstanceStatus>)> {
+        self.handles
+            .iter()
+            .map(|h| (h.name().to_string(), h.status()))
+            .collect()
+    }
+
+    /// The status receiver of one instance by name.
+    pub fn status(&self, name: &str) -> Option<watch::Receiver<InstanceStatus>> {
+        self.handles
+            .iter()
+            .find(|h| h.name() == name)
+            .map(|h| h.status())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// Stops every instance (priority-0 advert, VIPs removed) and waits for
+    /// them to finish.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.join().await;
+    }
+
+    /// Waits for every instance to finish (after the shutdown future passed
+    /// to [`spawn`] resolved).
+    pub async fn join(self) {
+        for h in self.handles {
+            h.join().await;
+        }
+    }
+}
+
+/// Starts every `[[vrrp]]` instance. Each `track = [{ check, weight }]` is
+/// fed by the probe of `check` against this host (`Target::Local`); a track
+/// whose probe is missing is treated as up, with a warning. When `shutdown`
+/// resolves (or [`VrrpSet::shutdown`] is called) every instance resigns.
+/// On error the instances already started are stopped again.
+pub async fn spawn(
+    cfg: &Config,
+    checks: &Checks,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<VrrpSet, GlueError> {
+    let (stop, stop_rx) = watch::channel(false);
+    let stop_outer = stop.clone();
+    let outer = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_outer.send(true);
+    });
+    let mut set = VrrpSet {
+        handles: Vec::new(),
+        stop,
+    };
+    for (index, inst) in cfg.vrrp.iter().enumerate() {
+        let mut tracks = Vec::new();
+        for t in &inst.track {
+            match checks.subscribe(&t.check, Target::Local) {
+                Some(rx) => tracks.push((t.weight, rx)),
+                None => tracing::warn!(
+                    instance = %inst.name,
+                    check = %t.check,
+                    "no local probe for this track; treating it as up"
+                ),
+            }
+        }
+        let mut rx = stop_rx.clone();
+        let stopped = async move {
+            // A dropped sender also means stop.
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        match runtime::spawn_instance(inst.clone(), tracks, stopped).await {
+            Ok(h) => set.handles.push(h),
+            Err(source) => {
+                outer.abort();
+                set.shutdown().await;
+                let key = match &source {
+                    RuntimeError::Config { source, .. } => source.key.clone(),
+                    RuntimeError::Net {
+                        source: NetError::NoSuchInterface(_) | NetError::NoAddress { .. },
+                        ..
+                    } => "interface".to_string(),
+                    RuntimeError::Net { .. } | RuntimeError::Params { .. } => "*".to_string(),
+                };
+                return Err(GlueError {
+                    file: cfg.path.clone(),
+                    index,
+                    instance: inst.name.clone(),
+                    key,
+                    source,
+                });
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// Feeds every pool member with `vrrp = "NAME"` into its pool: healthy while
+/// that local instance's VIPs are alive (we are MASTER, or we hear a master)
+/// and, if the member also has a `check`, while that probe is up. Members
+/// without `vrrp` are left to the check wiring. `pools[i]` = `pool[i]`.
+/// Abort the returned tasks when the pools are replaced (reload).
+pub fn wire_members(
+    cfg: &Config,
+    pools: &[Arc<Pool>],
+    checks: &Checks,
+    vrrp: &VrrpSet,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    for (i, pc) in cfg.pools.iter().enumerate() {
+        let Some(pool) = pools.get(i) else { continue };
+        for (j, m) in pc.members.iter().enumerate() {
+            let Some(name) = &m.vrrp else { continue };
+            let Some(status) = vrrp.status(name) else {
+                tracing::warn!(pool = %pc.name, member = %m.address, instance = %name, "no such local vrrp instance");
+                continue;
+            };
+            let check = m
+                .check
+                .as_deref()
+                .and_then(|c| checks.subscribe(c, Target::Member(m.address)));
+            tasks.push(tokio::spawn(follow_member(
+                Arc::clone(pool),
+                j,
+                name.clone(),
+                status,
+                check,
+            )));
+        }
+    }
+    tasks
+}
+
+async fn follow_member(
+    pool: Arc<Pool>,
+    member: usize,
+    instance: String,
+    mut status: watch::Receiver<InstanceStatus>,
+    mut check: Option<watch::Receiver<bool>>,
+) {
+    loop {
+        let alive = status.borrow_and_update().vip_alive();
+        let probe = check.as_mut().map_or(true, |c| *c.borrow_and_update());
+        let up = alive && probe;
+        if pool.set_healthy(member, up) {
+            let spec = pool.spec();
+            tracing::info!(
+                pool = %spec.name,
+                member = ?spec.members.get(member).map(|m| m.addr),
+                instance = %instance,
+                vip_alive = alive,
+                probe_up = probe,
+                "pool member {}",
+                if up { "up" } else { "down" }
+            );
+        }
+        let changed = match check.as_mut() {
+            Some(c) => tokio::select! {
+                r = status.changed() => r.is_ok(),
+                r = c.changed() => r.is_ok(),
+            },
+            None => status.changed().await.is_ok(),
+        };
+        if !changed {
+            return; // instance or probe gone (shutdown or reload)
+        }
+    }
+}

@@ -839,6 +839,37 @@ pub fn emit_ipv4_header(
     Ok(IPV4_HEADER_LEN)
 }
 
+/// The VRID of a received VRRP message without checking anything, so a
+/// socket shared by several instances can pick the instance (and its
+/// [`ParseOptions`]) first. `None` if shorter than the fixed header.
+pub fn peek_vrid(payload: &[u8]) -> Option<u8> {
+    if payload.len() < HEADER_LEN {
+        return None;
+    }
+    Some(payload[1])
+}
+
+/// A whole IPv4 datagram (keepalived's IP header, see [`emit_ipv4_header`],
+/// then the advert), for IP_HDRINCL or AF_PACKET senders and pcaps.
+pub fn ipv4_datagram(
+    adv: &Advert,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ident: u16,
+    v3_checksum: V3Checksum,
+) -> Result<Vec<u8>, EmitError> {
+    let len = adv.buffer_len();
+    let mut buf = vec![0u8; IPV4_HEADER_LEN + len];
+    adv.emit(
+        &mut buf[IPV4_HEADER_LEN..],
+        IpAddr::V4(src),
+        IpAddr::V4(dst),
+        v3_checksum,
+    )?;
+    emit_ipv4_header(&mut buf, src, dst, ident, len)?;
+    Ok(buf)
+}
+
 /// The Ethernet multicast address of an IPv4 or IPv6 multicast group
 /// (RFC 1112 §6.4, RFC 2464 §7); `None` for a unicast address.
 pub fn multicast_mac(group: IpAddr) -> Option<[u8; 6]> {

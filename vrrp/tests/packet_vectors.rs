@@ -6,9 +6,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use hadns_vrrp::packet::{
-    addresses_match, auth_data, check_advert_interval, emit_ipv4_header, multicast_mac, parse_ipv4,
-    Advert, ChecksumKind, Counter, DecodeError, EmitError, ParseOptions, RxCounters, RxMeta,
-    V3Checksum, IPV4_HEADER_LEN, MCAST_V4, MCAST_V6,
+    addresses_match, auth_data, check_advert_interval, emit_ipv4_header, ipv4_datagram,
+    multicast_mac, parse_ipv4, peek_vrid, Advert, ChecksumKind, Counter, DecodeError, EmitError,
+    ParseOptions, RxCounters, RxMeta, V3Checksum, IPV4_HEADER_LEN, MCAST_V4, MCAST_V6,
 };
 
 // Full Ethernet frames, from the `tshark -V -x` dumps (first line of each
@@ -209,6 +209,13 @@ fn emit_reproduces_every_keepalived_vector_byte_for_byte() {
             adv.to_bytes(src, dst, V3Checksum::PseudoHeader).as_deref(),
             Ok(&dg[20..])
         );
+        assert_eq!(
+            ipv4_datagram(&adv, NODE_102, v.dst, v.ident, V3Checksum::PseudoHeader),
+            Ok(dg.clone()),
+            "{}",
+            v.name
+        );
+        assert_eq!(peek_vrid(&dg[20..]), Some(52));
     }
 }
 
@@ -807,6 +814,8 @@ fn counters_and_helpers() {
         Some([0x33, 0x33, 0, 0, 0, 0x12])
     );
     assert_eq!(multicast_mac(IpAddr::V4(VIP2)), None);
+    assert_eq!(peek_vrid(&[0x31, 7, 0, 0, 0, 0, 0]), None);
+    assert_eq!(peek_vrid(&[0x31, 7, 0, 0, 0, 0, 0, 0]), Some(7));
 }
 
 /// 100k random byte strings and 100k mutations of real vectors: parsing

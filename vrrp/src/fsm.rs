@@ -43,6 +43,14 @@
 //!   (Master_Down_Timer restarted), or Master directly for an address owner.
 //! - **Shutdown**: Master sends a priority-0 advert then removes its VIPs;
 //!   every running state goes to Initialize (one `StateChange`).
+//! - **Graceful shutdown** ([`Vrrp::handle_shutdown_graceful`], an extension
+//!   for hitless handover): a Master sends the priority-0 advert but keeps its
+//!   VIPs (and stays Master, re-sending priority 0 every advert interval)
+//!   until it hears the new master's advert, or for at most its own
+//!   Master_Down_Interval if nobody takes over; then it removes the VIPs and
+//!   goes to Initialize. The two hosts hold the VIP together for one packet
+//!   delay instead of nobody holding it for Skew_Time. The driver keeps
+//!   running until [`Vrrp::is_stopped`].
 //! - Adverts whose source is our own primary address are ignored.
 
 use std::collections::VecDeque;
@@ -272,6 +280,9 @@ pub struct Vrrp {
     garp_refresh: Option<Instant>,
     /// Last time we answered a lower-priority advert while master.
     last_lower_reply: Option<Instant>,
+    /// Graceful shutdown in progress: release the VIPs at this instant at the
+    /// latest.
+    resign_deadline: Option<Instant>,
     actions: VecDeque<Action>,
 }
 
@@ -297,6 +308,7 @@ impl Vrrp {
             garp_repeat: None,
             garp_refresh: None,
             last_lower_reply: None,
+            resign_deadline: None,
             actions: VecDeque::new(),
         }
     }
@@ -353,6 +365,7 @@ impl Vrrp {
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
             self.adver_timer,
+            self.resign_deadline,
             self.master_down_timer,
             self.preempt_timer,
             self.garp_repeat,
@@ -403,6 +416,15 @@ impl Vrrp {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.state {
             State::Initialize => {}
+            State::Master if self.resign_deadline.is_some() => {
+                if due(self.resign_deadline, now) {
+                    self.finish_resign();
+                } else if due(self.adver_timer, now) {
+                    // Repeat the resignation in case it was lost.
+                    self.actions.push_back(Action::SendAdvert { priority: 0 });
+                    self.adver_timer = Some(now + self.params.advert_interval);
+                }
+            }
             State::Master => {
                 if due(self.adver_timer, now) {
                     // RFC 5798 §6.4.3: Adver_Timer fired: send an advert, restart.
@@ -448,6 +470,14 @@ impl Vrrp {
     /// The effective priority from the tracks ([`crate::track::effective_priority`]);
     /// `None` = FAULT.
     pub fn handle_priority(&mut self, effective: Option<u8>, now: Instant) {
+        if self.resign_deadline.is_some() {
+            // Leaving anyway: just remember.
+            self.fault = effective.is_none();
+            if let Some(p) = effective {
+                self.priority = p.max(1);
+            }
+            return;
+        }
         let Some(p) = effective else {
             if self.fault {
                 return;
@@ -503,6 +533,11 @@ impl Vrrp {
         if from == State::Initialize {
             return;
         }
+        if self.resign_deadline.is_some() {
+            // A graceful shutdown was under way: cut it short.
+            self.finish_resign();
+            return;
+        }
         self.change(State::Initialize, Reason::Shutdown);
         if from == State::Master {
             // RFC 5798 §6.4.3: cancel Adver_Timer, send an advert with priority 0.
@@ -510,6 +545,41 @@ impl Vrrp {
             self.actions.push_back(Action::RemoveVips);
         }
         self.clear_timers();
+        self.master_addr = None;
+    }
+
+    /// Shutdown with a hitless handover (module doc): as Master, send a
+    /// priority-0 advert but keep the VIPs until the new master is heard or
+    /// our Master_Down_Interval passed. In any other state the same as
+    /// [`Vrrp::handle_shutdown`]. Keep driving the machine until
+    /// [`Vrrp::is_stopped`]; [`Vrrp::handle_shutdown`] cuts it short.
+    pub fn handle_shutdown_graceful(&mut self, now: Instant) {
+        if self.state != State::Master {
+            self.handle_shutdown(now);
+            return;
+        }
+        if self.resign_deadline.is_some() {
+            return;
+        }
+        self.clear_timers();
+        // RFC 5798 §6.4.3: send an advert with priority 0.
+        self.actions.push_back(Action::SendAdvert { priority: 0 });
+        self.adver_timer = Some(now + self.params.advert_interval);
+        self.master_adver_interval = self.params.advert_interval;
+        self.resign_deadline = Some(now + self.master_down_interval());
+    }
+
+    /// True once shut down (Initialize) with nothing left to do; the driver
+    /// may exit after draining [`Vrrp::poll_action`].
+    pub fn is_stopped(&self) -> bool {
+        self.state == State::Initialize
+    }
+
+    fn finish_resign(&mut self) {
+        self.resign_deadline = None;
+        self.clear_timers();
+        self.change(State::Initialize, Reason::Shutdown);
+        self.actions.push_back(Action::RemoveVips);
         self.master_addr = None;
     }
 
@@ -596,6 +666,13 @@ impl Vrrp {
     }
 
     fn master_advert(&mut self, adv: &Advert, now: Instant) {
+        if self.resign_deadline.is_some() {
+            // Graceful shutdown: the new master is up, let go.
+            if adv.priority != 0 {
+                self.finish_resign();
+            }
+            return;
+        }
         if adv.priority == 0 {
             // RFC 5798 §6.4.3: priority 0: send an advert, reset Adver_Timer.
             self.send_advert(now);
@@ -645,6 +722,7 @@ impl Vrrp {
         self.clear_timers();
         self.change(State::Master, reason);
         self.master_addr = Some(self.params.primary_addr);
+        self.master_adver_interval = self.params.advert_interval;
         self.actions.push_back(Action::AddVips);
         // RFC 5798 §6.4.1 / §6.4.2: send an advert, broadcast gratuitous ARP,
         // set Adver_Timer to Advertisement_Interval.
@@ -985,6 +1063,41 @@ mod tests {
         drain(&mut v);
         v.handle_startup(t + SEC);
         assert_eq!(v.state(), State::Backup);
+    }
+
+    #[test]
+    fn graceful_shutdown_cut_short() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(100, t0);
+        v.handle_shutdown_graceful(t);
+        assert_eq!(drain(&mut v), vec![Action::SendAdvert { priority: 0 }]);
+        assert!(!v.is_stopped());
+        // Another resignation does not end it (only a new master's advert
+        // does); tracks are ignored.
+        v.handle_advert(&adv(2, 0, SEC), t);
+        v.handle_priority(None, t);
+        assert_eq!(v.state(), State::Master);
+        assert_eq!(drain(&mut v), vec![]);
+        v.handle_shutdown(t + SEC / 2);
+        assert!(v.is_stopped());
+        assert_eq!(
+            drain(&mut v),
+            vec![
+                Action::StateChange {
+                    from: State::Master,
+                    to: State::Initialize,
+                    reason: Reason::Shutdown
+                },
+                Action::RemoveVips
+            ]
+        );
+        // Graceful from Backup is the plain shutdown.
+        let mut b = Vrrp::new(Params::new(1, 100, SEC, ip(1)), t0);
+        b.handle_startup(t0);
+        drain(&mut b);
+        b.handle_shutdown_graceful(t0);
+        assert!(b.is_stopped());
+        assert_eq!(drain(&mut b).len(), 1);
     }
 
     #[test]

@@ -96,6 +96,11 @@ impl Sim {
         self.drain();
     }
 
+    fn shutdown_graceful(&mut self, i: usize) {
+        self.nodes[i].vrrp.handle_shutdown_graceful(self.now);
+        self.drain();
+    }
+
     /// SIGKILL: no more actions, VIPs left as they are (the runtime's VIP
     /// lifetime is not modelled here).
     fn kill(&mut self, i: usize) {
@@ -853,4 +858,72 @@ fn gratuitous_burst_and_repeat_on_becoming_master() {
         .filter(|(_, a)| matches!(a, Action::SendAdvert { .. }))
         .count();
     assert_eq!(adverts, 66);
+}
+
+#[test]
+fn graceful_shutdown_hands_over_without_a_gap() {
+    for i in [SEC, Duration::from_millis(10)] {
+        let mut sim = Sim::routers(&[(200, 1), (100, 2)], i);
+        converge(&mut sim, i, 0);
+        let t_shut = sim.now;
+        let m = sim.mark(0);
+        sim.shutdown_graceful(0);
+        // Resigns on the wire but keeps the VIPs for now.
+        assert_eq!(
+            sim.actions_since(0, m),
+            vec![Action::SendAdvert { priority: 0 }]
+        );
+        assert_eq!(sim.state(0), State::Master);
+        let until = sim.now + i * 10;
+        while !sim.nodes[0].vrrp.is_stopped() {
+            assert!(sim.step(until), "A never let go");
+            assert!(
+                sim.nodes.iter().any(|n| n.vips),
+                "nobody holds the VIPs at {:?}",
+                sim.now - t_shut
+            );
+        }
+        let released = sim.now;
+        let taken = sim.changes_to(1, State::Master)[0].0;
+        // B takes over after Skew_Time; A lets go when B's advert arrives.
+        assert_eq!(taken - t_shut, WIRE_DELAY + skew(100, i));
+        assert_eq!(released - taken, WIRE_DELAY);
+        assert_eq!(
+            sim.actions_since(0, m)[1..],
+            [
+                Action::StateChange {
+                    from: State::Master,
+                    to: State::Initialize,
+                    reason: Reason::Shutdown
+                },
+                Action::RemoveVips
+            ]
+        );
+        sim.hold(i * 10, 1);
+    }
+}
+
+#[test]
+fn graceful_shutdown_alone_lets_go_after_master_down_interval() {
+    let i = SEC;
+    let mut sim = Sim::routers(&[(200, 1), (100, 2)], i);
+    converge(&mut sim, i, 0);
+    // B cannot hear A: nobody will take over.
+    sim.cut(0, 1, false);
+    let t_shut = sim.now;
+    let m = sim.mark(0);
+    sim.shutdown_graceful(0);
+    let t = sim
+        .run_until(i * 10, |s| s.nodes[0].vrrp.is_stopped())
+        .expect("A lets go");
+    assert_eq!(t - t_shut, mdi(200, i));
+    // The resignation is repeated every interval meanwhile.
+    let zeros = sim
+        .actions_since(0, m)
+        .iter()
+        .filter(|a| **a == Action::SendAdvert { priority: 0 })
+        .count();
+    assert_eq!(zeros, 4);
+    assert_eq!(sim.actions_since(0, m).last(), Some(&Action::RemoveVips));
+    assert_eq!(sim.nodes[0].vrrp.poll_timeout(), None);
 }

@@ -28,8 +28,15 @@ pub enum AppError {
     Server(#[from] ServerError),
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
+    /// Boxed: the glue error is large and `load`/`run` return `AppError`.
     #[error(transparent)]
-    Vrrp(#[from] crate::vrrp_glue::GlueError),
+    Vrrp(Box<crate::vrrp_glue::GlueError>),
+}
+
+impl From<crate::vrrp_glue::GlueError> for AppError {
+    fn from(e: crate::vrrp_glue::GlueError) -> Self {
+        AppError::Vrrp(Box::new(e))
+    }
 }
 
 /// A validated config with its zones and pools, ready to serve.
@@ -273,7 +280,10 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         }
                         info!("reload done");
                     }
-                    Err(e) => error!("reload failed, still serving the last good config: {e}"),
+                    Err(e) => error!(
+                        "reload failed, still serving the last good config: {}",
+                        one_line(&e.to_string())
+                    ),
                 }
             }
             () = &mut shutdown => break,
@@ -298,6 +308,20 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         Ok(r) => r.map_err(AppError::from),
         Err(e) => Err(AppError::Server(ServerError::Serve(e.to_string()))),
     }
+}
+
+/// An error message on one log line: toml's multi-line errors carry a
+/// source snippet (`39 | [dns2]`, `   | ^^^^`); keep the text lines only.
+pub fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| {
+            let head = l.split('|').next().unwrap_or("");
+            !(l.contains('|') && head.trim().chars().all(|c| c.is_ascii_digit()))
+        })
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Installs SIGINT and SIGTERM handlers now and returns a future that

@@ -73,7 +73,7 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e}");
+                    tracing::error!("{}", hadns::app::one_line(&e.to_string()));
                     ExitCode::FAILURE
                 }
             }

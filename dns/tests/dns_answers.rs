@@ -18,7 +18,7 @@ fn ip(s: &str) -> IpAddr {
 #[test]
 fn authoritative_flags_refused_and_negative_ttls() {
     let (_dir, cfg) = standard_setup("flags", POOLS);
-    let h = Hadns::start(&cfg);
+    let mut h = Hadns::start(&cfg);
 
     // AA on an answer, RA never (no recursion), RD echoed.
     let m = h.query("ns1.t.test.", RecordType::A);

@@ -234,8 +234,13 @@ impl Hadns {
     }
 
     /// SIGTERM, then wait (with the deadline) for the exit status.
-    pub fn stop(mut self) -> ExitStatus {
+    pub fn stop(&mut self) -> ExitStatus {
         self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.wait_exit()
+    }
+
+    /// Waits (with the deadline) for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
         let end = Instant::now() + DEADLINE;
         loop {
             if let Some(st) = self.child.try_wait().expect("wait") {

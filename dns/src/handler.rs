@@ -179,6 +179,7 @@ pub fn resolve<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> 
     };
     out.aa = true;
     let mut name: Cow<'_, LowerName> = Cow::Borrowed(qname);
+    let mut visited: Vec<LowerName> = Vec::new();
     for step in 0..MAX_CNAME_CHAIN {
         // Delegation below the apex: refer (RFC 1034 §4.3.2 step 3b).
         if !zone.cuts.is_empty() {
@@ -231,6 +232,10 @@ pub fn resolve<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> 
             return out;
         };
         let target = LowerName::new(&target.0);
+        if target == *qname || visited.contains(&target) {
+            return out; // a CNAME loop: answer the chain once
+        }
+        visited.push((*name).clone());
         match snap.zones.find(&target) {
             Some(z) => zone = z,
             // Outside our zones: the client's resolver follows it.
@@ -426,5 +431,83 @@ impl RequestHandler for Handler {
                 error_info(request, ResponseCode::ServFail)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    const ZONE: &str = "$ORIGIN ex.test.\n$TTL 300\n@ IN SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\n@ A 192.0.2.1\nns1 A 192.0.2.2\nwww CNAME @\nloop1 CNAME loop2\nloop2 CNAME loop1\n";
+
+    fn snapshot(tag: &str, pools: &str) -> Snapshot {
+        let dir: PathBuf =
+            std::env::temp_dir().join(format!("hadns-handler-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("zones")).unwrap();
+        std::fs::write(dir.join("zones/ex.test.zone"), ZONE).unwrap();
+        let text = format!("[dns]\nzones = \"zones\"\n{pools}");
+        let cfg = Config::from_toml(&text, &dir.join("c.toml")).unwrap();
+        let zones = Zones::load_dir(Path::new(&cfg.zones_dir())).unwrap();
+        let snap = Snapshot::new(&cfg, zones).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        snap
+    }
+
+    fn q(s: &str) -> LowerName {
+        LowerName::new(&Name::from_ascii(s).unwrap())
+    }
+
+    const POOL: &str = "[[pool]]\nname = \"ex.test.\"\nttl = 7\nwhen_all_down = \"servfail\"\nmembers = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" } ]\n";
+
+    #[test]
+    fn pool_beats_static_and_cname_ends_in_pool() {
+        let s = snapshot("pool", POOL);
+        let a = resolve(&s, &q("www.ex.test."), RecordType::A);
+        assert!(a.aa);
+        assert_eq!(a.answers.len(), 3);
+        assert_eq!(a.answers[0].record_type(), RecordType::CNAME);
+        assert!(a.answers[1..].iter().all(|r| r.ttl == 7));
+        assert!(!a
+            .answers
+            .iter()
+            .any(|r| r.data == RData::A(A::new(192, 0, 2, 1))));
+    }
+
+    #[test]
+    fn all_down_servfail_and_negative_ttl() {
+        let s = snapshot("down", POOL);
+        s.pools[0].set_healthy(0, false);
+        s.pools[0].set_healthy(1, false);
+        let a = resolve(&s, &q("ex.test."), RecordType::A);
+        assert_eq!(a.rcode, ResponseCode::ServFail);
+        assert!(a.answers.is_empty());
+        let a = resolve(&s, &q("nx.ex.test."), RecordType::A);
+        assert_eq!(a.rcode, ResponseCode::NXDomain);
+        assert_eq!(a.authority[0].ttl, 60);
+    }
+
+    #[test]
+    fn cname_loop_stops_and_outside_is_refused() {
+        let s = snapshot("loop", "");
+        let a = resolve(&s, &q("loop1.ex.test."), RecordType::A);
+        assert_eq!(a.rcode, ResponseCode::NoError);
+        assert_eq!(a.answers.len(), 2, "each CNAME of the loop once");
+        let a = resolve(&s, &q("example.org."), RecordType::A);
+        assert_eq!(a.rcode, ResponseCode::Refused);
+        assert!(!a.aa);
+    }
+
+    #[test]
+    fn any_is_one_rrset() {
+        let s = snapshot("any", POOL);
+        let a = resolve(&s, &q("ex.test."), RecordType::ANY);
+        let types: std::collections::HashSet<_> =
+            a.answers.iter().map(|r| r.record_type()).collect();
+        assert_eq!(types.len(), 1);
+        let a = resolve(&s, &q("www.ex.test."), RecordType::ANY);
+        assert_eq!(a.answers.len(), 1);
+        assert_eq!(a.answers[0].record_type(), RecordType::CNAME);
     }
 }

@@ -249,7 +249,7 @@ done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[n++]=$1} END {if (n==0) print 0; else if (n%2) print a[int(n/2)]; else print (a[n/2-1]+a[n/2])/2}'; }
 
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-printf '\nload average before: %s, after: %s (a quiet machine reads below ~1.2 after)\n' "$LOAD_BEFORE" "$LOAD_AFTER"
+printf '\nload average before: %s, after: %s (the benchmark itself adds ~2; more means other work shared the CPUs)\n' "$LOAD_BEFORE" "$LOAD_AFTER"
 printf '%-8s %12s %14s %10s   %s\n' server "median qps" "avg lat (ms)" lost "per round qps"
 declare -A MED
 for s in $SERVERS; do

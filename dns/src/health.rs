@@ -104,10 +104,15 @@ pub struct RiseFall {
 
 impl RiseFall {
     pub fn new(rise: u32, fall: u32) -> RiseFall {
+        Self::starting(rise, fall, true)
+    }
+
+    /// Starts in state `up` (e.g. carried over from before a reload).
+    pub fn starting(rise: u32, fall: u32, up: bool) -> RiseFall {
         RiseFall {
             rise: rise.max(1),
             fall: fall.max(1),
-            up: true,
+            up,
             streak: 0,
         }
     }
@@ -168,6 +173,17 @@ impl Checks {
     /// Starts one probe task per (check name, target) used by the pools'
     /// members and the vrrp tracks. Must be called inside a tokio runtime.
     pub fn spawn(cfg: &Config) -> Checks {
+        Self::spawn_inner(cfg, None)
+    }
+
+    /// Like [`Checks::spawn`] for a reload: a (check, target) that `previous`
+    /// also probes starts in its current state instead of up, so a member
+    /// that is down does not come back for `fall` intervals after SIGHUP.
+    pub fn spawn_after(cfg: &Config, previous: &Checks) -> Checks {
+        Self::spawn_inner(cfg, Some(previous))
+    }
+
+    fn spawn_inner(cfg: &Config, previous: Option<&Checks>) -> Checks {
         let mut wanted: BTreeMap<(String, Target), &CheckConfig> = BTreeMap::new();
         for pool in &cfg.pools {
             for m in &pool.members {
@@ -190,12 +206,22 @@ impl Checks {
             tasks: Vec::with_capacity(wanted.len()),
         };
         for ((name, target), check) in wanted {
-            let (tx, rx) = watch::channel(true);
-            let last = Arc::new(Mutex::new(String::new()));
+            let key = (name, target);
+            let (up, last_text) = match previous.and_then(|p| p.entries.get(&key)) {
+                Some(e) => (
+                    *e.up.borrow(),
+                    e.last.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                ),
+                None => (true, String::new()),
+            };
+            let (name, target) = key;
+            let (tx, rx) = watch::channel(up);
+            let last = Arc::new(Mutex::new(last_text));
             let task = tokio::spawn(run_probe(
                 name.clone(),
                 target,
                 check.clone(),
+                up,
                 tx,
                 Arc::clone(&last),
             ));
@@ -249,10 +275,11 @@ async fn run_probe(
     name: String,
     target: Target,
     check: CheckConfig,
+    up: bool,
     tx: watch::Sender<bool>,
     last: Arc<Mutex<String>>,
 ) {
-    let mut state = RiseFall::new(check.rise, check.fall);
+    let mut state = RiseFall::starting(check.rise, check.fall, up);
     let mut ticker = tokio::time::interval(check.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -459,6 +486,14 @@ mod tests {
         assert_eq!(rf.record(true), None);
         assert_eq!(rf.record(true), Some(true), "up after rise=2");
         assert_eq!(rf.record(true), None);
+    }
+
+    #[test]
+    fn rise_fall_starting_down_needs_rise() {
+        let mut rf = RiseFall::starting(2, 2, false);
+        assert!(!rf.is_up());
+        assert_eq!(rf.record(true), None);
+        assert_eq!(rf.record(true), Some(true));
     }
 
     #[test]
@@ -682,6 +717,29 @@ track = [ { check = "db", weight = -30 } ]
         *status.lock().unwrap() = 200;
         wait_for(&mut rx, true, Duration::from_secs(5)).await;
         server.abort();
+    }
+
+    #[tokio::test]
+    async fn reload_keeps_down_state() {
+        // Nothing listens on this port: the member goes down.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let cfg = config(&probe_config(&format!(
+            "type = \"tcp\"\nport = {port}\ntimeout = \"200ms\""
+        )));
+        let target = Target::Member("127.0.0.1".parse().unwrap());
+        let old = Checks::spawn(&cfg);
+        let mut rx = old.subscribe("c", target).unwrap();
+        wait_for(&mut rx, false, Duration::from_secs(5)).await;
+        let new = Checks::spawn_after(&cfg, &old);
+        drop(old);
+        let rx = new.subscribe("c", target).unwrap();
+        assert!(!*rx.borrow(), "a down target stays down across a reload");
+        assert_eq!(new.snapshot()[0].last, "connect refused");
+        // A fresh spawn starts up.
+        assert!(*Checks::spawn(&cfg).subscribe("c", target).unwrap().borrow());
     }
 
     #[tokio::test]

@@ -9,3 +9,4 @@ pub mod handler;
 pub mod server;
 pub mod app;
 pub mod vrrp_glue;
+pub mod stats;

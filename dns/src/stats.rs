@@ -1,0 +1,483 @@
+//! Query counters for `hadns status` and Prometheus `/metrics`.
+//!
+//! Cheap on the query path: fixed arrays of `AtomicU64` bumped with
+//! `Relaxed` (no ordering needed: each counter is read on its own), and the
+//! per-pool-member answer counters live in a table that is preallocated when
+//! the pools are built and swapped with `arc-swap` on reload. A counter for a
+//! (pool name, member address) that exists before and after a reload is the
+//! same `Arc<AtomicU64>`, so Prometheus counters never go backwards.
+//!
+//! The hot path calls, per query:
+//! - [`Stats::query`] (transport + qtype + rcode: three `fetch_add`s), and
+//! - for a pool answer, [`Stats::answers`] (one arc-swap load, a pointer
+//!   compare per pool and an address compare per member).
+//!
+//! A fast path that resolved indices once can use [`Stats::table`] and
+//! [`MemberTable::count`] instead.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::pool::Pool;
+
+/// Query type buckets (anything else counts as `Other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum QType {
+    A = 0,
+    AAAA,
+    ANY,
+    CNAME,
+    SOA,
+    NS,
+    TXT,
+    Other,
+}
+
+impl QType {
+    pub const ALL: [QType; 8] = [
+        QType::A,
+        QType::AAAA,
+        QType::ANY,
+        QType::CNAME,
+        QType::SOA,
+        QType::NS,
+        QType::TXT,
+        QType::Other,
+    ];
+
+    /// From the wire value (RFC 1035 §3.2.2, RFC 3596, RFC 8482).
+    #[inline]
+    pub fn from_u16(t: u16) -> QType {
+        match t {
+            1 => QType::A,
+            28 => QType::AAAA,
+            255 => QType::ANY,
+            5 => QType::CNAME,
+            6 => QType::SOA,
+            2 => QType::NS,
+            16 => QType::TXT,
+            _ => QType::Other,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            QType::A => "A",
+            QType::AAAA => "AAAA",
+            QType::ANY => "ANY",
+            QType::CNAME => "CNAME",
+            QType::SOA => "SOA",
+            QType::NS => "NS",
+            QType::TXT => "TXT",
+            QType::Other => "other",
+        }
+    }
+}
+
+/// Response code buckets (BADVERS and anything else count as `Other`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Rcode {
+    NoError = 0,
+    FormErr,
+    ServFail,
+    NXDomain,
+    NotImp,
+    Refused,
+    Other,
+}
+
+impl Rcode {
+    pub const ALL: [Rcode; 7] = [
+        Rcode::NoError,
+        Rcode::FormErr,
+        Rcode::ServFail,
+        Rcode::NXDomain,
+        Rcode::NotImp,
+        Rcode::Refused,
+        Rcode::Other,
+    ];
+
+    /// From the (extended) wire value: 0 NOERROR .. 5 REFUSED.
+    #[inline]
+    pub fn from_u16(code: u16) -> Rcode {
+        match code {
+            0 => Rcode::NoError,
+            1 => Rcode::FormErr,
+            2 => Rcode::ServFail,
+            3 => Rcode::NXDomain,
+            4 => Rcode::NotImp,
+            5 => Rcode::Refused,
+            _ => Rcode::Other,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Rcode::NoError => "NOERROR",
+            Rcode::FormErr => "FORMERR",
+            Rcode::ServFail => "SERVFAIL",
+            Rcode::NXDomain => "NXDOMAIN",
+            Rcode::NotImp => "NOTIMP",
+            Rcode::Refused => "REFUSED",
+            Rcode::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Transport {
+    Udp = 0,
+    Tcp,
+}
+
+impl Transport {
+    pub const ALL: [Transport; 2] = [Transport::Udp, Transport::Tcp];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+}
+
+/// One pool's answer counters, one per member in config order.
+#[derive(Debug)]
+pub struct PoolCounters {
+    /// `Arc::as_ptr` of the pool these belong to (identity, never dereferenced).
+    pool_ptr: usize,
+    pub name: String,
+    pub members: Vec<(IpAddr, Arc<AtomicU64>)>,
+}
+
+/// Every pool's member counters; immutable once built, swapped on reload.
+#[derive(Debug, Default)]
+pub struct MemberTable {
+    pub pools: Vec<PoolCounters>,
+}
+
+impl MemberTable {
+    /// Index of `pool` in this table (pointer identity), if it is one of
+    /// the pools the table was built for.
+    #[inline]
+    pub fn index_of(&self, pool: &Pool) -> Option<usize> {
+        let p = pool as *const Pool as usize;
+        self.pools.iter().position(|c| c.pool_ptr == p)
+    }
+
+    /// Counts one answer of member `member` of pool `pool` (indices as in
+    /// the config); out of range counts nothing.
+    #[inline]
+    pub fn count(&self, pool: usize, member: usize) {
+        if let Some((_, c)) = self.pools.get(pool).and_then(|p| p.members.get(member)) {
+            c.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The process's query counters. Share it as `Arc<Stats>`.
+#[derive(Debug)]
+pub struct Stats {
+    qtype: [AtomicU64; 8],
+    rcode: [AtomicU64; 7],
+    transport: [AtomicU64; 2],
+    members: ArcSwap<MemberTable>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats::new()
+    }
+}
+
+/// Plain numbers read from [`Stats`] (for `hadns status`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsSnapshot {
+    /// (label, count) in [`QType::ALL`] order.
+    pub qtype: Vec<(&'static str, u64)>,
+    /// (label, count) in [`Rcode::ALL`] order.
+    pub rcode: Vec<(&'static str, u64)>,
+    /// (label, count): udp, tcp.
+    pub transport: Vec<(&'static str, u64)>,
+    /// (pool name, member address, answers).
+    pub members: Vec<(String, IpAddr, u64)>,
+}
+
+impl StatsSnapshot {
+    /// Total queries (sum over transports).
+    pub fn queries(&self) -> u64 {
+        self.transport.iter().map(|(_, n)| n).sum()
+    }
+}
+
+impl Stats {
+    pub fn new() -> Stats {
+        Stats {
+            qtype: Default::default(),
+            rcode: Default::default(),
+            transport: Default::default(),
+            members: ArcSwap::from_pointee(MemberTable::default()),
+        }
+    }
+
+    /// Counts one answered query: its transport, its qtype (wire value) and
+    /// the response's rcode.
+    #[inline]
+    pub fn query(&self, transport: Transport, qtype: u16, rcode: u16) {
+        self.transport[transport as usize].fetch_add(1, Ordering::Relaxed);
+        self.qtype[QType::from_u16(qtype) as usize].fetch_add(1, Ordering::Relaxed);
+        self.rcode[Rcode::from_u16(rcode) as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts the addresses a pool answered with (one per member in the
+    /// answer). A pool not in the current table (a reload in progress)
+    /// counts nothing.
+    #[inline]
+    pub fn answers(&self, pool: &Pool, addrs: &[IpAddr]) {
+        let table = self.members.load();
+        let Some(i) = table.index_of(pool) else {
+            return;
+        };
+        let members = &table.pools[i].members;
+        for a in addrs {
+            if let Some((_, c)) = members.iter().find(|(m, _)| m == a) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The current member table (for a fast path that resolves indices once
+    /// per snapshot).
+    pub fn table(&self) -> Arc<MemberTable> {
+        self.members.load_full()
+    }
+
+    /// Builds the member table for a new set of pools (`pools[i]` =
+    /// `pool[i]` of the config) and swaps it in. Counters of (pool name,
+    /// address) pairs that already existed are kept.
+    pub fn set_pools(&self, pools: &[Arc<Pool>]) {
+        let old = self.members.load_full();
+        let find_old = |name: &str, addr: IpAddr| {
+            old.pools
+                .iter()
+                .filter(|p| p.name == name)
+                .flat_map(|p| p.members.iter())
+                .find(|(a, _)| *a == addr)
+                .map(|(_, c)| Arc::clone(c))
+        };
+        let table = MemberTable {
+            pools: pools
+                .iter()
+                .map(|p| {
+                    let spec = p.spec();
+                    PoolCounters {
+                        pool_ptr: Arc::as_ptr(p) as usize,
+                        name: spec.name.clone(),
+                        members: spec
+                            .members
+                            .iter()
+                            .map(|m| {
+                                let c = find_old(&spec.name, m.addr)
+                                    .unwrap_or_else(|| Arc::new(AtomicU64::new(0)));
+                                (m.addr, c)
+                            })
+                            .collect(),
+                    }
+                })
+                .collect(),
+        };
+        self.members.store(Arc::new(table));
+    }
+
+    pub fn snapshot(&self) -> StatsSnapshot {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        StatsSnapshot {
+            qtype: QType::ALL
+                .iter()
+                .map(|q| (q.label(), get(&self.qtype[*q as usize])))
+                .collect(),
+            rcode: Rcode::ALL
+                .iter()
+                .map(|r| (r.label(), get(&self.rcode[*r as usize])))
+                .collect(),
+            transport: Transport::ALL
+                .iter()
+                .map(|t| (t.label(), get(&self.transport[*t as usize])))
+                .collect(),
+            members: self
+                .members
+                .load()
+                .pools
+                .iter()
+                .flat_map(|p| p.members.iter().map(|(a, c)| (p.name.clone(), *a, get(c))))
+                .collect(),
+        }
+    }
+
+    /// Appends the counters in the Prometheus text exposition format 0.0.4.
+    pub fn render_prometheus(&self, out: &mut String) {
+        let s = self.snapshot();
+        out.push_str("# HELP hadns_dns_queries_total DNS queries answered, by query type.\n");
+        out.push_str("# TYPE hadns_dns_queries_total counter\n");
+        for (l, n) in &s.qtype {
+            let _ = writeln!(out, "hadns_dns_queries_total{{qtype=\"{l}\"}} {n}");
+        }
+        out.push_str("# HELP hadns_dns_responses_total DNS responses, by response code.\n");
+        out.push_str("# TYPE hadns_dns_responses_total counter\n");
+        for (l, n) in &s.rcode {
+            let _ = writeln!(out, "hadns_dns_responses_total{{rcode=\"{l}\"}} {n}");
+        }
+        out.push_str(
+            "# HELP hadns_dns_transport_queries_total DNS queries answered, by transport.\n",
+        );
+        out.push_str("# TYPE hadns_dns_transport_queries_total counter\n");
+        for (l, n) in &s.transport {
+            let _ = writeln!(
+                out,
+                "hadns_dns_transport_queries_total{{transport=\"{l}\"}} {n}"
+            );
+        }
+        out.push_str(
+            "# HELP hadns_pool_member_answers_total Times a pool member's address was in an answer.\n",
+        );
+        out.push_str("# TYPE hadns_pool_member_answers_total counter\n");
+        for (pool, addr, n) in &s.members {
+            let _ = writeln!(
+                out,
+                "hadns_pool_member_answers_total{{pool=\"{}\",member=\"{addr}\"}} {n}",
+                escape_label(pool)
+            );
+        }
+    }
+}
+
+/// Escapes a Prometheus label value (backslash, double quote, newline).
+pub fn escape_label(v: &str) -> Cow<'_, str> {
+    if !v.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(v);
+    }
+    let mut s = String::with_capacity(v.len() + 2);
+    for ch in v.chars() {
+        match ch {
+            '\\' => s.push_str("\\\\"),
+            '"' => s.push_str("\\\""),
+            '\n' => s.push_str("\\n"),
+            c => s.push(c),
+        }
+    }
+    Cow::Owned(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{Member, PoolMode, PoolSpec, PoolType, WhenAllDown};
+
+    fn pool(name: &str, addrs: &[&str]) -> Arc<Pool> {
+        Arc::new(Pool::new(PoolSpec {
+            name: name.into(),
+            rtype: PoolType::A,
+            mode: PoolMode::Equal,
+            ttl: 10,
+            answers: 1,
+            when_all_down: WhenAllDown::All,
+            members: addrs
+                .iter()
+                .map(|a| Member {
+                    addr: a.parse().unwrap(),
+                    weight: 1,
+                })
+                .collect(),
+        }))
+    }
+
+    #[test]
+    fn buckets() {
+        let s = Stats::new();
+        s.query(Transport::Udp, 1, 0);
+        s.query(Transport::Udp, 28, 3);
+        s.query(Transport::Tcp, 255, 5);
+        s.query(Transport::Udp, 99, 16); // other qtype, BADVERS -> other
+        let snap = s.snapshot();
+        assert_eq!(snap.queries(), 4);
+        assert_eq!(snap.transport, vec![("udp", 3), ("tcp", 1)]);
+        let q: std::collections::HashMap<_, _> = snap.qtype.into_iter().collect();
+        assert_eq!(
+            (q["A"], q["AAAA"], q["ANY"], q["other"], q["TXT"]),
+            (1, 1, 1, 1, 0)
+        );
+        let r: std::collections::HashMap<_, _> = snap.rcode.into_iter().collect();
+        assert_eq!(
+            (r["NOERROR"], r["NXDOMAIN"], r["REFUSED"], r["other"]),
+            (1, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn member_counters_survive_reload() {
+        let s = Stats::new();
+        let p = pool("ha.com.", &["192.0.2.1", "192.0.2.2"]);
+        // not registered yet: nothing counted, no panic
+        s.answers(&p, &["192.0.2.1".parse().unwrap()]);
+        s.set_pools(&[Arc::clone(&p)]);
+        s.answers(
+            &p,
+            &["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()],
+        );
+        s.answers(&p, &["192.0.2.2".parse().unwrap()]);
+        s.answers(&p, &["203.0.113.9".parse().unwrap()]); // not a member
+        let m = s.snapshot().members;
+        assert_eq!(
+            m,
+            vec![
+                ("ha.com.".into(), "192.0.2.1".parse().unwrap(), 1),
+                ("ha.com.".into(), "192.0.2.2".parse().unwrap(), 2)
+            ]
+        );
+        // reload: same name, one member kept, one new
+        let p2 = pool("ha.com.", &["192.0.2.2", "192.0.2.3"]);
+        s.set_pools(&[Arc::clone(&p2)]);
+        s.answers(&p, &["192.0.2.2".parse().unwrap()]); // old pool: ignored
+        s.answers(&p2, &["192.0.2.3".parse().unwrap()]);
+        let t = s.table();
+        t.count(t.index_of(&p2).unwrap(), 0);
+        t.count(5, 5); // out of range: nothing
+        let m = s.snapshot().members;
+        assert_eq!(
+            m,
+            vec![
+                ("ha.com.".into(), "192.0.2.2".parse().unwrap(), 3),
+                ("ha.com.".into(), "192.0.2.3".parse().unwrap(), 1)
+            ]
+        );
+    }
+
+    #[test]
+    fn prometheus_text() {
+        let s = Stats::new();
+        s.set_pools(&[pool("we\"ird.", &["192.0.2.1"])]);
+        s.query(Transport::Tcp, 6, 2);
+        let mut out = String::new();
+        s.render_prometheus(&mut out);
+        assert!(out.contains("hadns_dns_queries_total{qtype=\"SOA\"} 1\n"));
+        assert!(out.contains("hadns_dns_responses_total{rcode=\"SERVFAIL\"} 1\n"));
+        assert!(out.contains("hadns_dns_transport_queries_total{transport=\"tcp\"} 1\n"));
+        assert!(out.contains(
+            "hadns_pool_member_answers_total{pool=\"we\\\"ird.\",member=\"192.0.2.1\"} 0\n"
+        ));
+        assert!(out.contains("# TYPE hadns_dns_queries_total counter\n"));
+        // every sample line is `name{labels} value`
+        for line in out.lines().filter(|l| !l.starts_with('#')) {
+            let v = line.rsplit(' ').next().unwrap();
+            assert!(v.parse::<u64>().is_ok(), "{line}");
+        }
+    }
+}

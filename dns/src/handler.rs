@@ -117,6 +117,9 @@ pub struct Answer<'s> {
     pub additional: Vec<&'s Record>,
     /// Upper bound of the records' wire size (no compression).
     pub size: usize,
+    /// ADDITIONAL may be left out if the message does not fit (true for
+    /// NS/MX target addresses; false for referral glue, RFC 9471).
+    pub additional_optional: bool,
 }
 
 impl<'s> Answer<'s> {
@@ -221,6 +224,9 @@ pub fn resolve<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> 
         }
         if let Some(set) = node.get(qtype) {
             out.push_set(set, synth_owner.as_ref());
+            if matches!(qtype, RecordType::NS | RecordType::MX) {
+                add_target_addresses(snap, set, &mut out);
+            }
             return out;
         }
         let Some(cname) = node.get(RecordType::CNAME) else {
@@ -245,6 +251,30 @@ pub fn resolve<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> 
     }
     debug!(%qname, "CNAME chain longer than {MAX_CNAME_CHAIN}, answering the chain so far");
     out
+}
+
+/// RFC 1035 §3.3.9/§3.3.11 additional section processing: the static
+/// A/AAAA records of NS and MX targets inside our zones (optional data:
+/// dropped rather than truncating if it does not fit).
+fn add_target_addresses<'s>(snap: &'s Snapshot, set: &crate::zones::RrSet, out: &mut Answer<'s>) {
+    for r in &set.records {
+        let target = match &r.data {
+            RData::NS(ns) => &ns.0,
+            RData::MX(mx) => &mx.exchange,
+            _ => continue,
+        };
+        let t = LowerName::new(target);
+        let Some(node) = snap.zones.find(&t).and_then(|z| z.nodes.get(&t)) else {
+            continue;
+        };
+        for ty in [RecordType::A, RecordType::AAAA] {
+            if let Some(s) = node.get(ty) {
+                out.size += s.wire_len;
+                out.additional.extend(s.records.iter());
+            }
+        }
+    }
+    out.additional_optional = true;
 }
 
 /// The highest zone cut at or above `name` (below the apex), if any.
@@ -381,27 +411,38 @@ impl RequestHandler for Handler {
 
         let question = query.name().len() + 1 + 4;
         let bound = 12 + question + ans.size + if resp_edns.is_some() { 11 } else { 0 };
+        // What to send over UDP: everything, without the optional
+        // ADDITIONAL records, or (RFC 2181 §9) just TC so the client retries
+        // over TCP. The bound is exact enough that the encode below only
+        // runs for answers near the limit.
+        let mut with_additional = true;
         let mut truncate = false;
         if request.protocol() == Protocol::Udp && bound > udp_limit {
-            // The bound says it might not fit: encode once to find out.
-            let mut buf = Vec::with_capacity(udp_limit);
-            let mut enc = BinEncoder::new(&mut buf);
-            enc.set_max_size(udp_limit as u16);
-            let mut b = MessageResponseBuilder::new(&request.queries, None);
-            if let Some(e) = &resp_edns {
-                b.edns(e);
-            }
-            let trial = b.build(
-                metadata,
-                ans.answers.iter().map(|c| c.as_ref()),
-                ans.authority.iter().copied(),
-                std::iter::empty(),
-                ans.additional.iter().copied(),
-            );
-            truncate = match trial.destructive_emit(&mut enc) {
-                Ok(info) => info.truncation,
-                Err(_) => true,
+            let fits = |additional: bool| {
+                let mut buf = Vec::with_capacity(udp_limit);
+                let mut enc = BinEncoder::new(&mut buf);
+                enc.set_max_size(udp_limit as u16);
+                let mut b = MessageResponseBuilder::new(&request.queries, None);
+                if let Some(e) = &resp_edns {
+                    b.edns(e);
+                }
+                let extra: &[&Record] = if additional { &ans.additional } else { &[] };
+                let trial = b.build(
+                    metadata,
+                    ans.answers.iter().map(|c| c.as_ref()),
+                    ans.authority.iter().copied(),
+                    std::iter::empty(),
+                    extra.iter().copied(),
+                );
+                matches!(trial.destructive_emit(&mut enc), Ok(info) if !info.truncation)
             };
+            if !fits(true) {
+                if ans.additional_optional && !ans.additional.is_empty() && fits(false) {
+                    with_additional = false;
+                } else {
+                    truncate = true;
+                }
+            }
         }
 
         let mut b = MessageResponseBuilder::new(&request.queries, None);
@@ -409,18 +450,22 @@ impl RequestHandler for Handler {
             b.edns(e);
         }
         let result = if truncate {
-            // RFC 2181 §9: TC, no partial RRsets; the client retries on TCP.
             metadata.truncation = true;
             response_handle
                 .send_response(b.build_no_records(metadata))
                 .await
         } else {
+            let extra: &[&Record] = if with_additional {
+                &ans.additional
+            } else {
+                &[]
+            };
             let resp = b.build(
                 metadata,
                 ans.answers.iter().map(|c| c.as_ref()),
                 ans.authority.iter().copied(),
                 std::iter::empty(),
-                ans.additional.iter().copied(),
+                extra.iter().copied(),
             );
             response_handle.send_response(resp).await
         };
@@ -497,6 +542,16 @@ mod tests {
         let a = resolve(&s, &q("example.org."), RecordType::A);
         assert_eq!(a.rcode, ResponseCode::Refused);
         assert!(!a.aa);
+    }
+
+    #[test]
+    fn ns_answer_carries_target_addresses() {
+        let s = snapshot("ns", "");
+        let a = resolve(&s, &q("ex.test."), RecordType::NS);
+        assert_eq!(a.answers.len(), 1);
+        assert_eq!(a.additional.len(), 1);
+        assert_eq!(a.additional[0].data, RData::A(A::new(192, 0, 2, 2)));
+        assert!(a.additional_optional);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_server::Server;
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, UdpSocket};
 use tracing::info;
 
@@ -17,6 +18,9 @@ use crate::handler::Handler;
 
 /// Queued responses per TCP connection (hickory's default stream buffer).
 const TCP_RESPONSE_BUFFER: usize = 32;
+
+const UDP_RECV_BUFFER: usize = 4 << 20;
+const TCP_BACKLOG: i32 = 1024;
 
 /// Tries for a port free for both UDP and TCP when asked for port 0.
 const PORT0_TRIES: usize = 20;
@@ -57,7 +61,7 @@ pub async fn bind(addrs: &[SocketAddr]) -> Result<Listeners, ServerError> {
         addrs: Vec::new(),
     };
     for &addr in addrs {
-        let (udp, tcp) = bind_pair(addr).await?;
+        let (udp, tcp) = bind_pair(addr)?;
         let local = udp.local_addr().map_err(|source| ServerError::Bind {
             proto: "udp",
             addr,
@@ -70,7 +74,7 @@ pub async fn bind(addrs: &[SocketAddr]) -> Result<Listeners, ServerError> {
     Ok(out)
 }
 
-async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
+fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
     let udp_err = |source| ServerError::Bind {
         proto: "udp",
         addr,
@@ -82,15 +86,15 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerE
         source,
     };
     if addr.port() != 0 {
-        let udp = UdpSocket::bind(addr).await.map_err(udp_err)?;
-        let tcp = TcpListener::bind(addr).await.map_err(tcp_err)?;
+        let udp = udp_socket(addr).map_err(udp_err)?;
+        let tcp = tcp_listener(addr).map_err(tcp_err)?;
         return Ok((udp, tcp));
     }
     let mut last = None;
     for _ in 0..PORT0_TRIES {
-        let udp = UdpSocket::bind(addr).await.map_err(udp_err)?;
+        let udp = udp_socket(addr).map_err(udp_err)?;
         let port = udp.local_addr().map_err(udp_err)?.port();
-        match TcpListener::bind(SocketAddr::new(addr.ip(), port)).await {
+        match tcp_listener(SocketAddr::new(addr.ip(), port)) {
             Ok(tcp) => return Ok((udp, tcp)),
             Err(e) => last = Some(e),
         }
@@ -98,6 +102,31 @@ async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerE
     Err(tcp_err(last.unwrap_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port")
     })))
+}
+
+/// A UDP socket; IPv6 sockets are v6-only so `0.0.0.0:53` and `[::]:53`
+/// can both be listed. A large receive buffer absorbs bursts.
+fn udp_socket(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    let _ = s.set_recv_buffer_size(UDP_RECV_BUFFER); // best effort (capped by rmem_max)
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    UdpSocket::from_std(s.into())
+}
+
+fn tcp_listener(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let s = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        s.set_only_v6(true)?;
+    }
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    s.bind(&addr.into())?;
+    s.listen(TCP_BACKLOG)?;
+    TcpListener::from_std(s.into())
 }
 
 /// Serves DNS on the listeners until `shutdown` resolves, then stops

@@ -309,3 +309,31 @@ fn sample_config_serves_ha_com() {
         .filter(|r| r.record_type() == RecordType::A)
         .all(|r| r.ttl == 10));
 }
+
+#[test]
+fn serves_every_listen_address_including_ipv6() {
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("no ::1 here; skipping the IPv6 part");
+        return;
+    }
+    let dir = TempDir::new("v6");
+    dir.write("zones/t.test.zone", T_ZONE);
+    let cfg = dir.write(
+        "config.toml",
+        &format!("[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\nzones = \"zones\"\n{POOLS}"),
+    );
+    let mut h = Hadns::start(&cfg);
+    let line = h.wait_log("listening on [::1]:");
+    let v6: std::net::SocketAddr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .expect("v6 address in log");
+    let m = query_udp(v6, "t.test.", RecordType::AAAA, None);
+    assert_eq!(addrs(&m), vec![ip("2001:db8::1")]);
+    let m = query_tcp(v6, "t.test.", RecordType::A);
+    assert_eq!(addrs(&m).len(), 3);
+    let m = h.query("t.test.", RecordType::A);
+    assert_eq!(addrs(&m).len(), 3);
+}

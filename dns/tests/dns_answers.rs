@@ -280,7 +280,7 @@ fn weighted_three_to_one_exactly_and_interleaved() {
     let (a, b) = (ip("10.1.0.1"), ip("10.1.0.2"));
     assert_eq!(seq[..4].to_vec(), vec![a, a, b, a]);
     for w in seq.windows(4) {
-        assert!(w.iter().any(|x| *x == b), "{w:?}");
+        assert!(w.contains(&b), "{w:?}");
     }
 }
 

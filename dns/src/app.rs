@@ -153,9 +153,14 @@ impl Drop for Live {
 
 impl Live {
     /// Spawns the probes of `cfg` and wires each member's check to its pool
-    /// in `snapshot` (`pool[i]` = `snapshot.pools[i]`).
-    pub fn start(cfg: &Config, snapshot: &Snapshot) -> Live {
-        let checks = Checks::spawn(cfg);
+    /// in `snapshot` (`pool[i]` = `snapshot.pools[i]`). On a reload pass the
+    /// running probes as `previous`: probes that stay start in their current
+    /// state, and the new pools get it before they serve a query.
+    pub fn start(cfg: &Config, snapshot: &Snapshot, previous: Option<&Checks>) -> Live {
+        let checks = match previous {
+            Some(prev) => Checks::spawn_after(cfg, prev),
+            None => Checks::spawn(cfg),
+        };
         let mut wiring = Vec::new();
         for (i, pc) in cfg.pools.iter().enumerate() {
             let Some(pool) = snapshot.pools.get(i) else {
@@ -170,6 +175,9 @@ impl Live {
                 };
                 match checks.subscribe(check, Target::Member(m.address)) {
                     Some(rx) => {
+                        // now, not in the task: the pool must be right before
+                        // the snapshot is swapped in
+                        pool.set_healthy(j, *rx.borrow());
                         wiring.push(tokio::spawn(follow(Arc::clone(pool), j, check.clone(), rx)))
                     }
                     None => {
@@ -235,7 +243,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     for a in listeners.local_addrs() {
         info!("listening on {a} (udp, tcp)");
     }
-    let mut live = Live::start(&loaded.cfg, &loaded.snapshot);
+    let mut live = Live::start(&loaded.cfg, &loaded.snapshot, None);
     // VRRP instances live for the whole process (a reload does not restart
     // them); they resign (priority 0, VIPs removed) before DNS stops.
     let (vrrp_stop_tx, vrrp_stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -269,7 +277,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         if new.cfg.vrrp != cfg.vrrp {
                             warn!("[[vrrp]] changed; restart hadns to apply it");
                         }
-                        let mut new_live = Live::start(&new.cfg, &new.snapshot);
+                        let mut new_live = Live::start(&new.cfg, &new.snapshot, Some(live.checks()));
                         new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
                         let lines = summary(&new);
                         handler.replace(new.snapshot);

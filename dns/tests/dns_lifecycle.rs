@@ -78,6 +78,15 @@ fall = 1
     assert!(m.metadata.authoritative);
     assert_eq!(soa_in_authority(&m).expect("SOA").ttl, 60);
 
+    // A reload keeps the probe state: right after it the member is still
+    // out (it does not flap back up for `fall` intervals).
+    h.signal(nix::sys::signal::Signal::SIGHUP);
+    h.wait_log("reload done");
+    assert_eq!(
+        addrs(&h.query("t.test.", RecordType::A)),
+        vec![ip("10.0.0.2")]
+    );
+
     // Up again: listen on the same port.
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("rebind probe port");
     wait_until("member 10.0.0.1 to come back", || {

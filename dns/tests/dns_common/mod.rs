@@ -294,7 +294,11 @@ pub fn query_udp(addr: SocketAddr, name: &str, rtype: RecordType, edns: Option<u
 
 /// Sends `q` over UDP, returns the parsed reply and its size in bytes.
 pub fn query_udp_raw(addr: SocketAddr, q: &Message) -> (Message, usize) {
-    let local = if addr.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
+    let local = if addr.is_ipv6() {
+        "[::1]:0"
+    } else {
+        "127.0.0.1:0"
+    };
     let sock = UdpSocket::bind(local).expect("bind udp");
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let bytes = q.to_vec().expect("encode");

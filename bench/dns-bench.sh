@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dnsperf against hadns, NSD and Knot serving the same zones, side by side.
+# dnsperf against hadns, NSD, Knot and gdnsd serving the same zones, side by side.
 #
 #   bench/dns-bench.sh                       # 3 rounds x 10 s per server
 #   DURATION=5 ROUNDS=3 bench/dns-bench.sh   # shorter
@@ -7,18 +7,18 @@
 #
 # Each server runs pinned to CPU $SERVER_CPU (default 1), dnsperf to CPU
 # $GEN_CPU (default 0), one server process/worker each (NSD server-count 1,
-# Knot udp-workers 1, hadns as it ships). Rounds are interleaved (hadns, NSD,
-# Knot, hadns, ...) so drift on the machine hits every server alike. All
+# Knot udp-workers 1, gdnsd udp_threads 1, hadns as it ships). Rounds are
+# interleaved (hadns, NSD, Knot, gdnsd, hadns, ...) so drift on the machine hits every server alike. All
 # servers listen on 127.0.0.1 high ports; everything lives in a temp dir and
 # every process the script starts is killed by PID on exit.
 #
 # Query mix (issue 2): 70% ha.com A (the pool), 10% ha1.com A, 10% www.ha.com A
 # (CNAME to the pool), 5% nx.ha.com A (NXDOMAIN), 5% ha.com AAAA (NODATA).
-# NSD and Knot serve the zone files' static records (ha.com has both A records);
+# NSD, Knot and gdnsd serve the zone files' static records (ha.com has both A records);
 # hadns serves the ha.com pool in equal mode with the same two addresses.
 #
 # Env: DURATION (s, default 10), ROUNDS (3), CLIENTS (8), OUTSTANDING (200),
-#      MODE (udp|tcp), SERVERS ("hadns nsd knot"), SERVER_CPU (1), GEN_CPU (0),
+#      MODE (udp|tcp), SERVERS ("hadns nsd knot gdnsd"), SERVER_CPU (1), GEN_CPU (0),
 #      BASE_PORT (random high port), KEEP_TMP=1 to keep the temp dir.
 set -euo pipefail
 
@@ -27,7 +27,7 @@ ROUNDS=${ROUNDS:-3}
 CLIENTS=${CLIENTS:-8}
 OUTSTANDING=${OUTSTANDING:-200}
 MODE=${MODE:-udp}
-SERVERS=${SERVERS:-"hadns nsd knot"}
+SERVERS=${SERVERS:-"hadns nsd knot gdnsd"}
 SERVER_CPU=${SERVER_CPU:-1}
 GEN_CPU=${GEN_CPU:-0}
 BASE_PORT=${BASE_PORT:-$((20000 + RANDOM % 20000))}
@@ -43,6 +43,9 @@ need_pkgs=()
 command -v dnsperf >/dev/null || need_pkgs+=(dnsperf)
 command -v nsd >/dev/null || [ -x /usr/sbin/nsd ] || need_pkgs+=(nsd)
 command -v knotd >/dev/null || [ -x /usr/sbin/knotd ] || need_pkgs+=(knot)
+if [[ " $SERVERS " == *" gdnsd "* ]]; then
+    command -v gdnsd >/dev/null || [ -x /usr/sbin/gdnsd ] || need_pkgs+=(gdnsd)
+fi
 command -v dig >/dev/null || need_pkgs+=(bind9-dnsutils)
 command -v taskset >/dev/null || need_pkgs+=(util-linux)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -86,7 +89,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-mkdir -p "$TMP/zones" "$TMP/nsd" "$TMP/knot/db"
+mkdir -p "$TMP/zones" "$TMP/nsd" "$TMP/knot/db" "$TMP/gdnsd/zones" "$TMP/gdnsd/run" "$TMP/gdnsd/state"
 cp "$ZONES_SRC"/*.zone "$TMP/zones/"
 
 # --- query file -----------------------------------------------------------------
@@ -192,6 +195,21 @@ EOF
     } >"$TMP/knot/knot.conf"
 fi
 
+if [ -n "${PORT[gdnsd]:-}" ]; then
+    # gdnsd wants <config dir>/zones/<zone name> files.
+    for z in $(zone_names); do cp "$TMP/zones/$z.zone" "$TMP/gdnsd/zones/$z"; done
+    cat >"$TMP/gdnsd/config" <<EOF
+options => {
+  listen => [ 127.0.0.1 ]
+  dns_port => ${PORT[gdnsd]}
+  udp_threads => 1
+  tcp_threads => 1
+  run_dir => $TMP/gdnsd/run
+  state_dir => $TMP/gdnsd/state
+}
+EOF
+fi
+
 # --- start servers ----------------------------------------------------------------
 start() { # name, log file, argv...
     local name=$1 logf=$2
@@ -205,7 +223,8 @@ for s in $SERVERS; do
     hadns) RUST_LOG=${RUST_LOG:-warn} start hadns "$TMP/hadns.log" "$HADNS" run --config "$TMP/hadns.toml" ;;
     nsd) start nsd "$TMP/nsd/stderr.log" nsd -d -c "$TMP/nsd/nsd.conf" ;;
     knot) start knot "$TMP/knot/stderr.log" knotd -c "$TMP/knot/knot.conf" ;;
-    *) die "unknown server $s (hadns, nsd, knot)" ;;
+    gdnsd) start gdnsd "$TMP/gdnsd/stderr.log" gdnsd -c "$TMP/gdnsd" start ;;
+    *) die "unknown server $s (hadns, nsd, knot, gdnsd)" ;;
     esac
 done
 
@@ -235,7 +254,7 @@ for r in $(seq "$ROUNDS"); do
         out=$(taskset -c "$GEN_CPU" dnsperf -m "$MODE" -s 127.0.0.1 -p "${PORT[$s]}" -d "$QF" \
             -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" 2>&1) || die "dnsperf against $s failed: $out"
         q=$(awk '/Queries per second:/ {print $4}' <<<"$out")
-        l=$(awk '/Average Latency/ {print $4}' <<<"$out")
+        l=$(awk '/Average Latency/ {print $4; exit}' <<<"$out")  # first: queries (tcp adds connections)
         lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
         codes=$(sed -n 's/^ *Response codes: *//p' <<<"$out")
         [ -n "$q" ] || die "no qps in dnsperf output for $s: $out"

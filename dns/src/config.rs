@@ -44,6 +44,13 @@ pub struct Config {
     pub checks: BTreeMap<String, CheckConfig>,
     #[serde(default)]
     pub vrrp: Vec<InstanceConfig>,
+    /// `hadns status` endpoint; absent = on at 127.0.0.1:5380 (a failed bind
+    /// is then only a warning).
+    #[serde(default)]
+    pub control: Option<ControlConfig>,
+    /// Prometheus `/metrics`; absent = off.
+    #[serde(default)]
+    pub metrics: Option<MetricsConfig>,
     /// Where this config was read from (set by `load`); relative paths in it
     /// are relative to this file's folder.
     #[serde(skip)]
@@ -65,6 +72,15 @@ pub struct DnsConfig {
     /// TCP idle timeout.
     #[serde(default = "default_tcp_timeout", deserialize_with = "de_duration")]
     pub tcp_timeout: Duration,
+    /// UDP fast path (batched recvmmsg/sendmmsg, precompiled answers);
+    /// anything unusual still goes through the full path. false = hickory's
+    /// own UDP listener.
+    #[serde(default = "default_fast_path")]
+    pub fast_path: bool,
+    /// Fast-path worker threads (one SO_REUSEPORT socket each) per listen
+    /// address; 0 = one per available core.
+    #[serde(default)]
+    pub workers: usize,
 }
 
 impl Default for DnsConfig {
@@ -74,6 +90,8 @@ impl Default for DnsConfig {
             zones: default_zones(),
             max_udp_size: default_udp_size(),
             tcp_timeout: default_tcp_timeout(),
+            fast_path: default_fast_path(),
+            workers: 0,
         }
     }
 }
@@ -87,8 +105,48 @@ fn default_zones() -> PathBuf {
 fn default_udp_size() -> u16 {
     1232
 }
+fn default_fast_path() -> bool {
+    true
+}
 fn default_tcp_timeout() -> Duration {
     Duration::from_secs(10)
+}
+
+/// `[control]`: the local HTTP endpoint `hadns status` reads
+/// (`GET /status`, `/status.json`, and `/metrics` too). Loopback only: it
+/// has no authentication.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    #[serde(default = "default_control_enabled")]
+    pub enabled: bool,
+    #[serde(default = "default_control_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        ControlConfig {
+            enabled: default_control_enabled(),
+            listen: default_control_listen(),
+        }
+    }
+}
+
+fn default_control_enabled() -> bool {
+    true
+}
+/// Where `hadns status` looks when no config or address is given.
+pub fn default_control_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5380))
+}
+
+/// `[metrics]`: Prometheus text format on `GET /metrics` at `listen`
+/// (any address; opt-in).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -317,6 +375,22 @@ impl Config {
                 return Err(self.invalid(k("fall"), "at least 1"));
             }
         }
+        if let Some(c) = &self.control {
+            if c.enabled && !c.listen.ip().is_loopback() {
+                return Err(self.invalid(
+                    "control.listen",
+                    format!("a loopback address such as \"127.0.0.1:5380\" (the status endpoint has no authentication), got {}", c.listen),
+                ));
+            }
+        }
+        if let (Some(c), Some(m)) = (&self.control, &self.metrics) {
+            if c.enabled && c.listen == m.listen {
+                return Err(self.invalid(
+                    "metrics.listen",
+                    "an address other than control.listen (the control endpoint serves /metrics too)",
+                ));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, v) in self.vrrp.iter().enumerate() {
             v.validate()
@@ -500,5 +574,21 @@ timeout = "500ms"
     fn exec_check_needs_command() {
         let e = err_of(&GOOD.replace("type = \"http\"\nport = 80", "type = \"exec\""));
         assert!(e.contains("check.web.command"), "{e}");
+    }
+
+    #[test]
+    fn control_and_metrics_sections() {
+        let cfg = Config::from_toml(GOOD, Path::new("t.toml")).unwrap();
+        assert!(cfg.control.is_none() && cfg.metrics.is_none());
+        let text = format!("{GOOD}\n[control]\nlisten = \"127.0.0.1:5999\"\n[metrics]\nlisten = \"0.0.0.0:9153\"\n");
+        let cfg = Config::from_toml(&text, Path::new("t.toml")).unwrap();
+        assert_eq!(cfg.control.unwrap().listen.port(), 5999);
+        assert_eq!(cfg.metrics.unwrap().listen.port(), 9153);
+        let e = err_of(&format!("{GOOD}\n[control]\nlisten = \"192.0.2.1:5380\"\n"));
+        assert!(e.contains("control.listen") && e.contains("loopback"), "{e}");
+        let e = err_of(&format!("{GOOD}\n[metrics]\nport = 1\n"));
+        assert!(e.contains("port"), "{e}");
+        let e = err_of(&format!("{GOOD}\n[control]\nlisten = \"127.0.0.1:9\"\n[metrics]\nlisten = \"127.0.0.1:9\"\n"));
+        assert!(e.contains("metrics.listen"), "{e}");
     }
 }

@@ -39,6 +39,7 @@ use tracing::{debug, warn};
 
 use crate::config::{Config, PoolType};
 use crate::pool::{Pool, PoolSpec, Selection};
+use crate::stats::{Stats, Transport};
 use crate::zones::{Node, PoolAt, Zone, ZoneError, Zones};
 
 /// Longest CNAME chain we follow (BIND and Knot stop around here too).
@@ -88,18 +89,28 @@ impl Snapshot {
 #[derive(Clone)]
 pub struct Handler {
     state: Arc<ArcSwap<Snapshot>>,
+    /// Query counters (`hadns status`, `/metrics`); kept across reloads.
+    stats: Arc<Stats>,
 }
 
 impl Handler {
     pub fn new(snapshot: Snapshot) -> Handler {
+        let stats = Arc::new(Stats::new());
+        stats.set_pools(&snapshot.pools);
         Handler {
             state: Arc::new(ArcSwap::from_pointee(snapshot)),
+            stats,
         }
     }
 
     /// Swaps in a new snapshot; queries in flight finish on the old one.
     pub fn replace(&self, snapshot: Snapshot) {
+        self.stats.set_pools(&snapshot.pools);
         self.state.store(Arc::new(snapshot));
+    }
+
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -120,6 +131,8 @@ pub struct Answer<'s> {
     /// ADDITIONAL may be left out if the message does not fit (true for
     /// NS/MX target addresses; false for referral glue, RFC 9471).
     pub additional_optional: bool,
+    /// Where pool answers are counted (per member), if anywhere.
+    pub stats: Option<&'s Stats>,
 }
 
 impl<'s> Answer<'s> {
@@ -151,6 +164,9 @@ impl<'s> Answer<'s> {
         let ttl = p.pool.spec().ttl;
         p.pool.with_answer(|sel| match sel {
             Selection::Addrs(addrs) => {
+                if let Some(stats) = self.stats {
+                    stats.answers(&p.pool, addrs);
+                }
                 let per = owner.len() + 1 + 10;
                 for ip in addrs {
                     let (rdata, len) = match ip {
@@ -175,7 +191,20 @@ impl<'s> Answer<'s> {
 /// Resolves one question against the snapshot (the pure part of the query
 /// path; the RequestHandler wraps it in DNS messages).
 pub fn resolve<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Answer<'s> {
-    let mut out = Answer::default();
+    resolve_counted(snap, qname, qtype, None)
+}
+
+/// [`resolve`], counting pool answers per member in `stats`.
+pub fn resolve_counted<'s>(
+    snap: &'s Snapshot,
+    qname: &LowerName,
+    qtype: RecordType,
+    stats: Option<&'s Stats>,
+) -> Answer<'s> {
+    let mut out = Answer {
+        stats,
+        ..Answer::default()
+    };
     let Some(mut zone) = snap.zones.find(qname) else {
         out.rcode = ResponseCode::Refused;
         return out;
@@ -341,6 +370,28 @@ impl RequestHandler for Handler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let info = self.respond(request, response_handle).await;
+        let transport = match request.protocol() {
+            Protocol::Udp => Transport::Udp,
+            _ => Transport::Tcp,
+        };
+        let qtype = request
+            .queries
+            .queries()
+            .first()
+            .map_or(0, |q| u16::from(q.query_type()));
+        self.stats
+            .query(transport, qtype, u16::from(info.response_code));
+        info
+    }
+}
+
+impl Handler {
+    async fn respond<R: ResponseHandler>(
+        &self,
+        request: &Request,
         mut response_handle: R,
     ) -> ResponseInfo {
         let snap = self.state.load_full();
@@ -399,7 +450,9 @@ impl RequestHandler for Handler {
                 rcode: ResponseCode::FormErr,
                 ..Answer::default()
             },
-            (DNSClass::IN | DNSClass::ANY, _) => resolve(&snap, query.name(), qtype),
+            (DNSClass::IN | DNSClass::ANY, _) => {
+                resolve_counted(&snap, query.name(), qtype, Some(&self.stats))
+            }
             _ => Answer {
                 rcode: ResponseCode::Refused,
                 ..Answer::default()

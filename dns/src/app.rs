@@ -239,7 +239,15 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     for line in summary(&loaded) {
         info!("{line}");
     }
-    let listeners = server::bind(&loaded.cfg.dns.listen).await?;
+    // Fast path on: UDP is served by its workers (which hand anything
+    // unusual to the full path in-process), TCP by hickory.
+    let (listeners, fast_udp) = if loaded.cfg.dns.fast_path {
+        let workers = crate::fastpath::worker_count(loaded.cfg.dns.workers);
+        let (l, udp) = crate::fastpath::bind(&loaded.cfg.dns.listen, workers).await?;
+        (l, Some(udp))
+    } else {
+        (server::bind(&loaded.cfg.dns.listen).await?, None)
+    };
     for a in listeners.local_addrs() {
         info!("listening on {a} (udp, tcp)");
     }
@@ -254,6 +262,10 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     live.wire_vrrp(&loaded.cfg, &loaded.snapshot, &vrrp);
     let mut cfg = loaded.cfg;
     let handler = Handler::new(loaded.snapshot);
+    let _fast_path = match fast_udp {
+        Some(udp) => Some(crate::fastpath::FastPath::start(udp, handler.clone())?),
+        None => None,
+    };
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let mut server = tokio::spawn(server::serve(

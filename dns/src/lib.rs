@@ -10,3 +10,4 @@ pub mod server;
 pub mod app;
 pub mod vrrp_glue;
 pub mod stats;
+pub mod fastpath;

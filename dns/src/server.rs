@@ -50,6 +50,15 @@ impl Listeners {
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
+
+    /// TCP listeners only: the UDP side is served by the fast path.
+    pub fn tcp_only(tcp: Vec<TcpListener>, addrs: Vec<SocketAddr>) -> Listeners {
+        Listeners {
+            udp: Vec::new(),
+            tcp,
+            addrs,
+        }
+    }
 }
 
 /// Binds UDP and TCP on every address. Port 0: one free port shared by UDP

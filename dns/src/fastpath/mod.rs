@@ -1,0 +1,429 @@
+//! The UDP fast path (issue 5).
+//!
+//! One `SO_REUSEPORT` UDP socket per worker thread on each listen address;
+//! each worker is a plain thread that reads a batch of datagrams with
+//! `recvmmsg`, answers them and writes the replies with one `sendmmsg`.
+//!
+//! Per query ([`wire::answer`]): parse header + question (lowercasing the
+//! name into a stack buffer), one hash lookup in the precompiled
+//! [`table::Table`], copy the body, patch ID / flags / question case /
+//! counts / OPT, and for a pool name write the addresses chosen by
+//! [`crate::pool::Pool::with_answer`] — the same atomic counter the full
+//! path uses, so rotation and weight ratios hold across both paths. No
+//! allocation and no lock per query.
+//!
+//! Anything else is handed, unchanged, to the full path in the same thread
+//! ([`fallback::full_path`]: hickory's request decoding and our `Handler`,
+//! driven synchronously) and its reply is sent on the same socket; the
+//! replies are identical to those of hickory's own UDP listener
+//! (`dns/tests/fastpath_diff.rs` checks it). TCP stays on hickory.
+//!
+//! A reload swaps the handler's snapshot; the first worker to notice builds
+//! the new table (the others use the full path meanwhile). Health changes
+//! swap a pool's schedule and need no rebuild.
+
+pub mod fallback;
+pub mod table;
+pub mod wire;
+
+use std::io;
+use std::mem;
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use socket2::{Domain, Protocol, Socket, Type};
+use tracing::{debug, info, warn};
+
+use tokio::net::TcpListener;
+
+use crate::handler::Handler;
+use crate::server::{Listeners, ServerError};
+use table::Table;
+
+/// Datagrams per recvmmsg / sendmmsg call.
+const BATCH: usize = 64;
+/// Receive and reply buffer per datagram (hickory's UDP receive size).
+const BUF: usize = 4096;
+/// How often an idle worker checks for shutdown.
+const IDLE_TICK: Duration = Duration::from_millis(100);
+
+/// Tries for a port free for UDP and TCP when asked for port 0.
+const PORT0_TRIES: usize = 20;
+
+/// Number of workers for `configured` (0 = available cores).
+pub fn worker_count(configured: usize) -> usize {
+    if configured > 0 {
+        configured
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+}
+
+/// Binds `n` UDP sockets with SO_REUSEPORT on `addr` (port 0: the port the
+/// first one got, for all of them).
+pub fn bind_udp(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>, ServerError> {
+    let mut out: Vec<UdpSocket> = Vec::with_capacity(n);
+    let mut at = addr;
+    for _ in 0..n.max(1) {
+        let err = |source| ServerError::Bind {
+            proto: "udp",
+            addr: at,
+            source,
+        };
+        let s =
+            Socket::new(Domain::for_address(at), Type::DGRAM, Some(Protocol::UDP)).map_err(err)?;
+        s.set_reuse_port(true).map_err(err)?;
+        if at.is_ipv6() {
+            s.set_only_v6(true).map_err(err)?;
+        }
+        s.bind(&at.into()).map_err(err)?;
+        s.set_read_timeout(Some(IDLE_TICK)).map_err(err)?;
+        let s: UdpSocket = s.into();
+        if at.port() == 0 {
+            at = s.local_addr().map_err(err)?;
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
+/// Binds, on every address, `workers` fast-path UDP sockets and hickory's
+/// TCP listener (port 0: one free port shared by UDP and TCP). The
+/// returned [`Listeners`] carry TCP only.
+pub async fn bind(
+    addrs: &[SocketAddr],
+    workers: usize,
+) -> Result<(Listeners, Vec<UdpSocket>), ServerError> {
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    let mut bound = Vec::new();
+    for &addr in addrs {
+        let tries = if addr.port() == 0 { PORT0_TRIES } else { 1 };
+        let mut last = None;
+        for _ in 0..tries {
+            let socks = bind_udp(addr, workers)?;
+            let local = socks[0].local_addr().map_err(|source| ServerError::Bind {
+                proto: "udp",
+                addr,
+                source,
+            })?;
+            match TcpListener::bind(local).await {
+                Ok(l) => {
+                    udp.extend(socks);
+                    tcp.push(l);
+                    bound.push(local);
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        if let Some(source) = last {
+            return Err(ServerError::Bind {
+                proto: "tcp",
+                addr,
+                source,
+            });
+        }
+    }
+    Ok((Listeners::tcp_only(tcp, bound), udp))
+}
+
+struct Shared {
+    handler: Handler,
+    table: ArcSwap<Table>,
+    building: Mutex<()>,
+    stop: AtomicBool,
+}
+
+impl Shared {
+    /// The table for the handler's current snapshot, building it if this
+    /// worker is the first to see a new snapshot. None: another worker is
+    /// building it (use the full path for now).
+    fn current(&self) -> Option<Arc<Table>> {
+        let t = self.table.load_full();
+        let snap = self.handler.snapshot();
+        if Arc::ptr_eq(&t.snap, &snap) {
+            return Some(t);
+        }
+        let _g = self.building.try_lock().ok()?;
+        let t = self.table.load_full();
+        if Arc::ptr_eq(&t.snap, &snap) {
+            return Some(t);
+        }
+        let started = std::time::Instant::now();
+        let t = Arc::new(Table::build(snap));
+        info!(
+            names = t.names.len(),
+            took = ?started.elapsed(),
+            "fast path: answers recompiled for the new zones"
+        );
+        self.table.store(t.clone());
+        Some(t)
+    }
+}
+
+/// The running fast path; dropping it stops and joins the workers.
+pub struct FastPath {
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl FastPath {
+    /// Precompiles the answers of the handler's snapshot and starts one
+    /// worker per socket.
+    pub fn start(sockets: Vec<UdpSocket>, handler: Handler) -> Result<FastPath, ServerError> {
+        let started = std::time::Instant::now();
+        let table = Table::build(handler.snapshot());
+        info!(
+            names = table.names.len(),
+            took = ?started.elapsed(),
+            workers = sockets.len(),
+            "fast path: answers precompiled"
+        );
+        let shared = Arc::new(Shared {
+            handler,
+            table: ArcSwap::from_pointee(table),
+            building: Mutex::new(()),
+            stop: AtomicBool::new(false),
+        });
+        let mut fp = FastPath {
+            shared,
+            threads: Vec::new(),
+        };
+        for (i, sock) in sockets.into_iter().enumerate() {
+            let shared = fp.shared.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("hadns-udp-{i}"))
+                .spawn(move || worker(sock, &shared))
+                .map_err(|e| ServerError::Serve(format!("cannot start a fast-path worker: {e}")))?;
+            fp.threads.push(t);
+        }
+        Ok(fp)
+    }
+
+    /// Stops the workers and waits for them.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for FastPath {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
+/// hickory's `sanitize_src_address`: never reply to port 0, an unspecified
+/// or the broadcast address.
+fn can_reply(src: &SocketAddr) -> bool {
+    if src.port() == 0 {
+        return false;
+    }
+    match src.ip() {
+        IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_broadcast()),
+        IpAddr::V6(v6) => !v6.is_unspecified(),
+    }
+}
+
+fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match ss.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let a: &libc::sockaddr_in = unsafe { &*(ss as *const _ as *const libc::sockaddr_in) };
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                u32::from_be(a.sin_addr.s_addr).into(),
+                u16::from_be(a.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let a: &libc::sockaddr_in6 = unsafe { &*(ss as *const _ as *const libc::sockaddr_in6) };
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                a.sin6_addr.s6_addr.into(),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// Buffers and message headers for one worker's batches. The headers point
+/// into the boxed buffers, which never move.
+struct Batch {
+    rx: Box<[[u8; BUF]]>,
+    tx: Box<[[u8; BUF]]>,
+    names: Box<[libc::sockaddr_storage]>,
+    rx_iov: Box<[libc::iovec]>,
+    rx_hdr: Box<[libc::mmsghdr]>,
+    tx_iov: Box<[libc::iovec]>,
+    tx_hdr: Box<[libc::mmsghdr]>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        // SAFETY: all-zero is a valid value for these plain C structs.
+        let zeroed_ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
+        let iov = libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: 0,
+        };
+        // SAFETY: as above.
+        let hdr: libc::mmsghdr = unsafe { mem::zeroed() };
+        let mut b = Batch {
+            rx: vec![[0u8; BUF]; BATCH].into_boxed_slice(),
+            tx: vec![[0u8; BUF]; BATCH].into_boxed_slice(),
+            names: vec![zeroed_ss; BATCH].into_boxed_slice(),
+            rx_iov: vec![iov; BATCH].into_boxed_slice(),
+            rx_hdr: vec![hdr; BATCH].into_boxed_slice(),
+            tx_iov: vec![iov; BATCH].into_boxed_slice(),
+            tx_hdr: vec![hdr; BATCH].into_boxed_slice(),
+        };
+        for i in 0..BATCH {
+            b.rx_iov[i] = libc::iovec {
+                iov_base: b.rx[i].as_mut_ptr().cast(),
+                iov_len: BUF,
+            };
+        }
+        b
+    }
+
+    /// Receives up to BATCH datagrams (blocks for the first one, at most
+    /// IDLE_TICK). Returns how many.
+    fn recv(&mut self, fd: libc::c_int) -> io::Result<usize> {
+        for i in 0..BATCH {
+            let h = &mut self.rx_hdr[i];
+            h.msg_hdr.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = &mut self.rx_iov[i];
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = std::ptr::null_mut();
+            h.msg_hdr.msg_controllen = 0;
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
+        // SAFETY: every header points at live buffers of the stated sizes.
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.rx_hdr.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
+    }
+
+    /// Sends `n` prepared replies (tx_hdr[..n]).
+    fn send(&mut self, fd: libc::c_int, n: usize) {
+        let mut done = 0;
+        while done < n {
+            // SAFETY: tx_hdr[done..n] point at live buffers and addresses.
+            let r = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.tx_hdr[done..].as_mut_ptr(),
+                    (n - done) as libc::c_uint,
+                    0,
+                )
+            };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                // This reply cannot be sent (e.g. unreachable): skip it.
+                debug!(error = %e, "fast path: sendmmsg failed");
+                done += 1;
+            } else {
+                done += (r as usize).max(1);
+            }
+        }
+    }
+}
+
+fn worker(sock: UdpSocket, shared: &Shared) {
+    let fd = sock.as_raw_fd();
+    let mut b = Batch::new();
+    while !shared.stop.load(Ordering::Relaxed) {
+        let n = match b.recv(fd) {
+            Ok(n) => n,
+            Err(e) => match e.kind() {
+                io::ErrorKind::WouldBlock
+                | io::ErrorKind::TimedOut
+                | io::ErrorKind::Interrupted => continue,
+                _ => {
+                    warn!(error = %e, "fast path: recvmmsg failed");
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+            },
+        };
+        let table = shared.current();
+        let mut out = 0;
+        for i in 0..n {
+            let len = (b.rx_hdr[i].msg_len as usize).min(BUF);
+            let namelen = b.rx_hdr[i].msg_hdr.msg_namelen;
+            let Some(src) = sockaddr_to_std(&b.names[i]) else {
+                continue;
+            };
+            if !can_reply(&src) {
+                continue;
+            }
+            let q = &b.rx[i][..len];
+            let fast = table
+                .as_deref()
+                .and_then(|t| wire::answer(t, q, &mut b.tx[out]));
+            let rlen = match fast {
+                Some(rlen) => rlen,
+                None => match fallback::full_path(&shared.handler, q, src) {
+                    None => continue,
+                    Some(reply) if reply.len() <= BUF => {
+                        b.tx[out][..reply.len()].copy_from_slice(&reply);
+                        reply.len()
+                    }
+                    Some(reply) => {
+                        if let Err(e) = sock.send_to(&reply, src) {
+                            debug!(error = %e, "fast path: send failed");
+                        }
+                        continue;
+                    }
+                },
+            };
+            b.tx_iov[out] = libc::iovec {
+                iov_base: b.tx[out].as_mut_ptr().cast(),
+                iov_len: rlen,
+            };
+            let h = &mut b.tx_hdr[out];
+            h.msg_hdr.msg_name = (&mut b.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_hdr.msg_namelen = namelen;
+            h.msg_hdr.msg_iov = &mut b.tx_iov[out];
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = std::ptr::null_mut();
+            h.msg_hdr.msg_controllen = 0;
+            h.msg_hdr.msg_flags = 0;
+            out += 1;
+        }
+        if out > 0 {
+            b.send(fd, out);
+        }
+    }
+}

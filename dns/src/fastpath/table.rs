@@ -1,0 +1,576 @@
+//! Precompiled answers: every (name, type) the fast path serves, as the
+//! exact bytes the full path would send after the question.
+//!
+//! The bodies are produced by the full path's own code — [`resolve`] and
+//! hickory's `MessageResponseBuilder` / `BinEncoder`, with a lowercase
+//! question of the same length — so they are byte-identical to what the
+//! full path sends. hickory never compresses names against the question
+//! (it stores the whole question, type and class included, as one
+//! compression candidate), so the body does not depend on the query's case
+//! or ID: a reply is header + the query's own question bytes + body (+ OPT).
+//!
+//! Pools: the body is precompiled per number of addresses k (1..=members)
+//! with placeholder rdata; per query [`Pool::with_answer`] (the same atomic
+//! counter and arc-swapped schedule the full path uses) picks the addresses
+//! and they are written into the k rdata slots. Health changes swap the
+//! schedule and need no recompilation; a reload (new [`Snapshot`]) builds a
+//! new table.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use hickory_proto::op::{MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{BinDecoder, BinEncoder};
+use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
+
+use crate::handler::{resolve, Snapshot};
+use crate::pool::{Pool, PoolType, Selection};
+use crate::zones::{PoolAt, RrSet, Zone};
+
+/// Mirrors `handler::MAX_CNAME_CHAIN`.
+const MAX_CNAME_CHAIN: usize = 8;
+
+/// A small, fast, non-cryptographic hash (the Fx hash of rustc). Keys are
+/// zone names (inserted by us, not by clients), so flooding is not a concern.
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = self.0;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+        self.0 = h;
+    }
+    #[inline]
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (self.0.rotate_left(5) ^ n as u64).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// What follows the question in a response, plus the header fields that
+/// depend on the answer.
+#[derive(Debug)]
+pub struct Body {
+    pub aa: bool,
+    pub rcode: u8,
+    pub an: u16,
+    pub ns: u16,
+    pub ar: u16,
+    pub bytes: Box<[u8]>,
+    /// Question length (name + 4) the body was encoded after. A body shared
+    /// by names of other lengths carries the positions of its compression
+    /// pointers (`relocs`), which move by the length difference.
+    pub qlen: usize,
+    pub relocs: Box<[u16]>,
+}
+
+impl Body {
+    /// Copies the body into `out` for a question of `qlen` bytes; returns
+    /// its length (None if `out` is too short or it cannot be relocated).
+    #[inline]
+    pub fn write(&self, out: &mut [u8], qlen: usize) -> Option<usize> {
+        let n = self.bytes.len();
+        let out = out.get_mut(..n)?;
+        out.copy_from_slice(&self.bytes);
+        if qlen != self.qlen {
+            let delta = qlen as isize - self.qlen as isize;
+            for &at in self.relocs.iter() {
+                let at = at as usize;
+                let p = u16::from_be_bytes([out[at], out[at + 1]]) & 0x3fff;
+                let np = p as isize + delta;
+                if !(0..0x3fff).contains(&np) {
+                    return None;
+                }
+                out[at..at + 2].copy_from_slice(&(0xc000 | np as u16).to_be_bytes());
+            }
+        }
+        Some(n)
+    }
+}
+
+/// A pool answer: one template per number of addresses.
+#[derive(Debug)]
+pub struct PoolAnswer {
+    pub pool: Arc<Pool>,
+    /// 4 (A) or 16 (AAAA).
+    pub rdlen: usize,
+    /// `templates[k - 1]`: the body with k addresses.
+    pub templates: Vec<Body>,
+    /// Start of address i's rdata in every template (prefix-stable).
+    pub rdata_at: Vec<usize>,
+    pub nodata: Body,
+    pub servfail: Body,
+    /// Longest of all the bodies above (the fit check runs before the
+    /// counter is advanced).
+    pub max_len: usize,
+}
+
+#[derive(Debug)]
+pub enum Answer {
+    Fixed(Arc<Body>),
+    Pool(Box<PoolAnswer>),
+}
+
+#[derive(Debug, Default)]
+pub struct NameEntry {
+    pub types: Vec<(u16, Answer)>,
+    /// NODATA for any other ordinary type (the name has no CNAME, and the
+    /// type is neither a pool's nor an RRset's here).
+    pub other: Option<Arc<Body>>,
+}
+
+#[derive(Debug)]
+pub struct ZoneEntry {
+    /// NXDOMAIN for names not in the zone; None when the zone has wildcards
+    /// or delegations (the full path decides those).
+    pub nxdomain: Option<Arc<Body>>,
+}
+
+/// The precompiled answers for one [`Snapshot`].
+#[derive(Debug)]
+pub struct Table {
+    pub snap: Arc<Snapshot>,
+    pub names: FxMap<Box<[u8]>, NameEntry>,
+    pub apexes: FxMap<Box<[u8]>, ZoneEntry>,
+    pub refused: Arc<Body>,
+    pub max_udp_size: u16,
+}
+
+/// Lowercase uncompressed wire form of a name.
+pub fn wire_name(name: &LowerName) -> Option<Vec<u8>> {
+    let n = Name::from(name.clone());
+    let mut out = Vec::with_capacity(n.len() + 2);
+    for label in n.iter() {
+        out.push(u8::try_from(label.len()).ok().filter(|&l| l <= 63)?);
+        out.extend(label.iter().map(u8::to_ascii_lowercase));
+    }
+    out.push(0);
+    (out.len() <= 255).then_some(out)
+}
+
+/// Encodes a response exactly like the full path (same builder, same
+/// encoder) for a question `qname qtype IN` and returns the part after the
+/// question.
+fn encode(
+    qname: &[u8],
+    qtype: u16,
+    aa: bool,
+    rcode: ResponseCode,
+    answers: &[&Record],
+    authority: &[&Record],
+    additional: &[&Record],
+) -> Option<Body> {
+    let mut q = Vec::with_capacity(qname.len() + 4);
+    q.extend_from_slice(qname);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&1u16.to_be_bytes());
+    let queries = Queries::read(&mut BinDecoder::new(&q), 1).ok()?;
+    let request = Metadata::new(0, MessageType::Query, OpCode::Query);
+    let mut metadata = Metadata::response_from_request(&request);
+    metadata.authoritative = aa;
+    metadata.recursion_available = false;
+    metadata.response_code = rcode;
+    let resp = MessageResponseBuilder::new(&queries, None).build(
+        metadata,
+        answers.iter().copied(),
+        authority.iter().copied(),
+        std::iter::empty(),
+        additional.iter().copied(),
+    );
+    let mut buf = Vec::with_capacity(512);
+    let mut enc = BinEncoder::new(&mut buf);
+    resp.destructive_emit(&mut enc).ok()?;
+    let start = 12 + q.len();
+    if buf.len() < start || buf[start - q.len()..start] != q[..] {
+        return None;
+    }
+    let u = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
+    Some(Body {
+        aa: buf[2] & 0x04 != 0,
+        rcode: buf[3] & 0x0f,
+        an: u(6),
+        ns: u(8),
+        ar: u(10),
+        bytes: buf[start..].into(),
+        qlen: q.len(),
+        relocs: Box::new([]),
+    })
+}
+
+/// Like [`encode`], for a body shared by every name of a zone: encodes it
+/// after two questions of different lengths and records where compression
+/// pointers moved.
+fn encode_shared(
+    apex: &[u8],
+    aa: bool,
+    rcode: ResponseCode,
+    authority: &[&Record],
+) -> Option<Body> {
+    let mut longer = vec![1u8, b'x'];
+    longer.extend_from_slice(apex);
+    if longer.len() > 255 {
+        return None;
+    }
+    let mut b1 = encode(apex, 1, aa, rcode, &[], authority, &[])?;
+    let b2 = encode(&longer, 1, aa, rcode, &[], authority, &[])?;
+    if b1.bytes.len() != b2.bytes.len() {
+        return None;
+    }
+    let (x, y) = (&b1.bytes, &b2.bytes);
+    let mut relocs = Vec::new();
+    let mut i = 0;
+    while i + 1 < x.len() {
+        if x[i..i + 2] != y[i..i + 2] {
+            let p1 = u16::from_be_bytes([x[i], x[i + 1]]);
+            let p2 = u16::from_be_bytes([y[i], y[i + 1]]);
+            if p1 & 0xc000 != 0xc000 || p2.wrapping_sub(p1) != 2 {
+                return None;
+            }
+            relocs.push(i as u16);
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    if x.last() != y.last() {
+        return None;
+    }
+    b1.relocs = relocs.into_boxed_slice();
+    Some(b1)
+}
+
+/// How the full path would answer (name, type), found without touching any
+/// pool (mirrors `handler::resolve`'s walk).
+enum Plan<'s> {
+    /// No pool involved: `resolve` may be called to precompile it.
+    Static,
+    /// The answer ends in a pool, after these CNAME sets.
+    Pool {
+        chain: Vec<&'s RrSet>,
+        zone: &'s Zone,
+        at: &'s PoolAt,
+    },
+    /// Wildcards or something else we leave to the full path.
+    Skip,
+}
+
+fn in_cut(zone: &Zone, name: &LowerName) -> bool {
+    !zone.cuts.is_empty() && zone.cuts.iter().any(|c| c.zone_of(name))
+}
+
+fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Plan<'s> {
+    let Some(mut zone) = snap.zones.find(qname) else {
+        return Plan::Static;
+    };
+    let mut name = qname.clone();
+    let mut visited: Vec<LowerName> = Vec::new();
+    let mut chain = Vec::new();
+    for _ in 0..MAX_CNAME_CHAIN {
+        if in_cut(zone, &name) {
+            return Plan::Static; // a referral
+        }
+        let Some(node) = zone.nodes.get(&name) else {
+            return if zone.has_wildcards {
+                Plan::Skip
+            } else {
+                Plan::Static
+            };
+        };
+        if let Some(at) = node.pool(qtype) {
+            return Plan::Pool { chain, zone, at };
+        }
+        if node.get(qtype).is_some() {
+            return Plan::Static;
+        }
+        let Some(cname) = node.get(RecordType::CNAME) else {
+            return Plan::Static;
+        };
+        chain.push(cname);
+        let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
+            return Plan::Static;
+        };
+        let target = LowerName::new(&target.0);
+        if target == *qname || visited.contains(&target) {
+            return Plan::Static;
+        }
+        visited.push(name.clone());
+        match snap.zones.find(&target) {
+            Some(z) => zone = z,
+            None => return Plan::Static,
+        }
+        name = target;
+    }
+    Plan::Static
+}
+
+fn static_body(snap: &Snapshot, wire: &[u8], qname: &LowerName, qtype: RecordType) -> Option<Body> {
+    let a = resolve(snap, qname, qtype);
+    let answers: Vec<&Record> = a.answers.iter().map(Cow::as_ref).collect();
+    encode(
+        wire,
+        u16::from(qtype),
+        a.aa,
+        a.rcode,
+        &answers,
+        &a.authority,
+        &a.additional,
+    )
+}
+
+fn pool_answer(
+    wire: &[u8],
+    qtype: RecordType,
+    chain: &[&RrSet],
+    zone: &Zone,
+    at: &PoolAt,
+) -> Option<PoolAnswer> {
+    let spec = at.pool.spec();
+    let (rdlen, placeholder) = match spec.rtype {
+        PoolType::A => (4, RData::A(A(Ipv4Addr::UNSPECIFIED))),
+        PoolType::AAAA => (16, RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED))),
+    };
+    let family_ok = spec.members.iter().all(|m| match spec.rtype {
+        PoolType::A => m.addr.is_ipv4(),
+        PoolType::AAAA => m.addr.is_ipv6(),
+    });
+    if !family_ok || spec.members.is_empty() {
+        return None;
+    }
+    let qt = u16::from(qtype);
+    let cnames: Vec<&Record> = chain.iter().flat_map(|s| s.records.iter()).collect();
+    let rec = Record::from_rdata(at.name.clone(), spec.ttl, placeholder);
+    let mut templates = Vec::with_capacity(spec.members.len());
+    let mut rdata_at = Vec::with_capacity(spec.members.len());
+    for k in 1..=spec.members.len() {
+        let mut answers = cnames.clone();
+        answers.extend(std::iter::repeat_n(&rec, k));
+        let body = encode(wire, qt, true, ResponseCode::NoError, &answers, &[], &[])?;
+        // Prefix-stable: address k-1's rdata ends this body.
+        rdata_at.push(body.bytes.len().checked_sub(rdlen)?);
+        templates.push(body);
+    }
+    let nodata = encode(
+        wire,
+        qt,
+        true,
+        ResponseCode::NoError,
+        &cnames,
+        &[&zone.negative_soa],
+        &[],
+    )?;
+    let servfail = encode(wire, qt, false, ResponseCode::ServFail, &[], &[], &[])?;
+    let max_len = templates
+        .iter()
+        .chain([&nodata, &servfail])
+        .map(|b| b.bytes.len())
+        .max()
+        .unwrap_or(0);
+    Some(PoolAnswer {
+        pool: at.pool.clone(),
+        rdlen,
+        templates,
+        rdata_at,
+        nodata,
+        servfail,
+        max_len,
+    })
+}
+
+impl Table {
+    /// Precompiles every name of every zone in `snap`. Names at or below a
+    /// delegation, wildcard answers and CNAME chains that leave our data are
+    /// left to the full path.
+    pub fn build(snap: Arc<Snapshot>) -> Table {
+        let mut names: FxMap<Box<[u8]>, NameEntry> = FxMap::default();
+        let mut apexes: FxMap<Box<[u8]>, ZoneEntry> = FxMap::default();
+        let refused = Arc::new(
+            encode(&[0], 1, false, ResponseCode::Refused, &[], &[], &[]).unwrap_or(Body {
+                aa: false,
+                rcode: u16::from(ResponseCode::Refused) as u8,
+                an: 0,
+                ns: 0,
+                ar: 0,
+                bytes: Box::new([]),
+                qlen: 5,
+                relocs: Box::new([]),
+            }),
+        );
+        for zone in snap.zones.iter() {
+            let Some(apex) = wire_name(&zone.origin) else {
+                continue;
+            };
+            if !snap
+                .zones
+                .find(&zone.origin)
+                .is_some_and(|z| std::ptr::eq(z, zone))
+            {
+                continue; // a duplicate origin (never served)
+            }
+            let simple = !zone.has_wildcards && zone.cuts.is_empty();
+            let neg =
+                |rcode| encode_shared(&apex, true, rcode, &[&zone.negative_soa]).map(Arc::new);
+            let nodata = neg(ResponseCode::NoError);
+            let nxdomain = if simple {
+                neg(ResponseCode::NXDomain)
+            } else {
+                None
+            };
+            apexes.insert(apex.into_boxed_slice(), ZoneEntry { nxdomain });
+            for (lname, node) in &zone.nodes {
+                if in_cut(zone, lname) {
+                    continue;
+                }
+                if !snap
+                    .zones
+                    .find(lname)
+                    .is_some_and(|z| std::ptr::eq(z, zone))
+                {
+                    continue; // served by a more specific zone
+                }
+                let Some(wire) = wire_name(lname) else {
+                    continue;
+                };
+                let has_cname = node.get(RecordType::CNAME).is_some();
+                let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
+                types.extend(node.pools.iter().map(|p| p.rtype));
+                if has_cname {
+                    types.extend([RecordType::A, RecordType::AAAA]);
+                } else {
+                    // NODATA is the shared `other` body; the common types
+                    // are listed only to keep the lookup to one scan.
+                }
+                types.sort_by_key(|t| u16::from(*t));
+                types.dedup();
+                let mut entry = NameEntry {
+                    types: Vec::with_capacity(types.len()),
+                    other: if has_cname { None } else { nodata.clone() },
+                };
+                for t in types {
+                    if matches!(
+                        t,
+                        RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::OPT
+                    ) {
+                        continue;
+                    }
+                    let ans = match plan(&snap, lname, t) {
+                        Plan::Skip => continue,
+                        Plan::Static => match static_body(&snap, &wire, lname, t) {
+                            Some(b) => Answer::Fixed(Arc::new(b)),
+                            None => continue,
+                        },
+                        Plan::Pool { chain, zone, at } => {
+                            match pool_answer(&wire, t, &chain, zone, at) {
+                                Some(p) => Answer::Pool(Box::new(p)),
+                                None => continue,
+                            }
+                        }
+                    };
+                    entry.types.push((u16::from(t), ans));
+                }
+                names.insert(wire.into_boxed_slice(), entry);
+            }
+        }
+        names.shrink_to_fit();
+        let max_udp_size = snap.max_udp_size;
+        Table {
+            snap,
+            names,
+            apexes,
+            refused,
+            max_udp_size,
+        }
+    }
+
+    /// The answer for a lowercase wire name and type, if precompiled.
+    /// `None` = leave it to the full path.
+    #[inline]
+    pub fn lookup(&self, name: &[u8], qtype: u16) -> Option<Lookup<'_>> {
+        if let Some(e) = self.names.get(name) {
+            for (t, a) in &e.types {
+                if *t == qtype {
+                    return Some(match a {
+                        Answer::Fixed(b) => Lookup::Fixed(b),
+                        Answer::Pool(p) => Lookup::Pool(p),
+                    });
+                }
+            }
+            // Ordinary data types only (meta and unusual types: full path).
+            if qtype != 0 && qtype < 128 && qtype != 41 {
+                return e.other.as_deref().map(Lookup::Fixed);
+            }
+            return None;
+        }
+        // Not a name we have: NXDOMAIN in the closest zone, or REFUSED.
+        let mut i = 0;
+        while i < name.len() {
+            if let Some(z) = self.apexes.get(&name[i..]) {
+                return z.nxdomain.as_deref().map(Lookup::Fixed);
+            }
+            let l = name[i] as usize;
+            if l == 0 {
+                break;
+            }
+            i += 1 + l;
+        }
+        Some(Lookup::Fixed(&self.refused))
+    }
+}
+
+pub enum Lookup<'t> {
+    Fixed(&'t Body),
+    Pool(&'t PoolAnswer),
+}
+
+/// Writes the chosen pool body into `out` and patches its addresses;
+/// returns the body's header fields and length.
+#[inline]
+pub fn write_pool<'p>(p: &'p PoolAnswer, out: &mut [u8]) -> Option<(&'p Body, usize)> {
+    p.pool.with_answer(|sel| match sel {
+        Selection::Addrs(addrs) => {
+            let body = p.templates.get(addrs.len().checked_sub(1)?)?;
+            let n = body.bytes.len();
+            out.get_mut(..n)?.copy_from_slice(&body.bytes);
+            for (ip, &at) in addrs.iter().zip(&p.rdata_at) {
+                match ip {
+                    IpAddr::V4(v4) if p.rdlen == 4 => out[at..at + 4].copy_from_slice(&v4.octets()),
+                    IpAddr::V6(v6) if p.rdlen == 16 => {
+                        out[at..at + 16].copy_from_slice(&v6.octets())
+                    }
+                    _ => return None,
+                }
+            }
+            Some((body, n))
+        }
+        Selection::NoData => {
+            let n = p.nodata.bytes.len();
+            out.get_mut(..n)?.copy_from_slice(&p.nodata.bytes);
+            Some((&p.nodata, n))
+        }
+        Selection::ServFail => {
+            let n = p.servfail.bytes.len();
+            out.get_mut(..n)?.copy_from_slice(&p.servfail.bytes);
+            Some((&p.servfail, n))
+        }
+    })
+}

@@ -1,0 +1,156 @@
+//! The per-query work of the fast path: read the header and the question,
+//! look the answer up, copy it and patch it. No allocation, no lock.
+//!
+//! Only the plainest queries are answered here; everything else returns
+//! `None` and goes to the full path unchanged:
+//! QR, opcode != QUERY, TC, AA, Z or a nonzero rcode in the query;
+//! QDCOUNT != 1, ANCOUNT or NSCOUNT != 0, ARCOUNT > 1; a compressed or
+//! malformed question; class != IN; ANY / AXFR / IXFR / OPT; an additional
+//! record that is not a bare OPT (version 0, no flags — so no DO —, no
+//! options); trailing bytes; names or types not precompiled; answers that
+//! would not fit the client's UDP size.
+
+use super::table::{write_pool, Body, Lookup, Table};
+
+/// Fixed part of the OPT record we add: root name, type 41.
+const OPT_HEAD: [u8; 3] = [0, 0, 41];
+
+/// What a reply needs from the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Query {
+    /// End of the question (offset of the byte after QCLASS).
+    pub qend: usize,
+    pub qtype: u16,
+    /// Client's EDNS UDP size, if it sent an OPT.
+    pub edns: Option<u16>,
+    /// Length of the lowercased wire name in the key buffer.
+    pub name_len: usize,
+}
+
+/// Parses a query the fast path may answer; the lowercased wire name is
+/// written to `key`.
+#[inline]
+pub fn parse(q: &[u8], key: &mut [u8; 256]) -> Option<Query> {
+    if q.len() < 12 + 5 {
+        return None;
+    }
+    // QR=0, opcode=0, AA=0, TC=0 (RD free); Z=0, rcode=0 (RA, AD, CD free).
+    if q[2] & 0xfe != 0 || q[3] & 0x4f != 0 {
+        return None;
+    }
+    if q[4..10] != [0, 1, 0, 0, 0, 0] || q[10] != 0 || q[11] > 1 {
+        return None;
+    }
+    let mut i = 12;
+    let mut k = 0;
+    loop {
+        let l = *q.get(i)? as usize;
+        if l == 0 {
+            key[k] = 0;
+            k += 1;
+            i += 1;
+            break;
+        }
+        if l > 63 || k + 1 + l + 1 > 255 {
+            return None; // compression pointer, extended label, or too long
+        }
+        let label = q.get(i + 1..i + 1 + l)?;
+        key[k] = l as u8;
+        for (d, s) in key[k + 1..k + 1 + l].iter_mut().zip(label) {
+            *d = s.to_ascii_lowercase();
+        }
+        k += 1 + l;
+        i += 1 + l;
+    }
+    let tail = q.get(i..i + 4)?;
+    let qtype = u16::from_be_bytes([tail[0], tail[1]]);
+    if tail[2..4] != [0, 1] {
+        return None; // class IN only
+    }
+    if matches!(qtype, 0 | 41 | 251 | 252 | 255) {
+        return None; // OPT, IXFR, AXFR, ANY
+    }
+    let qend = i + 4;
+    let edns = if q[11] == 1 {
+        // A bare OPT: root name, type 41, ext-rcode 0, version 0, flags 0
+        // (no DO), no options, and nothing after it.
+        let o = q.get(qend..)?;
+        if o.len() != 11 || o[..3] != OPT_HEAD || o[5..11] != [0; 6] {
+            return None;
+        }
+        Some(u16::from_be_bytes([o[3], o[4]]))
+    } else {
+        if q.len() != qend {
+            return None;
+        }
+        None
+    };
+    Some(Query {
+        qend,
+        qtype,
+        edns,
+        name_len: k,
+    })
+}
+
+/// Answers `q` into `out` if the fast path can; returns the reply length.
+/// `None`: hand the datagram to the full path (nothing was changed, no
+/// pool counter advanced).
+#[inline]
+pub fn answer(table: &Table, q: &[u8], out: &mut [u8]) -> Option<usize> {
+    let mut key = [0u8; 256];
+    let p = parse(q, &mut key)?;
+    // The handler's sizes: OPT answered with min(client's, ours), at least 512.
+    let (limit, opt_size) = match p.edns {
+        Some(client) => {
+            let s = client.max(512).min(table.max_udp_size.max(512));
+            (s as usize, Some(s))
+        }
+        None => (512, None),
+    };
+    let qlen = p.qend - 12;
+    let opt_len = if opt_size.is_some() { 11 } else { 0 };
+    let limit = limit.min(out.len());
+    let lookup = table.lookup(&key[..p.name_len], p.qtype)?;
+    let start = p.qend;
+    let (aa, rcode, an, ns, ar, blen) = match lookup {
+        Lookup::Fixed(b) => {
+            if start + b.bytes.len() + opt_len > limit {
+                return None;
+            }
+            let n = b.write(&mut out[start..], qlen)?;
+            fields(b, n)
+        }
+        Lookup::Pool(pa) => {
+            // Check the fit before the counter moves (the full path would
+            // move it once more).
+            if start + pa.max_len + opt_len > limit {
+                return None;
+            }
+            let (b, n) = write_pool(pa, &mut out[start..])?;
+            fields(b, n)
+        }
+    };
+    out[..2].copy_from_slice(&q[..2]);
+    out[2] = 0x80 | if aa { 0x04 } else { 0 } | (q[2] & 0x01);
+    out[3] = (q[3] & 0x10) | rcode;
+    out[4..6].copy_from_slice(&[0, 1]);
+    out[6..8].copy_from_slice(&an.to_be_bytes());
+    out[8..10].copy_from_slice(&ns.to_be_bytes());
+    let ar = ar + u16::from(opt_size.is_some());
+    out[10..12].copy_from_slice(&ar.to_be_bytes());
+    out[12..start].copy_from_slice(&q[12..start]);
+    let mut end = start + blen;
+    if let Some(size) = opt_size {
+        out[end..end + 3].copy_from_slice(&OPT_HEAD);
+        out[end + 3..end + 5].copy_from_slice(&size.to_be_bytes());
+        out[end + 5..end + 11].copy_from_slice(&[0; 6]);
+        end += 11;
+    }
+    Some(end)
+}
+
+#[inline]
+fn fields(b: &Body, n: usize) -> (bool, u8, u16, u16, u16, usize) {
+    (b.aa, b.rcode, b.an, b.ns, b.ar, n)
+}

@@ -183,7 +183,7 @@ async fn follow_member(
 ) {
     loop {
         let alive = status.borrow_and_update().vip_alive();
-        let probe = check.as_mut().map_or(true, |c| *c.borrow_and_update());
+        let probe = check.as_mut().is_none_or(|c| *c.borrow_and_update());
         let up = alive && probe;
         if pool.set_healthy(member, up) {
             let spec = pool.spec();

@@ -23,8 +23,9 @@ use crate::net::{
 use crate::packet::{self, Advert, Counter, ParseOptions, RxCounters, RxMeta};
 use crate::track;
 
-/// Gratuitous ARP / unsolicited NA frames sent per VIP per burst.
-pub const GRATUITOUS_BURST: usize = 3;
+/// Gratuitous ARP / unsolicited NA frames sent per VIP per burst
+/// (keepalived's `garp_master_repeat` default).
+pub const GRATUITOUS_BURST: usize = 5;
 /// How long to wait at start for an IPv6 link-local address to finish DAD.
 const V6_SOURCE_WAIT: Duration = Duration::from_secs(5);
 

@@ -86,6 +86,9 @@ impl VrrpSocket {
                 .map_err(io("IPV6_MULTICAST_HOPS"))?;
             s.set_unicast_hops_v6(255)
                 .map_err(io("IPV6_UNICAST_HOPS"))?;
+            // Traffic class "network control", as keepalived sends.
+            setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, 0xc0)
+                .map_err(io("IPV6_TCLASS"))?;
             setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)
                 .map_err(io("IPV6_RECVPKTINFO"))?;
             setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, 1)
@@ -117,6 +120,8 @@ impl VrrpSocket {
             s.set_multicast_ttl_v4(255)
                 .map_err(io("IP_MULTICAST_TTL"))?;
             s.set_ttl(255).map_err(io("IP_TTL"))?;
+            // TOS "network control" (0xc0), as keepalived sends.
+            s.set_tos(0xc0).map_err(io("IP_TOS"))?;
             if multicast {
                 s.join_multicast_v4_n(&VRRP_GROUP_V4, &InterfaceIndexOrAddress::Index(ifindex))
                     .map_err(io("join 224.0.0.18"))?;

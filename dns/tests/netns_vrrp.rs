@@ -1,0 +1,855 @@
+//! VRRP in real network namespaces: the `hadns` binary (and keepalived, and
+//! tshark) on a bridge, each node in its own namespace. Root only:
+//!
+//!     sudo cargo test -p hadns --test netns_vrrp -- --include-ignored
+//!
+//! Safety: every namespace is created here with a unique name (PID +
+//! counter), every address lives inside those namespaces, and `Drop` kills
+//! every process left in them (by PID) and deletes them, also on panic.
+//! Nothing is added to or sent from the host's own namespace.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const HADNS: &str = env!("CARGO_BIN_EXE_hadns");
+const VIP: &str = "192.168.56.100";
+const VIP6: &str = "fd00:56::100";
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+/// The tests share two CPU cores with everything else: run them one at a
+/// time so 100 ms timers are not starved into spurious failovers.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn run(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}
+
+fn must(cmd: &str, args: &[&str]) -> String {
+    let out = run(cmd, args);
+    assert!(
+        out.status.success(),
+        "{cmd} {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Proc {
+    what: String,
+    child: Child,
+    log: PathBuf,
+}
+
+/// A switch namespace with a bridge and `n` host namespaces, host i
+/// (1-based) with eth0 = 192.168.56.(100+i)/24 and fd00:56::(100+i)/64.
+struct Lab {
+    id: String,
+    sw: String,
+    hosts: Vec<String>,
+    dir: PathBuf,
+    procs: Vec<Proc>,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    fn new(n: usize) -> Lab {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let id = format!(
+            "hv{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst)
+        );
+        let dir = std::env::temp_dir().join(format!("hadns-{id}"));
+        fs::create_dir_all(&dir).expect("temp dir");
+        let lab = Lab {
+            sw: format!("{id}-sw"),
+            hosts: (1..=n).map(|i| format!("{id}-h{i}")).collect(),
+            id,
+            dir,
+            procs: Vec::new(),
+            _serial: serial,
+        };
+        // From here on Drop cleans up whatever was created.
+        let sw = lab.sw.clone();
+        must("ip", &["netns", "add", &sw]);
+        must("ip", &["-n", &sw, "link", "set", "lo", "up"]);
+        must("ip", &["-n", &sw, "link", "add", "br0", "type", "bridge"]);
+        // No STP forwarding delay, no multicast snooping surprises.
+        must(
+            "ip",
+            &[
+                "-n",
+                &sw,
+                "link",
+                "set",
+                "br0",
+                "type",
+                "bridge",
+                "forward_delay",
+                "0",
+                "mcast_snooping",
+                "0",
+            ],
+        );
+        must("ip", &["-n", &sw, "link", "set", "br0", "up"]);
+        for (i, h) in lab.hosts.clone().iter().enumerate() {
+            let i = i + 1;
+            must("ip", &["netns", "add", h]);
+            must("ip", &["-n", h, "link", "set", "lo", "up"]);
+            // Addresses usable at once (no DAD wait for link-local sources).
+            must(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    h,
+                    "sysctl",
+                    "-qw",
+                    "net.ipv6.conf.all.accept_dad=0",
+                    "net.ipv6.conf.default.accept_dad=0",
+                    // Services bind the VIPs before holding them (as with
+                    // keepalived): UDP replies then leave from the VIP.
+                    "net.ipv4.ip_nonlocal_bind=1",
+                    "net.ipv6.ip_nonlocal_bind=1",
+                ],
+            );
+            // The veth pair is created from inside the host namespace: no
+            // interface ever appears in the host's own namespace.
+            let port = format!("p{i}");
+            must(
+                "ip",
+                &[
+                    "-n", h, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns",
+                    &sw,
+                ],
+            );
+            must("ip", &["-n", &sw, "link", "set", &port, "master", "br0"]);
+            must("ip", &["-n", &sw, "link", "set", &port, "up"]);
+            must(
+                "ip",
+                &[
+                    "-n",
+                    h,
+                    "addr",
+                    "add",
+                    &format!("192.168.56.{}/24", 100 + i),
+                    "dev",
+                    "eth0",
+                ],
+            );
+            must(
+                "ip",
+                &[
+                    "-n",
+                    h,
+                    "addr",
+                    "add",
+                    &format!("fd00:56::{}/64", 100 + i),
+                    "dev",
+                    "eth0",
+                    "nodad",
+                ],
+            );
+            must("ip", &["-n", h, "link", "set", "eth0", "up"]);
+        }
+        lab
+    }
+
+    fn host(&self, i: usize) -> &str {
+        &self.hosts[i - 1]
+    }
+
+    fn ip4(i: usize) -> String {
+        format!("192.168.56.{}", 100 + i)
+    }
+
+    /// The MAC address of host i's eth0.
+    fn mac(&self, i: usize) -> String {
+        let out = must(
+            "ip",
+            &["-n", self.host(i), "-o", "link", "show", "dev", "eth0"],
+        );
+        out.split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .expect("link/ether in ip link output")
+            .to_string()
+    }
+
+    /// Runs a command inside host i's namespace.
+    fn exec(&self, i: usize, args: &[&str]) -> Output {
+        let mut a = vec!["netns", "exec", self.host(i)];
+        a.extend_from_slice(args);
+        run("ip", &a)
+    }
+
+    /// From host i, asks the DNS server on `server`:15353 for ha1.com SOA
+    /// (over TCP with `tcp`); true on an answer. No ping here: iputils may
+    /// be missing, and a DNS answer proves more (the service on the VIP).
+    fn dig(&self, i: usize, server: &str, tcp: bool) -> bool {
+        let at = format!("@{server}");
+        let mut args = vec![
+            "dig", "+short", "+time=1", "+tries=1", "-p", "15353", &at, "ha1.com", "SOA",
+        ];
+        if tcp {
+            args.push("+tcp");
+        }
+        let out = self.exec(i, &args);
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("hostmaster.ha.com.")
+    }
+
+    /// Does host i have `addr` on eth0?
+    fn has(&self, i: usize, addr: &str) -> bool {
+        let out = run(
+            "ip",
+            &["-n", self.host(i), "-o", "addr", "show", "dev", "eth0"],
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let needle = format!(" {addr}/");
+        text.contains(&needle)
+    }
+
+    /// Hosts (1-based) holding `addr`.
+    fn holders(&self, addr: &str) -> Vec<usize> {
+        (1..=self.hosts.len())
+            .filter(|i| self.has(*i, addr))
+            .collect()
+    }
+
+    fn spawn(&mut self, what: &str, ns: &str, args: &[&str]) -> usize {
+        let log = self.dir.join(format!(
+            "{}-{}.log",
+            self.procs.len(),
+            what.replace(' ', "_")
+        ));
+        let f = fs::File::create(&log).expect("log file");
+        let f2 = f.try_clone().expect("log file");
+        let mut a = vec!["netns", "exec", ns];
+        a.extend_from_slice(args);
+        let child = Command::new("ip")
+            .args(&a)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(f)
+            .stderr(f2)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+        self.procs.push(Proc {
+            what: what.to_string(),
+            child,
+            log,
+        });
+        self.procs.len() - 1
+    }
+
+    /// Starts `hadns run` in host i with a config made of the DNS section and
+    /// `vrrp` (TOML `[[vrrp]]` tables). Returns the process handle index.
+    fn hadns(&mut self, i: usize, name: &str, vrrp: &str) -> usize {
+        self.hadns_listen(i, name, vrrp, "127.0.0.1:15353")
+    }
+
+    fn hadns_listen(&mut self, i: usize, name: &str, vrrp: &str, listen: &str) -> usize {
+        let zones = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zones");
+        let cfg = format!(
+            "[dns]\nlisten = [\"{listen}\"]\nzones = \"{}\"\n\n{vrrp}",
+            zones.display()
+        );
+        let path = self.dir.join(format!("{name}.toml"));
+        fs::write(&path, cfg).expect("write config");
+        let host = self.host(i).to_string();
+        let p = path.to_string_lossy().into_owned();
+        self.spawn(name, &host, &[HADNS, "run", "--config", &p])
+    }
+
+    /// Starts keepalived (VRRP only, foreground, own pid files) in host i.
+    fn keepalived(&mut self, i: usize, name: &str, conf: &str) -> usize {
+        let path = self.dir.join(format!("{name}.conf"));
+        fs::write(&path, conf).expect("write keepalived conf");
+        let pid = self.dir.join(format!("{name}.pid"));
+        let vpid = self.dir.join(format!("{name}.vrrp.pid"));
+        let host = self.host(i).to_string();
+        let (c, p, v) = (
+            path.to_string_lossy().into_owned(),
+            pid.to_string_lossy().into_owned(),
+            vpid.to_string_lossy().into_owned(),
+        );
+        self.spawn(
+            name,
+            &host,
+            &[
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-G",
+                "-P",
+                "-f",
+                &c,
+                "-p",
+                &p,
+                "-r",
+                &v,
+            ],
+        )
+    }
+
+    fn signal(&self, p: usize, sig: Signal) {
+        let pid = self.procs[p].child.id() as i32;
+        kill(Pid::from_raw(pid), sig).expect("kill");
+    }
+
+    /// Waits (bounded) for process p to exit.
+    fn wait_exit(&mut self, p: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.procs[p].child.try_wait().expect("try_wait").is_some() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "{} did not exit within {within:?}\n{}",
+                    self.procs[p].what,
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn log(&self, p: usize) -> String {
+        fs::read_to_string(&self.procs[p].log).unwrap_or_default()
+    }
+
+    fn logs(&self) -> String {
+        let mut s = String::new();
+        for p in &self.procs {
+            let text = fs::read_to_string(&p.log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(25)..];
+            let _ = writeln!(
+                s,
+                "--- {} ({}) ---\n{}",
+                p.what,
+                p.log.display(),
+                tail.join("\n")
+            );
+        }
+        for (i, _) in self.hosts.iter().enumerate() {
+            let out = run(
+                "ip",
+                &["-n", self.host(i + 1), "-br", "addr", "show", "dev", "eth0"],
+            );
+            let _ = write!(s, "h{}: {}", i + 1, String::from_utf8_lossy(&out.stdout));
+        }
+        s
+    }
+
+    /// Polls `f` until it is true; panics (with the logs) after `within`.
+    /// Returns how long it took.
+    fn wait_for(&self, within: Duration, what: &str, mut f: impl FnMut(&Lab) -> bool) -> Duration {
+        let start = Instant::now();
+        loop {
+            if f(self) {
+                return start.elapsed();
+            }
+            if start.elapsed() >= within {
+                panic!(
+                    "timed out after {within:?} waiting for: {what}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Asserts `f` stays true for `dur` (checked every 10 ms).
+    fn hold(&self, dur: Duration, what: &str, mut f: impl FnMut(&Lab) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < dur {
+            assert!(
+                f(self),
+                "{what} stopped holding after {:?}\n{}",
+                start.elapsed(),
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            if p.child.try_wait().ok().flatten().is_none() {
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+            }
+        }
+        // Whatever is still inside our namespaces (keepalived's VRRP child,
+        // notify scripts) was started by this test: kill it by PID.
+        for ns in self.hosts.iter().chain(std::iter::once(&self.sw)) {
+            let out = run("ip", &["netns", "pids", ns]);
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
+        for ns in self.hosts.iter().chain(std::iter::once(&self.sw)) {
+            let _ = run("ip", &["netns", "del", ns]);
+        }
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("lab {} logs kept in {}", self.id, self.dir.display());
+        }
+    }
+}
+
+/// One `[[vrrp]]` table.
+fn inst(name: &str, vrid: u8, prio: u8, interval: &str, addr: &str, extra: &str) -> String {
+    format!(
+        "[[vrrp]]\nname = \"{name}\"\ninterface = \"eth0\"\nvrid = {vrid}\npriority = {prio}\n\
+         advert_interval = \"{interval}\"\naddresses = [\"{addr}\"]\n{extra}\n"
+    )
+}
+
+fn v4(prio: u8) -> String {
+    inst("VI_1", 51, prio, "100ms", &format!("{VIP}/24"), "")
+}
+
+const SEC: Duration = Duration::from_secs(1);
+
+#[test]
+#[ignore = "needs root + netns"]
+fn election_higher_priority_holds_the_vip() {
+    let mut lab = Lab::new(2);
+    let n1 = lab.hadns(1, "n1", &v4(200));
+    let n2 = lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.has(1, VIP));
+    // Four Master_Down_Intervals: a backup that ignored us would have taken over.
+    lab.hold(Duration::from_millis(1500), "only n1 holds the VIP", |l| {
+        l.holders(VIP) == vec![1]
+    });
+    assert!(lab.log(n1).contains("BACKUP -> MASTER"), "{}", lab.logs());
+    assert!(!lab.log(n2).contains("-> MASTER"), "{}", lab.logs());
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn sigkill_failover_and_the_dead_masters_vip_expires() {
+    let mut lab = Lab::new(2);
+    let n1 = lab.hadns(1, "n1", &v4(200));
+    lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    lab.signal(n1, Signal::SIGKILL);
+    lab.wait_exit(n1, 2 * SEC);
+    let t = lab.wait_for(3 * SEC, "n2 takes the VIP", |l| l.has(2, VIP));
+    eprintln!("takeover after SIGKILL: {t:?}");
+    // vip_lifetime auto = 3s: no process needed to remove it.
+    let t = lab.wait_for(6 * SEC, "the killed n1's VIP expires", |l| !l.has(1, VIP));
+    eprintln!("dead master's VIP gone {t:?} after takeover");
+    assert_eq!(lab.holders(VIP), vec![2]);
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn link_cut_failover_then_failback_with_preempt() {
+    let mut lab = Lab::new(2);
+    let n1 = lab.hadns(1, "n1", &v4(200));
+    lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    // Cut n1's cable at the switch: n1 loses carrier, n2 stops hearing it.
+    let sw = lab.sw.clone();
+    must("ip", &["-n", &sw, "link", "set", "p1", "down"]);
+    lab.wait_for(3 * SEC, "n2 takes the VIP and n1 (FAULT) drops it", |l| {
+        l.holders(VIP) == vec![2]
+    });
+    assert!(lab.log(n1).contains("-> FAULT"), "{}", lab.logs());
+    must("ip", &["-n", &sw, "link", "set", "p1", "up"]);
+    lab.wait_for(5 * SEC, "n1 preempts back", |l| l.holders(VIP) == vec![1]);
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn failback_with_preempt_after_restart() {
+    let mut lab = Lab::new(2);
+    let n1 = lab.hadns(1, "n1", &v4(200));
+    lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    lab.signal(n1, Signal::SIGKILL);
+    lab.wait_exit(n1, 2 * SEC);
+    lab.wait_for(3 * SEC, "n2 takes the VIP", |l| l.has(2, VIP));
+    let n1b = lab.hadns(1, "n1-again", &v4(200));
+    lab.wait_for(5 * SEC, "restarted n1 preempts and n2 releases", |l| {
+        l.holders(VIP) == vec![1]
+    });
+    assert!(lab.log(n1b).contains("preempting"), "{}", lab.logs());
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn graceful_handover_on_sigterm() {
+    let mut lab = Lab::new(2);
+    let n1 = lab.hadns(1, "n1", &v4(200));
+    let n2 = lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    lab.signal(n1, Signal::SIGTERM);
+    lab.wait_exit(n1, 3 * SEC);
+    // The VIP is removed before the process exits.
+    assert!(
+        !lab.has(1, VIP),
+        "n1 still has the VIP after exiting\n{}",
+        lab.logs()
+    );
+    lab.wait_for(2 * SEC, "n2 takes the VIP", |l| l.has(2, VIP));
+    // Through the priority-0 advert (Skew_Time), not Master_Down_Interval.
+    assert!(
+        lab.log(n2).contains("resigned (priority 0)"),
+        "{}",
+        lab.logs()
+    );
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn unicast_peers_election_and_failover() {
+    let mut lab = Lab::new(2);
+    let peers = |other: usize| format!("unicast_peers = [\"{}\"]", Lab::ip4(other));
+    let n1 = lab.hadns(
+        1,
+        "n1",
+        &inst("VI_1", 51, 200, "100ms", &format!("{VIP}/24"), &peers(2)),
+    );
+    lab.hadns(
+        2,
+        "n2",
+        &inst("VI_1", 51, 100, "100ms", &format!("{VIP}/24"), &peers(1)),
+    );
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.has(1, VIP));
+    lab.hold(Duration::from_millis(1500), "only n1 holds the VIP", |l| {
+        l.holders(VIP) == vec![1]
+    });
+    lab.signal(n1, Signal::SIGKILL);
+    lab.wait_exit(n1, 2 * SEC);
+    lab.wait_for(3 * SEC, "n2 takes the VIP", |l| l.has(2, VIP));
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn ipv6_election_failover_and_client_reaches_the_vip() {
+    let mut lab = Lab::new(3);
+    let v6 = |prio| inst("VI_6", 61, prio, "100ms", &format!("{VIP6}/64"), "");
+    let n1 = lab.hadns_listen(1, "n1", &v6(200), "[fd00:56::100]:15353");
+    lab.hadns_listen(2, "n2", &v6(100), "[fd00:56::100]:15353");
+    lab.wait_for(5 * SEC, "n1 holds the IPv6 VIP", |l| {
+        l.holders(VIP6) == vec![1]
+    });
+    lab.hold(Duration::from_millis(1500), "only n1 holds the VIP", |l| {
+        l.holders(VIP6) == vec![1]
+    });
+    let ping = |l: &Lab| l.dig(3, VIP6, false) && l.dig(3, VIP6, true);
+    lab.wait_for(
+        5 * SEC,
+        "client gets DNS answers (UDP, TCP) from the IPv6 VIP",
+        ping,
+    );
+    lab.signal(n1, Signal::SIGKILL);
+    lab.wait_exit(n1, 2 * SEC);
+    lab.wait_for(3 * SEC, "n2 takes the IPv6 VIP", |l| l.has(2, VIP6));
+    lab.wait_for(6 * SEC, "the killed n1's IPv6 VIP expires", |l| {
+        !l.has(1, VIP6)
+    });
+    lab.wait_for(
+        5 * SEC,
+        "client gets DNS answers from the IPv6 VIP on n2",
+        ping,
+    );
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn vip_answers_dns_over_udp_and_tcp_from_a_client_across_failover() {
+    let mut lab = Lab::new(3);
+    let n1 = lab.hadns_listen(1, "n1", &v4(200), "192.168.56.100:15353");
+    lab.hadns_listen(2, "n2", &v4(100), "192.168.56.100:15353");
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    let dig = |l: &Lab| l.dig(3, VIP, false);
+    let tcp = |l: &Lab| l.dig(3, VIP, true);
+    lab.wait_for(5 * SEC, "client gets a DNS answer (UDP) from the VIP", dig);
+    lab.wait_for(5 * SEC, "client gets a DNS answer (TCP) from the VIP", tcp);
+    lab.signal(n1, Signal::SIGKILL);
+    lab.wait_exit(n1, 2 * SEC);
+    lab.wait_for(3 * SEC, "n2 takes the VIP", |l| l.has(2, VIP));
+    lab.wait_for(
+        5 * SEC,
+        "client gets a DNS answer (UDP) from the VIP on n2",
+        dig,
+    );
+    lab.wait_for(
+        5 * SEC,
+        "client gets a DNS answer (TCP) from the VIP on n2",
+        tcp,
+    );
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn gratuitous_arp_moves_the_clients_neighbour_entry() {
+    let mut lab = Lab::new(3);
+    let n1 = lab.hadns_listen(1, "n1", &v4(200), "192.168.56.100:15353");
+    lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    let (mac1, mac2) = (lab.mac(1), lab.mac(2));
+    let neigh = |l: &Lab| {
+        String::from_utf8_lossy(
+            &run(
+                "ip",
+                &["-n", l.host(3), "neigh", "show", VIP, "dev", "eth0"],
+            )
+            .stdout,
+        )
+        .to_lowercase()
+    };
+    lab.wait_for(5 * SEC, "client resolves the VIP to n1", |l| {
+        l.dig(3, VIP, false) && neigh(l).contains(&mac1)
+    });
+    lab.signal(n1, Signal::SIGKILL);
+    lab.wait_exit(n1, 2 * SEC);
+    lab.wait_for(3 * SEC, "n2 takes the VIP", |l| l.has(2, VIP));
+    // The client sends nothing: only n2's gratuitous ARP can change this.
+    lab.wait_for(8 * SEC, "client's neighbour entry shows n2's MAC", |l| {
+        neigh(l).contains(&mac2)
+    });
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn no_stale_vip_after_restart() {
+    let mut lab = Lab::new(2);
+    // keepalived-like behaviour (permanent VIP) to leave a stale VIP behind.
+    let permanent = |prio| {
+        inst(
+            "VI_1",
+            51,
+            prio,
+            "100ms",
+            &format!("{VIP}/24"),
+            "vip_lifetime = 0",
+        )
+    };
+    let n2 = lab.hadns(2, "n2", &permanent(100));
+    lab.wait_for(5 * SEC, "n2 holds the VIP", |l| l.has(2, VIP));
+    lab.signal(n2, Signal::SIGKILL);
+    lab.wait_exit(n2, 2 * SEC);
+    assert!(lab.has(2, VIP), "a permanent VIP stays after SIGKILL");
+    lab.hadns(1, "n1", &v4(200));
+    lab.wait_for(5 * SEC, "n1 takes the VIP", |l| l.has(1, VIP));
+    assert_eq!(
+        lab.holders(VIP),
+        vec![1, 2],
+        "duplicate VIP before the restart"
+    );
+    lab.hadns(2, "n2-again", &permanent(100));
+    lab.wait_for(3 * SEC, "restarted n2 removes its stale VIP", |l| {
+        l.holders(VIP) == vec![1]
+    });
+    lab.hold(Duration::from_millis(1000), "only n1 holds the VIP", |l| {
+        l.holders(VIP) == vec![1]
+    });
+}
+
+fn keepalived_conf(version: u8, prio: u8, interval: &str, auth: bool) -> String {
+    let auth = if auth {
+        "  authentication {\n    auth_type PASS\n    auth_pass secret1\n  }\n"
+    } else {
+        ""
+    };
+    format!(
+        "global_defs {{\n  router_id lab\n  vrrp_version {version}\n  script_user root\n  enable_script_security\n}}\n\
+         vrrp_instance VI_1 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority {prio}\n  \
+         advert_int {interval}\n{auth}  virtual_ipaddress {{\n    {VIP}/24\n  }}\n}}\n"
+    )
+}
+
+/// hadns and keepalived on one VRID: election, failover and failback.
+fn interop(version: u8, hadns_higher: bool) {
+    let mut lab = Lab::new(2);
+    let (interval, k_interval, extra) = if version == 3 {
+        ("100ms", "0.1", "version = 3".to_string())
+    } else {
+        (
+            "1s",
+            "1",
+            "version = 2\nauth_pass = \"secret1\"".to_string(),
+        )
+    };
+    let advert = if version == 3 { 100 } else { 1000 };
+    let down = Duration::from_millis(advert * 4);
+    let hadns_cfg = |prio| inst("VI_1", 51, prio, interval, &format!("{VIP}/24"), &extra);
+    let (h, k) = if hadns_higher { (1, 2) } else { (2, 1) };
+    let (hp, kp) = if hadns_higher { (200, 100) } else { (100, 200) };
+    let kconf = keepalived_conf(version, kp, k_interval, version == 2);
+    let kp1 = lab.keepalived(k, "keepalived", &kconf);
+    let hp1 = lab.hadns(h, "hadns", &hadns_cfg(hp));
+    let (hi, lo, hi_p, what_hi) = if hadns_higher {
+        (h, k, hp1, "hadns")
+    } else {
+        (k, h, kp1, "keepalived")
+    };
+    lab.wait_for(
+        down * 3 + 3 * SEC,
+        &format!("{what_hi} holds the VIP"),
+        |l| l.has(hi, VIP),
+    );
+    lab.hold(
+        down + Duration::from_millis(500),
+        "only the higher priority holds the VIP",
+        |l| l.holders(VIP) == vec![hi],
+    );
+    // Failover: hadns is killed outright; keepalived is stopped (it would
+    // leave its VIP behind on SIGKILL).
+    let sig = if hadns_higher {
+        Signal::SIGKILL
+    } else {
+        Signal::SIGTERM
+    };
+    lab.signal(hi_p, sig);
+    lab.wait_exit(hi_p, 5 * SEC);
+    lab.wait_for(down + 3 * SEC, "the lower priority takes the VIP", |l| {
+        l.has(lo, VIP)
+    });
+    lab.wait_for(6 * SEC, "the stopped master's VIP is gone", |l| {
+        l.holders(VIP) == vec![lo]
+    });
+    // Failback: the higher priority comes back and preempts.
+    if hadns_higher {
+        lab.hadns(h, "hadns-again", &hadns_cfg(hp));
+    } else {
+        lab.keepalived(k, "keepalived-again", &kconf);
+    }
+    lab.wait_for(
+        down * 3 + 5 * SEC,
+        "the higher priority preempts back",
+        |l| l.holders(VIP) == vec![hi],
+    );
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn keepalived_interop_v3_hadns_master() {
+    interop(3, true);
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn keepalived_interop_v3_keepalived_master() {
+    interop(3, false);
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn keepalived_interop_v2_auth_hadns_master() {
+    interop(2, true);
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn keepalived_interop_v2_auth_keepalived_master() {
+    interop(2, false);
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn tshark_decodes_hadns_adverts_and_gratuitous_frames_cleanly() {
+    let mut lab = Lab::new(2);
+    let pcap = lab.dir.join("capture.pcap");
+    let pcap_s = pcap.to_string_lossy().into_owned();
+    let sw = lab.sw.clone();
+    let cap = lab.spawn(
+        "tshark",
+        &sw,
+        &[
+            "tshark",
+            "-q",
+            "-i",
+            "br0",
+            "-f",
+            "ip proto 112 or ip6 or arp",
+            "-a",
+            "duration:4",
+            "-w",
+            &pcap_s,
+        ],
+    );
+    lab.wait_for(5 * SEC, "tshark is capturing", |l| {
+        l.log(cap).contains("Capturing on")
+    });
+    // v3 IPv4 (pseudo-header checksum), v2 with auth, v3 IPv6; all master.
+    let cfg = [
+        inst("VI_1", 51, 200, "100ms", &format!("{VIP}/24"), ""),
+        inst(
+            "VI_2",
+            52,
+            200,
+            "1s",
+            "192.168.56.200/24",
+            "version = 2\nauth_pass = \"secret1\"",
+        ),
+        inst("VI_6", 61, 200, "100ms", &format!("{VIP6}/64"), ""),
+    ]
+    .concat();
+    lab.hadns(1, "n1", &cfg);
+    lab.wait_exit(cap, 10 * SEC);
+    let out = run("tshark", &["-r", &pcap_s, "-V"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let count = |s: &str| text.matches(s).count();
+    assert!(
+        count("VRRP protocol version: 3") > 0,
+        "no v3 adverts\n{text}"
+    );
+    assert!(count("VRRP protocol version: 2") > 0, "no v2 adverts");
+    assert!(
+        text.contains("Virtual Rtr ID: 52"),
+        "no v2 advert\n{}",
+        &text[..text.len().min(4000)]
+    );
+    assert!(text.contains("Virtual Rtr ID: 61"), "no IPv6 advert");
+    assert!(
+        text.contains("Sender IP address: 192.168.56.100"),
+        "no gratuitous ARP"
+    );
+    assert!(text.contains("Neighbor Advertisement"), "no unsolicited NA");
+    assert!(count("[correct]") > 0, "no verified checksum at all");
+    for bad in [
+        "Malformed",
+        "[incorrect",
+        "Checksum Status: Bad",
+        "Expert Info (Error",
+    ] {
+        if let Some(at) = text.find(bad) {
+            let ctx: String = text[..at]
+                .chars()
+                .rev()
+                .take(1500)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            panic!("tshark flags {bad:?}:\n{ctx}{bad}...");
+        }
+    }
+}

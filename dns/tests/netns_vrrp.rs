@@ -437,9 +437,26 @@ const SEC: Duration = Duration::from_secs(1);
 #[ignore = "needs root + netns"]
 fn election_higher_priority_holds_the_vip() {
     let mut lab = Lab::new(2);
-    let n1 = lab.hadns(1, "n1", &v4(200));
+    // keepalived's notify convention: SCRIPT INSTANCE NAME STATE PRIORITY.
+    let script = lab.dir.join("notify.sh");
+    let notified = lab.dir.join("notify.out");
+    fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", notified.display()),
+    )
+    .expect("notify script");
+    must("chmod", &["+x", &script.to_string_lossy()]);
+    let with_notify = format!("{}notify = \"{}\"\n", v4(200), script.display());
+    let n1 = lab.hadns(1, "n1", &with_notify);
     let n2 = lab.hadns(2, "n2", &v4(100));
     lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.has(1, VIP));
+    lab.wait_for(5 * SEC, "notify script called for MASTER", |_| {
+        fs::read_to_string(&notified).is_ok_and(|t| t.contains("INSTANCE VI_1 MASTER 200"))
+    });
+    assert!(
+        fs::read_to_string(&notified).is_ok_and(|t| t.starts_with("INSTANCE VI_1 BACKUP 200\n")),
+        "first notify is BACKUP"
+    );
     // Four Master_Down_Intervals: a backup that ignored us would have taken over.
     lab.hold(Duration::from_millis(1500), "only n1 holds the VIP", |l| {
         l.holders(VIP) == vec![1]
@@ -515,7 +532,13 @@ fn graceful_handover_on_sigterm() {
         "n1 still has the VIP after exiting\n{}",
         lab.logs()
     );
-    lab.wait_for(2 * SEC, "n2 takes the VIP", |l| l.has(2, VIP));
+    // n1 kept the VIP until n2 advertised as master: no gap.
+    assert!(
+        lab.has(2, VIP),
+        "n2 holds the VIP when n1 has gone\n{}",
+        lab.logs()
+    );
+    assert!(lab.log(n1).contains("new master heard"), "{}", lab.logs());
     // Through the priority-0 advert (Skew_Time), not Master_Down_Interval.
     assert!(
         lab.log(n2).contains("resigned (priority 0)"),

@@ -26,6 +26,9 @@ use crate::track;
 /// Gratuitous ARP / unsolicited NA frames sent per VIP per burst
 /// (keepalived's `garp_master_repeat` default).
 pub const GRATUITOUS_BURST: usize = 5;
+/// After a graceful resignation, how long the VIPs stay once the new master
+/// is heard (its gratuitous ARPs follow its first advert at once).
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(20);
 /// How long to wait at start for an IPv6 link-local address to finish DAD.
 const V6_SOURCE_WAIT: Duration = Duration::from_secs(5);
 
@@ -139,6 +142,7 @@ struct Ctx {
     vips_held: bool,
     renew_at: Option<Instant>,
     addr_list_warned: bool,
+    pending_notify: Vec<(State, u8)>,
 }
 
 /// Starts one instance: looks the interface up, removes stale VIPs of this
@@ -276,6 +280,7 @@ pub async fn spawn_instance(
         vips_held: false,
         renew_at: None,
         addr_list_warned: false,
+        pending_notify: Vec::new(),
         cfg,
     };
     let task = tokio::spawn(run(
@@ -441,16 +446,68 @@ async fn run(
         drain(&mut ctx, &mut fsm, &status_tx).await;
     }
 
-    // RFC 5798 §6.4.3 Shutdown: priority-0 advert, VIPs removed.
+    // RFC 5798 §6.4.3 Shutdown: priority-0 advert, VIPs removed. The VIPs
+    // stay until the new master is heard (it has added them and sent its
+    // gratuitous ARPs by then), so a graceful handover loses no traffic.
+    let was_master = fsm.state() == State::Master;
     fsm.handle_shutdown(now_std(Instant::now()));
-    drain(&mut ctx, &mut fsm, &status_tx).await;
+    let mut removal = false;
+    while let Some(action) = fsm.poll_action() {
+        match action {
+            Action::RemoveVips => removal = true,
+            Action::SendAdvert { priority } => send_advert(&mut ctx, priority).await,
+            Action::StateChange { from, to, reason } => {
+                state_change(&mut ctx, &fsm, from, to, reason);
+            }
+            Action::AddVips | Action::SendGratuitous => {}
+        }
+    }
+    publish(&ctx, &fsm, &status_tx);
+    if was_master && removal && ctx.vips_held {
+        linger_until_new_master(&mut ctx, &mut buf).await;
+    }
     if ctx.vips_held {
         remove_vips(&mut ctx);
     }
+    spawn_notifies(&mut ctx);
+    publish(&ctx, &fsm, &status_tx);
     for f in forwarders {
         f.abort();
     }
     tracing::info!(instance = %ctx.cfg.name, "vrrp instance stopped");
+}
+
+/// After our priority-0 advert: waits until another router advertises for
+/// our VRID with a non-zero priority, plus a short grace for its gratuitous
+/// ARPs to reach the neighbours; gives up after 3 advert intervals (at least
+/// 1 s for v2, whose Skew_Time is up to 1 s) when no backup answers.
+async fn linger_until_new_master(ctx: &mut Ctx, buf: &mut [u8]) {
+    let start = Instant::now();
+    let max = if ctx.cfg.version == 2 {
+        (3 * ctx.cfg.advert_interval).max(Duration::from_secs(1))
+    } else {
+        3 * ctx.cfg.advert_interval
+    };
+    let deadline = start + max;
+    loop {
+        tokio::select! {
+            r = ctx.sock.recv(buf) => {
+                if let Ok(rx) = r {
+                    if let Some((src, adv)) = validate(ctx, buf, rx) {
+                        if adv.priority > 0 {
+                            tokio::time::sleep(SHUTDOWN_GRACE).await;
+                            tracing::info!(instance = %ctx.cfg.name, new_master = %src, after_ms = start.elapsed().as_millis() as u64, "new master heard; releasing the VIPs");
+                            return;
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                tracing::info!(instance = %ctx.cfg.name, "no new master heard; releasing the VIPs");
+                return;
+            }
+        }
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -461,6 +518,21 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 fn on_packet(ctx: &mut Ctx, fsm: &mut Vrrp, buf: &[u8], rx: crate::net::Received) {
+    if let Some((src, adv)) = validate(ctx, buf, rx) {
+        fsm.handle_advert(
+            &fsm::Advert {
+                src,
+                priority: adv.priority,
+                max_advert_int: adv.max_advert_int,
+            },
+            now_std(Instant::now()),
+        );
+    }
+}
+
+/// The receive checks (RFC 5798 §7.1) with their counters: the source and
+/// the advert if it is one for us from someone else.
+fn validate(ctx: &mut Ctx, buf: &[u8], rx: crate::net::Received) -> Option<(IpAddr, Advert)> {
     let data = &buf[..rx.len.min(buf.len())];
     let (meta, payload) = if ctx.sock.is_v6() {
         let meta = RxMeta {
@@ -475,19 +547,19 @@ fn on_packet(ctx: &mut Ctx, fsm: &mut Vrrp, buf: &[u8], rx: crate::net::Received
             Err(e) => {
                 ctx.counters.rx.incr(e.counter());
                 tracing::debug!(instance = %ctx.cfg.name, src = %rx.src, "dropped: {e}");
-                return;
+                return None;
             }
         }
     };
     if ctx.own.contains(&meta.src) {
         ctx.counters.own += 1;
-        return;
+        return None;
     }
     // Several instances share an interface (dual master): another VRID is
     // someone else's traffic, not an error.
     if payload.len() >= 2 && ctx.opts.expected_vrid.is_some_and(|v| v != payload[1]) {
         ctx.counters.other_vrid += 1;
-        return;
+        return None;
     }
     let adv = match Advert::parse_with_info(payload, &meta, &ctx.opts) {
         Ok((adv, info)) => {
@@ -499,13 +571,13 @@ fn on_packet(ctx: &mut Ctx, fsm: &mut Vrrp, buf: &[u8], rx: crate::net::Received
         Err(e) => {
             ctx.counters.rx.incr(e.counter());
             tracing::debug!(instance = %ctx.cfg.name, src = %meta.src, "dropped: {e}");
-            return;
+            return None;
         }
     };
     if let Err(e) = packet::check_advert_interval(&adv, ctx.cfg.advert_interval) {
         ctx.counters.rx.incr(e.counter());
         tracing::debug!(instance = %ctx.cfg.name, src = %meta.src, "dropped: {e}");
-        return;
+        return None;
     }
     // RFC 5798 §7.1 MAY: a different address list is logged and counted but
     // accepted (keepalived does the same).
@@ -517,14 +589,7 @@ fn on_packet(ctx: &mut Ctx, fsm: &mut Vrrp, buf: &[u8], rx: crate::net::Received
         }
     }
     ctx.counters.adverts_rx += 1;
-    fsm.handle_advert(
-        &fsm::Advert {
-            src: meta.src,
-            priority: adv.priority,
-            max_advert_int: adv.max_advert_int,
-        },
-        now_std(Instant::now()),
-    );
+    Some((meta.src, adv))
 }
 
 async fn drain(ctx: &mut Ctx, fsm: &mut Vrrp, status_tx: &watch::Sender<InstanceStatus>) {
@@ -539,6 +604,13 @@ async fn drain(ctx: &mut Ctx, fsm: &mut Vrrp, status_tx: &watch::Sender<Instance
             }
         }
     }
+    // Scripts start after the VIPs, adverts and ARPs are out (fork+exec
+    // takes a while).
+    spawn_notifies(ctx);
+    publish(ctx, fsm, status_tx);
+}
+
+fn publish(ctx: &Ctx, fsm: &Vrrp, status_tx: &watch::Sender<InstanceStatus>) {
     let (state, priority, master) = (fsm.state(), fsm.priority(), fsm.master_addr());
     let (held, counters) = (ctx.vips_held, ctx.counters);
     status_tx.send_if_modified(|s| {
@@ -660,8 +732,17 @@ fn state_change(ctx: &mut Ctx, fsm: &Vrrp, from: State, to: State, reason: Reaso
     if to == State::Master {
         ctx.counters.became_master += 1;
     }
-    if let Some(cmd) = ctx.cfg.notify.clone() {
-        spawn_notify(&ctx.cfg.name, &cmd, to, fsm.priority());
+    if ctx.cfg.notify.is_some() {
+        ctx.pending_notify.push((to, fsm.priority()));
+    }
+}
+
+fn spawn_notifies(ctx: &mut Ctx) {
+    let Some(cmd) = ctx.cfg.notify.clone() else {
+        return;
+    };
+    for (state, priority) in std::mem::take(&mut ctx.pending_notify) {
+        spawn_notify(&ctx.cfg.name, &cmd, state, priority);
     }
 }
 

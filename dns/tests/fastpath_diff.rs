@@ -1,0 +1,498 @@
+//! Differential test of the UDP fast path (issue 5): the same zones and
+//! pools served twice by the real binary — `dns.fast_path = true` and
+//! `false` (hickory's own UDP listener) — on 127.0.0.1 port 0, and thousands
+//! of generated queries (valid names and types in random case, with and
+//! without EDNS, odd flags, DO, EDNS version 1, options, other opcodes and
+//! classes, several questions, records in the wrong sections, compressed
+//! and over-long names, truncated packets, trailing bytes, random bytes)
+//! sent to both in the same order. Both servers start fresh and see the
+//! same sequence, so their pool counters stay in step: every reply must be
+//! byte-for-byte the same (and "no reply" must match "no reply").
+//!
+//! A second test checks, in-process, that the fast path really answers the
+//! plain queries itself (so the first test does not pass by sending
+//! everything to the full path), and that it leaves the odd ones alone.
+
+mod dns_common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dns_common::{standard_setup, Hadns, POOLS};
+use hadns::fastpath::{table::Table, wire};
+use hadns::handler::Handler;
+use hickory_proto::op::Message;
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
+        &v[self.below(v.len())]
+    }
+}
+
+const NAMES: &[&str] = &[
+    "t.test",
+    "t.test",
+    "t.test",
+    "www.t.test",
+    "www.t.test",
+    "web.t.test",
+    "w.t.test",
+    "w.t.test",
+    "ns1.t.test",
+    "out.t.test",
+    "a.b.c.t.test",
+    "b.c.t.test",
+    "c.t.test",
+    "x.wild.t.test",
+    "*.wild.t.test",
+    "wild.t.test",
+    "sub.t.test",
+    "ns.sub.t.test",
+    "deep.x.sub.t.test",
+    "big.t.test",
+    "nx.t.test",
+    "nx.nx.t.test",
+    "low.test",
+    "foo.low.test",
+    "example.org",
+    "test",
+    "",
+];
+
+const TYPES: &[u16] = &[
+    1, 1, 1, 1, 28, 28, 16, 2, 6, 5, 15, 12, 33, 257, 65, 43, 99, 255, 252, 251, 41, 0, 250, 65535,
+    128, 200,
+];
+
+const SIZES: &[u16] = &[0, 100, 511, 512, 513, 600, 1232, 1400, 4096, 65535];
+
+fn wire_name(rng: &mut Rng, name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for label in name.split('.').filter(|l| !l.is_empty()) {
+        out.push(label.len() as u8);
+        for b in label.bytes() {
+            out.push(if rng.chance(50) {
+                b.to_ascii_uppercase()
+            } else {
+                b
+            });
+        }
+    }
+    out.push(0);
+    out
+}
+
+fn long_name(rng: &mut Rng) -> Vec<u8> {
+    // Labels up to 63 bytes, some odd bytes, total around the 255 limit.
+    let mut out = Vec::new();
+    let target = 240 + rng.below(30);
+    while out.len() + 1 < target {
+        let l = (1 + rng.below(63)).min(target - out.len() - 1);
+        out.push(l as u8);
+        for _ in 0..l {
+            out.push(*rng.pick(b"abcXYZ09-_.\x00\xff*"));
+        }
+    }
+    out.extend_from_slice(&[1, b't', 4, b't', b'e', b's', b't', 0]);
+    out
+}
+
+struct Q {
+    bytes: Vec<u8>,
+    /// The servers may legitimately send nothing (short wait).
+    may_drop: bool,
+}
+
+fn header(rng: &mut Rng, flags: u16, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
+    let id = rng.next() as u16;
+    let mut h = Vec::with_capacity(12);
+    for v in [id, flags, qd, an, ns, ar] {
+        h.extend_from_slice(&v.to_be_bytes());
+    }
+    h
+}
+
+fn opt(size: u16, ext_rcode: u8, version: u8, flags: u16, options: &[u8]) -> Vec<u8> {
+    let mut o = vec![0, 0, 41];
+    o.extend_from_slice(&size.to_be_bytes());
+    o.push(ext_rcode);
+    o.push(version);
+    o.extend_from_slice(&flags.to_be_bytes());
+    o.extend_from_slice(&(options.len() as u16).to_be_bytes());
+    o.extend_from_slice(options);
+    o
+}
+
+fn question(rng: &mut Rng, qtype: u16, class: u16) -> Vec<u8> {
+    let name = *rng.pick(NAMES);
+    let mut q = wire_name(rng, name);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&class.to_be_bytes());
+    q
+}
+
+fn plain_flags(rng: &mut Rng) -> u16 {
+    let mut f = 0u16;
+    if rng.chance(60) {
+        f |= 0x0100; // RD
+    }
+    if rng.chance(30) {
+        f |= 0x0020; // AD
+    }
+    if rng.chance(10) {
+        f |= 0x0010; // CD
+    }
+    if rng.chance(3) {
+        f |= 0x0080; // RA
+    }
+    f
+}
+
+fn generate(rng: &mut Rng) -> Q {
+    let kind = rng.below(100);
+    let qtype = *rng.pick(TYPES);
+    let mut may_drop = false;
+    let bytes = match kind {
+        // Plain queries (the fast path's business), with or without EDNS.
+        0..=59 => {
+            let qtype = if rng.chance(70) {
+                *rng.pick(&[1u16, 1, 1, 28, 16, 6, 2, 5, 15])
+            } else {
+                qtype
+            };
+            let edns = rng.chance(50);
+            let f = plain_flags(rng);
+            let mut m = header(rng, f, 1, 0, 0, u16::from(edns));
+            m.extend(question(rng, qtype, 1));
+            if edns {
+                m.extend(opt(*rng.pick(SIZES), 0, 0, 0, &[]));
+            }
+            m
+        }
+        // EDNS oddities: DO, version 1, an option, nonzero ext-rcode, Z flags.
+        60..=67 => {
+            let f = plain_flags(rng);
+            let mut m = header(rng, f, 1, 0, 0, 1);
+            m.extend(question(rng, 1, 1));
+            let o = match rng.below(5) {
+                0 => opt(1232, 0, 0, 0x8000, &[]),
+                1 => opt(1232, 0, 1, 0, &[]),
+                2 => opt(4096, 0, 0, 0, &[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]),
+                3 => opt(1232, 1, 0, 0, &[]),
+                _ => opt(1232, 0, 0, 0x0001, &[]),
+            };
+            m.extend(o);
+            m
+        }
+        // Header oddities: opcodes, QR, TC, AA, Z, rcode bits.
+        68..=75 => {
+            let f = match rng.below(6) {
+                0 => (rng.below(15) as u16 + 1) << 11,
+                1 => {
+                    may_drop = true;
+                    0x8000
+                }
+                2 => 0x0200,
+                3 => 0x0400,
+                4 => 0x0040,
+                _ => rng.below(15) as u16 + 1,
+            } | plain_flags(rng);
+            let mut m = header(rng, f, 1, 0, 0, 0);
+            m.extend(question(rng, 1, 1));
+            m
+        }
+        // Section counts: 0 or 2 questions, records in answer/authority,
+        // two additionals.
+        76..=81 => match rng.below(5) {
+            0 => header(rng, 0x0100, 0, 0, 0, 0),
+            1 => {
+                let mut m = header(rng, 0x0100, 2, 0, 0, 0);
+                m.extend(question(rng, 1, 1));
+                m.extend(question(rng, 28, 1));
+                m
+            }
+            2 | 3 => {
+                let (an, ns) = if rng.chance(50) { (1, 0) } else { (0, 1) };
+                let mut m = header(rng, 0x0100, 1, an, ns, 0);
+                m.extend(question(rng, 1, 1));
+                // an A record with a pointer to the question name
+                m.extend([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+                m
+            }
+            _ => {
+                let mut m = header(rng, 0x0100, 1, 0, 0, 2);
+                m.extend(question(rng, 1, 1));
+                m.extend(opt(1232, 0, 0, 0, &[]));
+                if rng.chance(50) {
+                    m.extend(opt(512, 0, 0, 0, &[]));
+                } else {
+                    m.extend([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1]);
+                }
+                m
+            }
+        },
+        // Classes other than IN.
+        82..=84 => {
+            let class = *rng.pick(&[3u16, 4, 254, 255, 2, 0]);
+            let mut m = header(rng, 0x0100, 1, 0, 0, 0);
+            m.extend(question(rng, qtype, class));
+            m
+        }
+        // Names: compression pointer in the question, long / odd labels.
+        85..=88 => {
+            let mut m = header(rng, 0x0100, 1, 0, 0, 0);
+            if rng.chance(40) {
+                m.extend([0xc0, 12, 0, 1, 0, 1]);
+            } else if rng.chance(30) {
+                m.extend([3, b'w', b'w', b'w', 0xc0, 20, 0, 1, 0, 1]);
+            } else {
+                m.extend(long_name(rng));
+                m.extend([0, 1, 0, 1]);
+            }
+            m
+        }
+        // Truncated packets and trailing bytes.
+        89..=95 => {
+            let edns = rng.chance(50);
+            let mut m = header(rng, 0x0100, 1, 0, 0, u16::from(edns));
+            m.extend(question(rng, 1, 1));
+            if edns {
+                m.extend(opt(1232, 0, 0, 0, &[]));
+            }
+            if rng.chance(60) {
+                let cut = rng.below(m.len());
+                m.truncate(cut);
+                may_drop = cut < 12;
+            } else {
+                let n = 1 + rng.below(20);
+                m.extend((0..n).map(|_| rng.next() as u8));
+            }
+            m
+        }
+        // Random bytes.
+        _ => {
+            may_drop = true;
+            let n = rng.below(80);
+            (0..n).map(|_| rng.next() as u8).collect()
+        }
+    };
+    Q { bytes, may_drop }
+}
+
+fn setup(tag: &str, fast: bool) -> (dns_common::TempDir, std::path::PathBuf) {
+    let (dir, _) = standard_setup(tag, POOLS);
+    let text = format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\n\n{POOLS}"
+    );
+    let cfg = dir.write("config.toml", &text);
+    (dir, cfg)
+}
+
+/// Sends `q` and waits for the reply with the same ID (or any reply if the
+/// packet has no ID); None if nothing came within `wait`.
+fn exchange(sock: &UdpSocket, to: SocketAddr, q: &[u8], wait: Duration) -> Option<Vec<u8>> {
+    // Drain late replies from earlier queries.
+    sock.set_nonblocking(true).ok()?;
+    let mut buf = [0u8; 65535];
+    while sock.recv_from(&mut buf).is_ok() {}
+    sock.set_nonblocking(false).ok()?;
+    sock.send_to(q, to).expect("send");
+    let end = Instant::now() + wait;
+    loop {
+        let left = end.checked_duration_since(Instant::now())?;
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) if from == to => {
+                if q.len() < 2 || buf[..2] == q[..2] {
+                    return Some(buf[..n].to_vec());
+                }
+            }
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+fn describe(b: &Option<Vec<u8>>) -> String {
+    match b {
+        None => "no reply".into(),
+        Some(b) => match Message::from_vec(b) {
+            Ok(m) => format!("{} bytes: {m:?}", b.len()),
+            Err(e) => format!("{} bytes (undecodable: {e}): {b:02x?}", b.len()),
+        },
+    }
+}
+
+#[test]
+fn fast_and_full_path_give_identical_replies() {
+    let (_d1, c1) = setup("diff-fast", true);
+    let (_d2, c2) = setup("diff-full", false);
+    let fast = Hadns::start(&c1);
+    let full = Hadns::start(&c2);
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut rng = Rng(0x5eed_1234_abcd_0042);
+    let n = 3000;
+    let mut mismatches = Vec::new();
+    let mut replies = 0;
+    for i in 0..n {
+        let q = generate(&mut rng);
+        let wait = if q.may_drop {
+            Duration::from_millis(150)
+        } else {
+            Duration::from_secs(2)
+        };
+        let a = exchange(&sock, fast.addr, &q.bytes, wait);
+        let b = exchange(&sock, full.addr, &q.bytes, wait);
+        if a.is_some() {
+            replies += 1;
+        }
+        if a != b && mismatches.len() < 10 {
+            mismatches.push(format!(
+                "query {i} {:02x?}\n  fast path: {}\n  full path: {}",
+                q.bytes,
+                describe(&a),
+                describe(&b)
+            ));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} replies differ:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
+    assert!(
+        replies > n * 8 / 10,
+        "only {replies} of {n} queries got replies"
+    );
+}
+
+#[test]
+fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
+    let (_d, cfg) = setup("diff-inproc", true);
+    let loaded = hadns::app::load(&cfg).expect("load");
+    let handler = Handler::new(loaded.snapshot);
+    let table = Table::build(handler.snapshot());
+    let mut out = [0u8; 4096];
+    let mut rng = Rng(7);
+    let mut plain = 0;
+    let mut answered = 0;
+    for _ in 0..2000 {
+        let q = generate(&mut rng);
+        let r = wire::answer(&table, &q.bytes, &mut out);
+        // A reply from the fast path always echoes ID and question.
+        if let Some(n) = r {
+            let m = Message::from_vec(&out[..n]).expect("fast path reply decodes");
+            assert_eq!(out[..2], q.bytes[..2]);
+            assert_eq!(m.queries.len(), 1);
+        }
+        let is_plain = q.bytes.len() > 12 && q.bytes[2] & 0xfe == 0 && q.bytes[3] & 0x4f == 0;
+        if is_plain && q.bytes[4..12] == [0, 1, 0, 0, 0, 0, 0, 0] {
+            plain += 1;
+            if r.is_some() {
+                answered += 1;
+            }
+        }
+        if q.may_drop {
+            assert!(r.is_none(), "fast path answered a packet hickory may drop");
+        }
+    }
+    // t.test has wildcards and a delegation, so its unknown names (and the
+    // wildcard and referral answers) go to the full path; the rest is ours.
+    assert!(
+        answered * 10 > plain * 4,
+        "fast path answered only {answered} of {plain} plain queries"
+    );
+    // Pool, CNAME chain into a pool, weighted pool, static, NODATA,
+    // NXDOMAIN (zone without wildcards) and REFUSED, with and without EDNS.
+    for (name, qtype) in [
+        ("T.test", 1u16),
+        ("www.t.TEST", 1),
+        ("web.t.test", 1),
+        ("w.t.test", 1),
+        ("t.test", 28),
+        ("ns1.t.test", 1),
+        ("t.test", 16),
+        ("t.test", 15),
+        ("foo.LOW.test", 1),
+        ("example.org", 1),
+    ] {
+        for edns in [false, true] {
+            let mut r = Rng(1);
+            let mut m = header(&mut r, 0x0100, 1, 0, 0, u16::from(edns));
+            m.extend(wire_name(&mut r, name));
+            m.extend(qtype.to_be_bytes());
+            m.extend([0, 1]);
+            if edns {
+                m.extend(opt(1232, 0, 0, 0, &[]));
+            }
+            assert!(
+                wire::answer(&table, &m, &mut out).is_some(),
+                "fast path did not answer {name} type {qtype} (edns {edns})"
+            );
+        }
+    }
+
+    // Specific odd queries must go to the full path.
+    let base = |flags: u16, ar: u16, tail: &[u8]| {
+        let mut m = vec![0x12, 0x34];
+        m.extend_from_slice(&flags.to_be_bytes());
+        m.extend_from_slice(&[0, 1, 0, 0, 0, 0]);
+        m.extend_from_slice(&ar.to_be_bytes());
+        m.extend_from_slice(&[1, b't', 4, b't', b'e', b's', b't', 0, 0, 1, 0, 1]);
+        m.extend_from_slice(tail);
+        m
+    };
+    let plain_q = base(0x0100, 0, &[]);
+    assert!(wire::answer(&table, &plain_q, &mut out).is_some());
+    for (what, q) in [
+        ("DO bit", base(0x0100, 1, &opt(1232, 0, 0, 0x8000, &[]))),
+        ("EDNS version 1", base(0x0100, 1, &opt(1232, 0, 1, 0, &[]))),
+        (
+            "EDNS option",
+            base(0x0100, 1, &opt(1232, 0, 0, 0, &[0, 10, 0, 0])),
+        ),
+        ("opcode NOTIFY", base(0x2000, 0, &[])),
+        ("QR", base(0x8000, 0, &[])),
+        ("TC", base(0x0200, 0, &[])),
+        ("trailing byte", base(0x0100, 0, &[0])),
+    ] {
+        assert!(
+            wire::answer(&table, &q, &mut out).is_none(),
+            "fast path answered a query with {what}"
+        );
+    }
+    // Pool answers rotate through the shared counter: three queries of the
+    // equal pool give three different first addresses.
+    let mut firsts = std::collections::HashSet::new();
+    for _ in 0..3 {
+        let n = wire::answer(&table, &plain_q, &mut out).expect("pool answer");
+        let m = Message::from_vec(&out[..n]).expect("decode");
+        firsts.insert(format!("{:?}", m.answers[0].data));
+    }
+    assert_eq!(
+        firsts.len(),
+        3,
+        "equal pool of 3 did not rotate: {firsts:?}"
+    );
+    let _keep: Arc<_> = handler.snapshot();
+}

@@ -876,3 +876,65 @@ fn tshark_decodes_hadns_adverts_and_gratuitous_frames_cleanly() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs root + netns"]
+fn dual_master_two_instances_per_interface() {
+    let mut lab = Lab::new(2);
+    const VIP2: &str = "192.168.56.200";
+    let cfg = |p1, p2| {
+        [
+            inst("VI_1", 51, p1, "100ms", &format!("{VIP}/24"), ""),
+            inst("VI_2", 52, p2, "100ms", &format!("{VIP2}/24"), ""),
+        ]
+        .concat()
+    };
+    let n1 = lab.hadns(1, "a", &cfg(200, 100));
+    lab.hadns(2, "b", &cfg(100, 200));
+    lab.wait_for(5 * SEC, "VIP1 on A, VIP2 on B", |l| {
+        l.holders(VIP) == vec![1] && l.holders(VIP2) == vec![2]
+    });
+    lab.hold(Duration::from_millis(1000), "the split stays", |l| {
+        l.holders(VIP) == vec![1] && l.holders(VIP2) == vec![2]
+    });
+    lab.signal(n1, Signal::SIGKILL);
+    lab.wait_exit(n1, 2 * SEC);
+    lab.wait_for(6 * SEC, "B holds both VIPs, A none", |l| {
+        l.holders(VIP) == vec![2] && l.holders(VIP2) == vec![2]
+    });
+    lab.hadns(1, "a-again", &cfg(200, 100));
+    lab.wait_for(5 * SEC, "A takes VIP1 back, B keeps VIP2", |l| {
+        l.holders(VIP) == vec![1] && l.holders(VIP2) == vec![2]
+    });
+}
+
+#[test]
+#[ignore = "needs root + netns"]
+fn tracked_check_lowers_priority_and_hands_over() {
+    let mut lab = Lab::new(2);
+    let flag = lab.dir.join("service-up");
+    fs::write(&flag, "").expect("flag file");
+    let n1_cfg = format!(
+        "{}track = [{{ check = \"svc\", weight = -150 }}]\n\n[check.svc]\ntype = \"exec\"\n\
+         command = [\"test\", \"-e\", \"{}\"]\ninterval = \"100ms\"\ntimeout = \"500ms\"\nrise = 1\nfall = 1\n",
+        v4(200),
+        flag.display()
+    );
+    let n1 = lab.hadns(1, "n1", &n1_cfg);
+    lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    // The service on n1 fails: priority 200 - 150 = 50 < 100.
+    fs::remove_file(&flag).expect("remove flag");
+    lab.wait_for(5 * SEC, "n2 preempts the weakened n1", |l| {
+        l.holders(VIP) == vec![2]
+    });
+    assert!(
+        lab.log(n1).contains("preempted by 192.168.56.102"),
+        "{}",
+        lab.logs()
+    );
+    fs::write(&flag, "").expect("flag file");
+    lab.wait_for(5 * SEC, "n1 recovers and preempts back", |l| {
+        l.holders(VIP) == vec![1]
+    });
+}

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Failover benchmark: keepalived 2.2.7 vs hadns, same lab, same intervals.
+#
+#   sudo bench/failover-bench.sh            # both intervals (v2 1s, v3 10ms)
+#   sudo bench/failover-bench.sh v3         # only v3 10ms
+#   HADNS=target/release/hadns sudo -E bench/failover-bench.sh
+#
+# Lab (all inside namespaces created here, names include the PID; nothing
+# touches the host namespace): a switch namespace with a bridge, two nodes
+# (.101 priority 200, .102 priority 100, VIP 192.168.56.100) and a client
+# (.103). Each node serves DNS on VIP:15353 (hadns itself; next to
+# keepalived a VRRP-less hadns does it). The client sends a DNS query to the
+# VIP every 2 ms; a probe with no answer within 200 ms is lost. Outage = the
+# longest run of lost probes (ms). Scenarios, each starting with node 1 as
+# master:
+#   SIGKILL   every process of node 1 killed (a crash)
+#   SIGTERM   the VRRP daemon on node 1 stopped gracefully
+#   link cut  node 1's switch port set down
+#   failback  node 1's VRRP daemon started again while node 2 is master
+# "dead VIP" = how long the killed node 1 keeps the VIP after the kill
+# (keepalived leaves it; hadns' netlink VIP lifetime removes it).
+set -euo pipefail
+
+[ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+HADNS=${HADNS:-}
+if [ -z "$HADNS" ]; then
+  if [ -x target/release/hadns ]; then HADNS=$ROOT/target/release/hadns
+  else cargo build -q -p hadns && HADNS=$ROOT/target/debug/hadns; fi
+fi
+KEEPALIVED=${KEEPALIVED:-/usr/sbin/keepalived}
+MODES=${1:-"v2 v3"}
+VIP=192.168.56.100
+ID=fb$$
+SW=$ID-sw
+DIR=$(mktemp -d /tmp/hadns-failover-bench.XXXXXX)
+PIDS=()
+
+cleanup() {
+  set +e
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  for ns in $ID-n1 $ID-n2 $ID-c $SW; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  done
+  for ns in $ID-n1 $ID-n2 $ID-c $SW; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT INT TERM
+
+lab_up() {
+  ip netns add $SW
+  ip -n $SW link set lo up
+  ip -n $SW link add br0 type bridge
+  ip -n $SW link set br0 type bridge forward_delay 0 mcast_snooping 0
+  ip -n $SW link set br0 up
+  local i=1
+  for h in n1 n2 c; do
+    local ns=$ID-$h
+    ip netns add $ns
+    ip -n $ns link set lo up
+    ip netns exec $ns sysctl -qw net.ipv4.ip_nonlocal_bind=1
+    ip -n $ns link add eth0 type veth peer name p$i netns $SW
+    ip -n $SW link set p$i master br0
+    ip -n $SW link set p$i up
+    ip -n $ns addr add 192.168.56.$((100 + i))/24 dev eth0
+    ip -n $ns link set eth0 up
+    i=$((i + 1))
+  done
+}
+
+cat > $DIR/probe.py <<'EOF'
+# probe.py VIP PORT INTERVAL_MS DURATION_S: DNS queries to VIP:PORT; prints
+# "sent lost outage_ms" (outage = longest run of unanswered probes).
+import random, select, socket, struct, sys, time
+vip, port, every, dur = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]) / 1000, float(sys.argv[4])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setblocking(False)
+qname = b"".join(bytes([len(p)]) + p for p in b"ha1.com".split(b".")) + b"\0"
+sent, answered = {}, set()
+start = time.monotonic(); nxt = start; qid = random.randrange(65536)
+while True:
+    now = time.monotonic()
+    if now - start >= dur:
+        break
+    if now >= nxt:
+        qid = (qid + 1) & 0xffff
+        try:
+            s.sendto(struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + qname + b"\0\6\0\1", (vip, port))
+        except OSError:
+            pass
+        sent[qid] = now; nxt += every
+    r, _, _ = select.select([s], [], [], max(0, min(nxt - time.monotonic(), 0.002)))
+    while r:
+        try:
+            data = s.recv(2048)
+        except BlockingIOError:
+            break
+        q = struct.unpack(">H", data[:2])[0]
+        if q in sent and time.monotonic() - sent[q] < 0.2:
+            answered.add(q)
+# settle: answers may still be in flight for the last probes
+end = time.monotonic() + 0.2
+while time.monotonic() < end:
+    r, _, _ = select.select([s], [], [], 0.01)
+    if r:
+        q = struct.unpack(">H", s.recv(2048)[:2])[0]
+        if q in sent and time.monotonic() - sent[q] < 0.2:
+            answered.add(q)
+order = sorted(sent.items(), key=lambda kv: kv[1])
+lost = [t for q, t in order if q not in answered and t < start + dur - 0.2]
+run = best = 0.0; prev = None
+for q, t in order:
+    if t >= start + dur - 0.2:
+        break
+    if q in answered:
+        prev = None; run = 0.0
+    else:
+        if prev is None:
+            prev = t
+        run = t - prev + every
+        best = max(best, run)
+print(len(sent), len(lost), round(best * 1000, 1))
+EOF
+
+# ---- node configs -----------------------------------------------------------
+hadns_conf() { # node prio mode -> path
+  local n=$1 prio=$2 mode=$3 f=$DIR/hadns-$1-$3.toml
+  local ver=3 int=10ms
+  [ "$mode" = v2 ] && ver=2 int=1s
+  cat > $f <<EOF
+[dns]
+listen = ["$VIP:15353"]
+zones = "$ROOT/zones"
+
+[[vrrp]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = $prio
+version = $ver
+advert_interval = "$int"
+addresses = ["$VIP/24"]
+EOF
+  echo $f
+}
+dns_only_conf() {
+  local f=$DIR/dns-only.toml
+  printf '[dns]\nlisten = ["%s:15353"]\nzones = "%s/zones"\n' $VIP "$ROOT" > $f
+  echo $f
+}
+keepalived_conf() { # node prio mode -> path
+  local n=$1 prio=$2 mode=$3 f=$DIR/keepalived-$1-$3.conf
+  local ver=3 int=0.01
+  [ "$mode" = v2 ] && ver=2 int=1
+  cat > $f <<EOF
+global_defs {
+  router_id $n
+  vrrp_version $ver
+  script_user root
+  enable_script_security
+}
+vrrp_instance VI_1 {
+  state BACKUP
+  interface eth0
+  virtual_router_id 51
+  priority $prio
+  advert_int $int
+  virtual_ipaddress {
+    $VIP/24
+  }
+}
+EOF
+  echo $f
+}
+
+# start_vrrp IMPL NODE MODE: starts the VRRP daemon (and for keepalived the
+# DNS server) on node; sets VRRP_PID[NODE].
+declare -A VRRP_PID DNS_PID
+start_vrrp() {
+  local impl=$1 n=$2 mode=$3 prio=200
+  [ "$n" = n2 ] && prio=100
+  if [ "$impl" = hadns ]; then
+    RUST_LOG=warn ip netns exec $ID-$n "$HADNS" run --config "$(hadns_conf $n $prio $mode)" >> $DIR/$n.log 2>&1 &
+    VRRP_PID[$n]=$!; PIDS+=($!)
+  else
+    if [ -z "${DNS_PID[$n]:-}" ] || ! kill -0 "${DNS_PID[$n]}" 2>/dev/null; then
+      RUST_LOG=warn ip netns exec $ID-$n "$HADNS" run --config "$(dns_only_conf)" >> $DIR/$n-dns.log 2>&1 &
+      DNS_PID[$n]=$!; PIDS+=($!)
+    fi
+    ip netns exec $ID-$n $KEEPALIVED -n -l -G -P -f "$(keepalived_conf $n $prio $mode)" \
+      -p $DIR/$n.kpid -r $DIR/$n.kvpid >> $DIR/$n.log 2>&1 &
+    VRRP_PID[$n]=$!; PIDS+=($!)
+  fi
+}
+has_vip() { ip -n $ID-$1 -o addr show dev eth0 | grep -q " $VIP/"; }
+wait_until() { # timeout_s cmd...
+  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
+  until "$@"; do
+    [ "$(date +%s%N)" -lt $end ] || return 1
+    sleep 0.02
+  done
+}
+n1_master() { has_vip n1 && ! has_vip n2; }
+n2_only() { has_vip n2 && ! has_vip n1; }
+not_n1_vip() { ! has_vip n1; }
+probe_ok() { ip netns exec $ID-c python3 $DIR/probe.py $VIP 15353 2 0.3 | awk '{exit !($2 == 0)}'; }
+
+# measure DURATION ACTION...: runs the probe, fires ACTION after 0.5 s,
+# leaves "sent lost outage_ms" in $DIR/probe.out. (Not run in a subshell:
+# ACTION may start daemons whose PIDs we keep.)
+measure() {
+  local dur=$1; shift
+  ip netns exec $ID-c python3 $DIR/probe.py $VIP 15353 2 "$dur" > $DIR/probe.out &
+  local pp=$!
+  sleep 0.5
+  "$@"
+  wait $pp
+}
+kill_node() { # everything on n1
+  for p in $(ip netns pids $ID-n1); do kill -9 "$p" 2>/dev/null || true; done
+  sleep 0.05
+}
+term_vrrp() { kill -TERM "${VRRP_PID[n1]}"; }
+cut_link() { ip -n $SW link set p1 down; }
+
+declare -A RESULT
+run_impl() { # IMPL MODE
+  local impl=$1 mode=$2 win=2 settle=3
+  [ "$mode" = v2 ] && win=6 settle=8
+  lab_up
+  start_vrrp $impl n1 $mode; start_vrrp $impl n2 $mode
+  wait_until 15 n1_master || { echo "$impl $mode: n1 never became master" >&2; tail $DIR/*.log >&2; exit 1; }
+  wait_until 10 probe_ok || { echo "$impl $mode: VIP does not answer" >&2; exit 1; }
+
+  # SIGKILL
+  local killed_at; killed_at=$(date +%s%N)
+  measure $win kill_node; RESULT[$impl,$mode,kill]=$(cat $DIR/probe.out)
+  if wait_until 8 not_n1_vip; then
+    RESULT[$impl,$mode,left]="gone after $(( ($(date +%s%N) - killed_at) / 1000000 - 500 )) ms"
+  else
+    RESULT[$impl,$mode,left]="still there after 8 s"
+  fi
+  # failback: node 1 comes back (both remove their stale VIP at start)
+  measure $win start_vrrp $impl n1 $mode; RESULT[$impl,$mode,failback]=$(cat $DIR/probe.out)
+  wait_until $settle n1_master || { echo "$impl $mode: no failback" >&2; exit 1; }
+  wait_until 10 probe_ok
+  # SIGTERM
+  measure $win term_vrrp; RESULT[$impl,$mode,term]=$(cat $DIR/probe.out)
+  wait_until $settle n2_only || true
+  start_vrrp $impl n1 $mode
+  wait_until $settle n1_master
+  wait_until 10 probe_ok
+  # link cut
+  measure $win cut_link; RESULT[$impl,$mode,cut]=$(cat $DIR/probe.out)
+  ip -n $SW link set p1 up
+  cleanup_lab
+}
+cleanup_lab() {
+  for ns in $ID-n1 $ID-n2 $ID-c $SW; do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
+  done
+  for ns in $ID-n1 $ID-n2 $ID-c $SW; do ip netns del "$ns" 2>/dev/null || true; done
+  unset DNS_PID; declare -gA DNS_PID
+}
+
+fmt() { # "sent lost outage" -> "outage ms (lost n)"
+  set -- $1
+  printf '%7s ms (%4s lost)' "$3" "$2"
+}
+
+for mode in $MODES; do
+  for impl in keepalived hadns; do
+    echo "running $impl $mode ..." >&2
+    run_impl $impl $mode
+  done
+done
+
+echo
+echo "Failover outage seen by a client probing the VIP every 2 ms (DNS over UDP)"
+printf '%-10s %-9s %-28s %-28s\n' mode scenario keepalived hadns
+for mode in $MODES; do
+  label=$mode; [ $mode = v2 ] && label="v2 1s" || label="v3 10ms"
+  for sc in kill term cut failback; do
+    name=$sc; case $sc in kill) name=SIGKILL;; term) name=SIGTERM;; cut) name="link cut";; esac
+    printf '%-10s %-9s %-28s %-28s\n' "$label" "$name" "$(fmt "${RESULT[keepalived,$mode,$sc]}")" "$(fmt "${RESULT[hadns,$mode,$sc]}")"
+  done
+  printf '%-10s %-9s %-28s %-28s\n' "$label" "dead VIP" "${RESULT[keepalived,$mode,left]}" "${RESULT[hadns,$mode,left]}"
+done

@@ -26,6 +26,8 @@ pub enum AppError {
     Zone(#[from] ZoneError),
     #[error(transparent)]
     Server(#[from] ServerError),
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
     /// Boxed: the glue error is large and `load`/`run` return `AppError`.
@@ -139,7 +141,7 @@ fn probe_where(c: &crate::config::CheckConfig) -> String {
 /// What runs next to the DNS server for one loaded config: the probes and
 /// the tasks that feed them into the pools. Dropping it stops them all.
 pub struct Live {
-    checks: Checks,
+    checks: Arc<Checks>,
     wiring: Vec<JoinHandle<()>>,
 }
 
@@ -188,7 +190,10 @@ impl Live {
         }
         // Members with `vrrp = "NAME"` are wired by `run` through
         // vrrp_glue::wire_members once the instances run.
-        Live { checks, wiring }
+        Live {
+            checks: Arc::new(checks),
+            wiring,
+        }
     }
 
     /// Wires members with `vrrp = "NAME"` (VIP alive + optional check).
@@ -199,6 +204,11 @@ impl Live {
 
     pub fn checks(&self) -> &Checks {
         &self.checks
+    }
+
+    /// The probes, shared with the control endpoint (`hadns status`).
+    pub fn checks_arc(&self) -> Arc<Checks> {
+        Arc::clone(&self.checks)
     }
 }
 
@@ -262,6 +272,13 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     live.wire_vrrp(&loaded.cfg, &loaded.snapshot, &vrrp);
     let mut cfg = loaded.cfg;
     let handler = Handler::new(loaded.snapshot);
+    // `hadns status` and /metrics (crate::control); reloads swap the probes in.
+    let status = Arc::new(crate::control::StatusSource::new(
+        handler.clone(),
+        vrrp.statuses(),
+        Some(live.checks_arc()),
+    ));
+    let _endpoints = crate::control::start(&cfg, &status).await?;
     let _fast_path = match fast_udp {
         Some(udp) => Some(crate::fastpath::FastPath::start(udp, handler.clone())?),
         None => None,
@@ -294,6 +311,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         let lines = summary(&new);
                         handler.replace(new.snapshot);
                         live = new_live; // drops the old probes
+                        status.set_checks(live.checks_arc());
                         cfg = new.cfg;
                         for line in lines {
                             info!("{line}");

@@ -384,7 +384,7 @@ impl Config {
             }
         }
         if let (Some(c), Some(m)) = (&self.control, &self.metrics) {
-            if c.enabled && c.listen == m.listen {
+            if c.enabled && c.listen == m.listen && c.listen.port() != 0 {
                 return Err(self.invalid(
                     "metrics.listen",
                     "an address other than control.listen (the control endpoint serves /metrics too)",

@@ -11,3 +11,5 @@ pub mod app;
 pub mod vrrp_glue;
 pub mod stats;
 pub mod fastpath;
+pub mod control;
+pub mod metrics;

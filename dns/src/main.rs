@@ -30,11 +30,52 @@ enum Cmd {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Show a running hadns: VRRP instances, pool members, checks, counters
+    /// (from its [control] endpoint, default 127.0.0.1:5380).
+    Status {
+        /// Read the control address from this config's [control] listen.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// The control endpoint address (overrides --config).
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn status(config: Option<PathBuf>, addr: Option<std::net::SocketAddr>, json: bool) -> ExitCode {
+    let addr = match (addr, config) {
+        (Some(a), _) => a,
+        (None, Some(path)) => match hadns::config::Config::load(&path) {
+            Ok(cfg) => cfg
+                .control
+                .map_or_else(hadns::config::default_control_listen, |c| c.listen),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, None) => hadns::config::default_control_listen(),
+    };
+    let path = if json { "/status.json" } else { "/status" };
+    match hadns::control::fetch(addr, path, std::time::Duration::from_secs(3)) {
+        Ok(body) => {
+            print!("{body}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::Status { config, addr, json } => status(config, addr, json),
         Cmd::Check { config } => match hadns::app::load(&config) {
             Ok(loaded) => {
                 for line in hadns::app::summary(&loaded) {

@@ -324,7 +324,14 @@ impl Stats {
 
     /// Appends the counters in the Prometheus text exposition format 0.0.4.
     pub fn render_prometheus(&self, out: &mut String) {
-        let s = self.snapshot();
+        self.snapshot().render_prometheus(out);
+    }
+}
+
+impl StatsSnapshot {
+    /// Appends these counters in the Prometheus text exposition format 0.0.4.
+    pub fn render_prometheus(&self, out: &mut String) {
+        let s = self;
         out.push_str("# HELP hadns_dns_queries_total DNS queries answered, by query type.\n");
         out.push_str("# TYPE hadns_dns_queries_total counter\n");
         for (l, n) in &s.qtype {

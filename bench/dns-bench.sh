@@ -19,7 +19,10 @@
 #
 # Env: DURATION (s, default 10), ROUNDS (3), CLIENTS (8), OUTSTANDING (200),
 #      MODE (udp|tcp), SERVERS ("hadns nsd knot gdnsd"), SERVER_CPU (1), GEN_CPU (0),
-#      BASE_PORT (random high port), KEEP_TMP=1 to keep the temp dir.
+#      BASE_PORT (random high port), KEEP_TMP=1 to keep the temp dir,
+#      QUIET_WAIT (s, default 0): wait for the machine to go quiet before each
+#      measurement. Each round also reports the CPU other processes used
+#      meanwhile, so a round spoiled by someone's build can be seen.
 set -euo pipefail
 
 DURATION=${DURATION:-10}
@@ -245,14 +248,45 @@ for s in $SERVERS; do
 done
 
 # --- rounds -------------------------------------------------------------------------
-# Other work on the machine skews the figures: show the load around the run.
-LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A QPS LAT LOST
+# Other work on the machine skews the figures. other_ticks sums the CPU time
+# (utime+stime+cutime+cstime, so reaped children such as rustc count through
+# their parent) of every user process outside this script's process group (our
+# servers and dnsperf are in it); kernel threads are left out (ksoftirqd carries
+# our own loopback traffic). Its change over a round is the CPU others took.
+# (cat fails when a process exits mid-read; with pipefail that must not count.)
+MYPGID=$(ps -o pgid= -p $$ | tr -d ' ')
+CLK_TCK=$(getconf CLK_TCK)
+other_ticks() {
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pg="$MYPGID" '{
+        line = $0; sub(/^.*\) /, "", line); split(line, f, " ");
+        # f[1]=state f[2]=ppid f[3]=pgrp ... f[12..15]=utime stime cutime cstime
+        if ($1 == 2 || f[2] == 2 || f[3] == pg) next;
+        t += f[12] + f[13] + f[14] + f[15];
+    } END { print t + 0 }'
+}
+# QUIET_WAIT=N: before each measurement wait (up to N s) for a second in which
+# other processes use under 5% of a core.
+QUIET_WAIT=${QUIET_WAIT:-0}
+wait_quiet() {
+    local deadline=$((SECONDS + QUIET_WAIT)) a b
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        a=$(other_ticks); sleep 1; b=$(other_ticks)
+        [ $(((b - a) * 100 / CLK_TCK)) -lt 5 ] && return 0
+    done
+    log "(machine not quiet after ${QUIET_WAIT}s; measuring anyway)"
+}
+declare -A QPS LAT LOST OTHER
 log "mode $MODE, $ROUNDS rounds x ${DURATION}s per server, dnsperf -c $CLIENTS -q $OUTSTANDING on CPU $GEN_CPU, servers on CPU $SERVER_CPU"
 for r in $(seq "$ROUNDS"); do
     for s in $SERVERS; do
+        [ "$QUIET_WAIT" -gt 0 ] && wait_quiet
+        t0=$(other_ticks)
         out=$(taskset -c "$GEN_CPU" dnsperf -m "$MODE" -s 127.0.0.1 -p "${PORT[$s]}" -d "$QF" \
             -l "$DURATION" -c "$CLIENTS" -q "$OUTSTANDING" 2>&1) || die "dnsperf against $s failed: $out"
+        t1=$(other_ticks)
+        # CPU used by other processes during the round, % of one core.
+        other=$(((t1 - t0) * 100 / CLK_TCK / DURATION))
+        [ "$other" -lt 0 ] && other=0 # a process with CPU time exited
         q=$(awk '/Queries per second:/ {print $4}' <<<"$out")
         l=$(awk '/Average Latency/ {print $4; exit}' <<<"$out")  # first: queries (tcp adds connections)
         lost=$(awk '/Queries lost:/ {print $3}' <<<"$out")
@@ -261,21 +295,25 @@ for r in $(seq "$ROUNDS"); do
         QPS[$s]="${QPS[$s]:-} $q"
         LAT[$s]="${LAT[$s]:-} $l"
         LOST[$s]="${LOST[$s]:-} $lost"
-        log "round $r $s: $q qps, avg latency ${l}s, lost $lost ($codes)"
+        OTHER[$s]="${OTHER[$s]:-} $other%"
+        log "round $r $s: $q qps, avg latency ${l}s, lost $lost, others used ${other}% CPU ($codes)"
     done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[n++]=$1} END {if (n==0) print 0; else if (n%2) print a[int(n/2)]; else print (a[n/2-1]+a[n/2])/2}'; }
 
-LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
-printf '\nload average before: %s, after: %s (the benchmark itself adds ~2; more means other work shared the CPUs)\n' "$LOAD_BEFORE" "$LOAD_AFTER"
-printf '%-8s %12s %14s %10s   %s\n' server "median qps" "avg lat (ms)" lost "per round qps"
+printf '\n%s, %s rounds x %ss, dnsperf -c %s -q %s on CPU %s, servers on CPU %s\n' \
+    "$MODE" "$ROUNDS" "$DURATION" "$CLIENTS" "$OUTSTANDING" "$GEN_CPU" "$SERVER_CPU"
+printf '%-8s %12s %10s %14s %8s   %s\n' server "median qps" "max qps" "avg lat (ms)" lost "per round qps [CPU used by other processes]"
 declare -A MED
 for s in $SERVERS; do
     MED[$s]=$(median <<<"${QPS[$s]}")
     lat=$(median <<<"${LAT[$s]}")
     lost=$(tr ' ' '\n' <<<"${LOST[$s]}" | awk '{s+=$1} END {print s+0}')
-    printf '%-8s %12.0f %14.3f %10s   %s\n' "$s" "${MED[$s]}" "$(awk -v l="$lat" 'BEGIN{print l*1000}')" "$lost" "${QPS[$s]# }"
+    max=$(tr ' ' '\n' <<<"${QPS[$s]}" | grep -v '^$' | sort -g | tail -1)
+    rounds=$(paste -d' ' <(tr ' ' '\n' <<<"${QPS[$s]# }" | awk '{printf "%.0f\n", $1}') \
+        <(tr ' ' '\n' <<<"${OTHER[$s]# }" | sed 's/.*/[&]/') | tr '\n' ' ')
+    printf '%-8s %12.0f %10.0f %14.3f %8s   %s\n' "$s" "${MED[$s]}" "$max" "$(awk -v l="$lat" 'BEGIN{print l*1000}')" "$lost" "$rounds"
 done
 if [ -n "${MED[hadns]:-}" ]; then
     echo

@@ -252,7 +252,8 @@ done
 # (utime+stime+cutime+cstime, so reaped children such as rustc count through
 # their parent) of every user process outside this script's process group (our
 # servers and dnsperf are in it); kernel threads are left out (ksoftirqd carries
-# our own loopback traffic). Its change over a round is the CPU others took.
+# our own loopback traffic). Its change over a round is the CPU others took
+# (approximate: a child reaped during the round adds all its CPU time).
 # (cat fails when a process exits mid-read; with pipefail that must not count.)
 MYPGID=$(ps -o pgid= -p $$ | tr -d ' ')
 CLK_TCK=$(getconf CLK_TCK)

@@ -95,6 +95,12 @@ holder() {
     if ((${#out[@]} == 0)); then echo none; else echo "${out[*]}"; fi
 }
 only_holder() { [[ $(holder "$1") == "$2" ]]; }
+# hadns status on host $1 shows nothing DOWN
+all_up() {
+    local out
+    out=$(in_ns "$1" "$HADNS_BIN" status --config "$LAB/host-$1.toml") || return 1
+    ! grep -q DOWN <<<"$out"
+}
 
 # --- processes -------------------------------------------------------------
 hadns_start() {
@@ -259,6 +265,11 @@ cmd_up() {
     for h in a b; do hadns_start "$h"; done
     wait_until 15 "VIP1 on A" only_holder "$VIP1" a
     wait_until 15 "VIP2 on B" only_holder "$VIP2" b
+    # the web checks saw the VIPs unreachable during the election: wait
+    # until they rose again on both hosts
+    for h in a b; do
+        wait_until 15 "every pool member and check up on $h" all_up "$h"
+    done
     in_ns c unbound-checkconf "$LAB/unbound.conf" >/dev/null
     in_ns c unbound -c "$LAB/unbound.conf"
     wait_until 5 "unbound" pid_alive "$LAB/unbound.pid"

@@ -184,7 +184,7 @@ impl StatusSource {
                     priority: s.priority,
                     master: s.master,
                     vips_held: s.vips_held,
-                    vip_alive: s.vip_alive(),
+                    vip_alive: crate::vrrp_glue::vip_alive(&s),
                     transitions: inst.transitions.load(Ordering::Relaxed),
                     counters: s.counters,
                 }

@@ -182,7 +182,7 @@ async fn follow_member(
     mut check: Option<watch::Receiver<bool>>,
 ) {
     loop {
-        let alive = status.borrow_and_update().vip_alive();
+        let alive = vip_alive(&status.borrow_and_update());
         let probe = check.as_mut().is_none_or(|c| *c.borrow_and_update());
         let up = alive && probe;
         if pool.set_healthy(member, up) {
@@ -207,5 +207,41 @@ async fn follow_member(
         if !changed {
             return; // instance or probe gone (shutdown or reload)
         }
+    }
+}
+
+/// The member's VIP is alive somewhere: we are MASTER, or we hear a master
+/// (as BACKUP, and also in FAULT: a host whose own track failed still sees
+/// the peer holding the VIP, and its DNS must keep answering it).
+pub fn vip_alive(s: &InstanceStatus) -> bool {
+    use hadns_vrrp::fsm::State;
+    match s.state {
+        State::Master => true,
+        State::Backup | State::Fault => s.master.is_some(),
+        State::Initialize => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hadns_vrrp::fsm::State;
+
+    #[test]
+    fn vip_alive_when_master_or_a_master_is_heard() {
+        let st = |state, master: Option<&str>| InstanceStatus {
+            name: "VI_1".into(),
+            state,
+            priority: 100,
+            master: master.map(|m| m.parse().unwrap()),
+            vips_held: state == State::Master,
+            counters: Default::default(),
+        };
+        assert!(vip_alive(&st(State::Master, Some("192.0.2.1"))));
+        assert!(vip_alive(&st(State::Backup, Some("192.0.2.2"))));
+        assert!(!vip_alive(&st(State::Backup, None)));
+        assert!(vip_alive(&st(State::Fault, Some("192.0.2.2"))));
+        assert!(!vip_alive(&st(State::Fault, None)));
+        assert!(!vip_alive(&st(State::Initialize, None)));
     }
 }

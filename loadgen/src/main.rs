@@ -211,15 +211,20 @@ fn run(args: &Args) -> io::Result<Stats> {
         // Room for bursts of replies.
         let fd = s.as_raw_fd();
         let size: libc::c_int = 4 << 20;
-        // SAFETY: setsockopt with a valid fd and an int option value.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUF,
-                (&size as *const libc::c_int).cast(),
-                mem::size_of::<libc::c_int>() as libc::socklen_t,
-            );
+        for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+            // SAFETY: setsockopt with a valid fd and an int option value.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    opt,
+                    (&size as *const libc::c_int).cast(),
+                    mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                break;
+            }
         }
         let mut free: Vec<u16> = (0..=u16::MAX).collect();
         // IDs handed out from the end: shuffle-free but spread.

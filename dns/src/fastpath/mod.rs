@@ -83,6 +83,7 @@ pub fn bind_udp(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>, ServerErro
         }
         s.bind(&at.into()).map_err(err)?;
         s.set_read_timeout(Some(IDLE_TICK)).map_err(err)?;
+        set_buffers(&s);
         let s: UdpSocket = s.into();
         if at.port() == 0 {
             at = s.local_addr().map_err(err)?;
@@ -132,6 +133,33 @@ pub async fn bind(
         }
     }
     Ok((Listeners::tcp_only(tcp, bound), udp))
+}
+
+/// Socket buffers for bursts (like NSD's `socket-rcvbuf`): 4 MiB, past
+/// `net.core.rmem_max` when we may (SO_RCVBUFFORCE needs CAP_NET_ADMIN);
+/// best effort.
+fn set_buffers(s: &Socket) {
+    const SIZE: libc::c_int = 4 << 20;
+    for (opt, force) in [
+        (libc::SO_RCVBUF, libc::SO_RCVBUFFORCE),
+        (libc::SO_SNDBUF, libc::SO_SNDBUFFORCE),
+    ] {
+        for o in [force, opt] {
+            // SAFETY: setsockopt on a valid fd with an int option value.
+            let r = unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    o,
+                    (&SIZE as *const libc::c_int).cast(),
+                    mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if r == 0 {
+                break;
+            }
+        }
+    }
 }
 
 struct Shared {

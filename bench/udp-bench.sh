@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# UDP (and TCP) benchmark of hadns against Knot, NSD and gdnsd (issue 5).
+#
+#   bench/udp-bench.sh                          # 3 rounds x 5 s per server
+#   ROUNDS=5 DURATION=10 bench/udp-bench.sh
+#   PARTS="loadgen dnsperf tcp workers2 bigzone" bench/udp-bench.sh
+#
+# Same zones (zones/) and query mix for every server: 70% ha.com A (the
+# pool in hadns; two static A records elsewhere — same answer size), 10%
+# ha1.com A, 10% www.ha.com A (CNAME), 5% nx.ha.com A (NXDOMAIN), 5% ha.com
+# AAAA (NODATA). Each server on one core (taskset -c $SERVER_CPU, one
+# worker/thread), the generator on the other (taskset -c $GEN_CPU). Rounds
+# are interleaved (hadns, knot, nsd, gdnsd, hadns, ...) so drift on the
+# machine hits every server alike. Servers listen on 127.0.0.1 high ports,
+# everything lives in a temp dir, every process is killed by PID on exit.
+#
+# Parts (PARTS, default "loadgen dnsperf tcp workers2"):
+#   loadgen   hadns-loadgen (batched sendmmsg/recvmmsg): median qps, p50, p99,
+#             lost, and the ratio hadns / each
+#   dnsperf   dnsperf over UDP (tops out near 160k qps here whatever the server)
+#   tcp       dnsperf -m tcp
+#   workers2  hadns with 2 fast-path workers on both CPUs (the generator
+#             then shares CPU $GEN_CPU) vs 1 worker
+#   bigzone   a zone of $BIG_NAMES names: load time and resident memory of
+#             hadns, NSD and Knot, then qps on random names of it
+#
+# Env: DURATION (s, 5), ROUNDS (3), SERVERS ("hadns knot nsd gdnsd"),
+#      INFLIGHT (512), SOCKETS (8), DNSPERF_CLIENTS (8), DNSPERF_OUTSTANDING (200),
+#      BIG_NAMES (1000000), SERVER_CPU (1), GEN_CPU (0), BASE_PORT, KEEP_TMP=1.
+set -euo pipefail
+
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-3}
+SERVERS=${SERVERS:-"hadns knot nsd gdnsd"}
+INFLIGHT=${INFLIGHT:-512}
+SOCKETS=${SOCKETS:-8}
+DNSPERF_CLIENTS=${DNSPERF_CLIENTS:-8}
+DNSPERF_OUTSTANDING=${DNSPERF_OUTSTANDING:-200}
+PARTS=${PARTS:-"loadgen dnsperf tcp workers2"}
+BIG_NAMES=${BIG_NAMES:-1000000}
+
+has_part() { [[ " $PARTS " == *" $1 "* ]]; }
+
+bench_tools dnsperf:dnsperf nsd:nsd knotd:knot gdnsd:gdnsd dig:bind9-dnsutils taskset:util-linux
+ncpu=$(nproc --all)
+[ "$ncpu" -gt "$SERVER_CPU" ] && [ "$ncpu" -gt "$GEN_CPU" ] ||
+    die "needs CPUs $GEN_CPU and $SERVER_CPU (have $ncpu); set SERVER_CPU/GEN_CPU"
+
+log "building hadns and hadns-loadgen (release)"
+(cd "$BENCH_ROOT" && cargo build --release -q -p hadns -p hadns-loadgen) || die "cargo build failed"
+HADNS="$BENCH_ROOT/target/release/hadns"
+LOADGEN="$BENCH_ROOT/target/release/hadns-loadgen"
+
+bench_tmp
+QF="$TMP/queries.txt"
+bench_query_file "$QF"
+bench_ports $SERVERS hadns2
+for s in $SERVERS; do
+    case $s in
+    hadns) conf_hadns hadns "$TMP/zones" 1 ;;
+    nsd) conf_nsd nsd "$TMP/zones" ;;
+    knot) conf_knot knot "$TMP/zones" 1 ;;
+    gdnsd) conf_gdnsd gdnsd "$TMP/zones" ;;
+    *) die "unknown server $s" ;;
+    esac
+    bench_start "$s" "$s" "$TMP/$s.log"
+done
+for s in $SERVERS; do bench_wait "$s"; done
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+printf 'hadns %s, %s; %s rounds x %ss; servers on CPU %s, generator on CPU %s; %s\n' \
+    "$(git -C "$BENCH_ROOT" rev-parse --short HEAD 2>/dev/null || echo ?)" "$(uname -r)" \
+    "$ROUNDS" "$DURATION" "$SERVER_CPU" "$GEN_CPU" "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+
+# loadgen PORT [CPU]: prints "qps p50 p99 lost"
+run_loadgen() {
+    local out
+    out=$(taskset -c "${2:-$GEN_CPU}" "$LOADGEN" -s "127.0.0.1:$1" -d "$QF" -l "$DURATION" \
+        -q "$INFLIGHT" -c "$SOCKETS" 2>&1) || { log "$out"; return 1; }
+    sed -n 's/^RESULT qps=\([0-9]*\) p50_us=\([0-9]*\) p99_us=\([0-9]*\) .* lost=\([0-9]*\)$/\1 \2 \3 \4/p' <<<"$out"
+}
+
+ratio_lines() { # assoc-array name of medians
+    local -n m=$1
+    [ -n "${m[hadns]:-}" ] || return 0
+    for s in $SERVERS; do
+        [ "$s" = hadns ] && continue
+        awk -v a="${m[hadns]}" -v b="${m[$s]:-0}" -v s="$s" 'BEGIN {printf "  hadns/%s = %.2f\n", s, (b > 0 ? a / b : 0)}'
+    done
+}
+
+if has_part loadgen; then
+    declare -A LQ LP50 LP99 LLOST MQ
+    log "loadgen: $INFLIGHT in flight over $SOCKETS sockets"
+    for r in $(seq "$ROUNDS"); do
+        for s in $SERVERS; do
+            read -r q p50 p99 lost < <(run_loadgen "${PORT[$s]}") || die "loadgen against $s failed"
+            LQ[$s]="${LQ[$s]:-} $q"; LP50[$s]="${LP50[$s]:-} $p50"; LP99[$s]="${LP99[$s]:-} $p99"
+            LLOST[$s]="${LLOST[$s]:-} $lost"
+            log "round $r $s: $q qps, p50 ${p50}us, p99 ${p99}us, lost $lost"
+        done
+    done
+    printf '\nUDP, hadns-loadgen (%s in flight, %s sockets), median of %s rounds:\n' "$INFLIGHT" "$SOCKETS" "$ROUNDS"
+    printf '  %-7s %10s %9s %9s %8s   %s\n' server qps "p50 us" "p99 us" lost "per round qps"
+    for s in $SERVERS; do
+        MQ[$s]=$(median <<<"${LQ[$s]}")
+        printf '  %-7s %10.0f %9.0f %9.0f %8s   %s\n' "$s" "${MQ[$s]}" "$(median <<<"${LP50[$s]}")" \
+            "$(median <<<"${LP99[$s]}")" "$(tr ' ' '\n' <<<"${LLOST[$s]}" | awk '{s+=$1} END {print s+0}')" "${LQ[$s]# }"
+    done
+    ratio_lines MQ
+fi
+
+dnsperf_part() { # mode
+    local mode=$1 out q r s
+    declare -A DQ DM
+    for r in $(seq "$ROUNDS"); do
+        for s in $SERVERS; do
+            out=$(taskset -c "$GEN_CPU" dnsperf -m "$mode" -s 127.0.0.1 -p "${PORT[$s]}" -d "$QF" \
+                -l "$DURATION" -c "$DNSPERF_CLIENTS" -q "$DNSPERF_OUTSTANDING" 2>&1) || die "dnsperf against $s failed: $out"
+            q=$(awk '/Queries per second:/ {print $4}' <<<"$out")
+            [ -n "$q" ] || die "no qps in dnsperf output for $s: $out"
+            DQ[$s]="${DQ[$s]:-} $q"
+            log "dnsperf $mode round $r $s: $q qps"
+        done
+    done
+    printf '\n%s, dnsperf -c %s -q %s, median of %s rounds:\n' "${mode^^}" "$DNSPERF_CLIENTS" "$DNSPERF_OUTSTANDING" "$ROUNDS"
+    for s in $SERVERS; do
+        DM[$s]=$(median <<<"${DQ[$s]}")
+        printf '  %-7s %10.0f qps   %s\n' "$s" "${DM[$s]}" "${DQ[$s]# }"
+    done
+    ratio_lines DM
+}
+has_part dnsperf && dnsperf_part udp
+has_part tcp && dnsperf_part tcp
+
+if has_part workers2 && [[ " $SERVERS " == *" hadns "* ]]; then
+    conf_hadns hadns2 "$TMP/zones" 2
+    bench_start hadns2 hadns "$TMP/hadns2.log" "$GEN_CPU,$SERVER_CPU"
+    bench_wait hadns2
+    declare -A W1 W2
+    for r in $(seq "$ROUNDS"); do
+        read -r q _ _ _ < <(run_loadgen "${PORT[hadns]}") || die "loadgen failed"
+        W1[x]="${W1[x]:-} $q"
+        read -r q _ _ _ < <(run_loadgen "${PORT[hadns2]}") || die "loadgen failed"
+        W2[x]="${W2[x]:-} $q"
+    done
+    bench_stop hadns2
+    printf '\nhadns fast-path workers (generator on CPU %s):\n' "$GEN_CPU"
+    printf '  1 worker on CPU %s:      %10.0f qps   %s\n' "$SERVER_CPU" "$(median <<<"${W1[x]}")" "${W1[x]# }"
+    printf '  2 workers on CPUs %s,%s:  %10.0f qps   %s\n' "$GEN_CPU" "$SERVER_CPU" "$(median <<<"${W2[x]}")" "${W2[x]# }"
+fi
+
+if has_part bigzone; then
+    # Stop the small-zone servers: memory and CPU for the big one.
+    for s in $SERVERS; do bench_stop "$s"; done
+    BZ="$TMP/bigzone"
+    mkdir -p "$BZ"
+    log "writing a zone of $BIG_NAMES names"
+    awk -v n="$BIG_NAMES" 'BEGIN {
+        print "$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\nns1 IN A 10.255.255.1";
+        print "ha IN A 192.168.56.100\nha IN A 192.168.56.200";
+        for (i = 0; i < n; i++) printf "h%d IN A 10.%d.%d.%d\n", i, int(i / 65536) % 256, int(i / 256) % 256, i % 256;
+    }' >"$BZ/big.test.zone"
+    awk -v n="$BIG_NAMES" 'BEGIN { srand(7); for (i = 0; i < 100000; i++) printf "h%d.big.test A\n", int(rand() * n) }' >"$TMP/bigq.txt"
+    last="h$((BIG_NAMES - 1)).big.test"
+    want="10.$(((BIG_NAMES - 1) / 65536 % 256)).$(((BIG_NAMES - 1) / 256 % 256)).$(((BIG_NAMES - 1) % 256)) "
+    printf '\nzone of %s names (%s MB): load time, resident memory, qps on random names:\n' \
+        "$BIG_NAMES" "$(du -m "$BZ/big.test.zone" | cut -f1)"
+    for s in hadns knot nsd; do
+        [[ " $SERVERS " == *" $s "* ]] || continue
+        name="big$s"
+        PORT[$name]=$((BASE_PORT + 20))
+        case $s in
+        hadns) conf_hadns "$name" "$BZ" 1 ;;
+        nsd) conf_nsd "$name" "$BZ" ;;
+        knot) conf_knot "$name" "$BZ" 1 ;;
+        esac
+        t0=$(date +%s.%N)
+        bench_start "$name" "$s" "$TMP/$name.log"
+        bench_wait "$name" "$last" "$want" 3000
+        t1=$(date +%s.%N)
+        rss=$(awk '/VmRSS/ {print $2}' "/proc/${SPID[$name]}/status")
+        # NSD forks its server process: count the children too.
+        for c in $(pgrep -P "${SPID[$name]}" || true); do
+            rss=$((rss + $(awk '/VmRSS/ {print $2}' "/proc/$c/status" 2>/dev/null || echo 0)))
+        done
+        out=$(taskset -c "$GEN_CPU" "$LOADGEN" -s "127.0.0.1:${PORT[$name]}" -d "$TMP/bigq.txt" -l "$DURATION" \
+            -q "$INFLIGHT" -c "$SOCKETS" | sed -n 's/^RESULT qps=\([0-9]*\) .*p99_us=\([0-9]*\) .*/\1 \2/p')
+        printf '  %-6s load %6.1f s   RSS %6d MB   %s qps, p99 %s us\n' "$s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
+            $((rss / 1024)) "${out% *}" "${out#* }"
+        bench_stop "$name"
+    done
+fi
+
+printf '\nload average before: %s, after: %s (the benchmark itself adds ~2)\n' "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"

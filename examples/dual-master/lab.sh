@@ -377,12 +377,14 @@ cmd_demo() {
     note "curl http://$VIP2/ -> $(curl_page http://$VIP2/)"
 
     say "2. the client's resolver (unbound, stub ha.com/ha1.com -> VIPs)"
-    note "dig @127.0.0.1 ha.com  (6 queries, TTL 1s: one VIP per answer, 50:50):"
-    local i
-    for ((i = 0; i < 6; i++)); do
-        note "  $(client dig +short @127.0.0.1 ha.com A | paste -sd, -)"
-        sleep 0.6
+    note "dig @127.0.0.1 ha.com, once a second (pool TTL 1s; each of the two"
+    note "servers unbound asks alternates VIP1/VIP2 on its own, 50:50):"
+    local i line=()
+    for ((i = 0; i < 8; i++)); do
+        line+=("$(client dig +short @127.0.0.1 ha.com A | paste -sd, -)")
+        sleep 1.05
     done
+    note "  ${line[*]}"
     note "dig @127.0.0.1 ha1.com -> $(client dig +short @127.0.0.1 ha1.com A | paste -sd, -)"
     note "direct to A's DNS, 8 queries: $(digs $IP_a ha.com 8)"
     note "curl http://ha.com/ -> $(curl_page http://ha.com/)"

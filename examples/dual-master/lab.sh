@@ -300,6 +300,7 @@ cmd_down() {
         ip netns del "$ns" 2>/dev/null || true
     done
     rm -rf "/etc/netns/$NS_c"
+    rmdir /etc/netns 2>/dev/null || true # only if no other lab uses it
     if [[ ${LAB_KEEP:-0} != 1 ]]; then rm -rf "$LAB"; fi
     echo "lab $P is down"
 }

@@ -398,7 +398,7 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
     let mut answered = 0;
     for _ in 0..2000 {
         let q = generate(&mut rng);
-        let r = wire::answer(&table, &q.bytes, &mut out);
+        let r = wire::answer(&table, &q.bytes, &mut out, None);
         // A reply from the fast path always echoes ID and question.
         if let Some(n) = r {
             let m = Message::from_vec(&out[..n]).expect("fast path reply decodes");
@@ -446,7 +446,7 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
                 m.extend(opt(1232, 0, 0, 0, &[]));
             }
             assert!(
-                wire::answer(&table, &m, &mut out).is_some(),
+                wire::answer(&table, &m, &mut out, None).is_some(),
                 "fast path did not answer {name} type {qtype} (edns {edns})"
             );
         }
@@ -463,7 +463,7 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
         m
     };
     let plain_q = base(0x0100, 0, &[]);
-    assert!(wire::answer(&table, &plain_q, &mut out).is_some());
+    assert!(wire::answer(&table, &plain_q, &mut out, None).is_some());
     for (what, q) in [
         ("DO bit", base(0x0100, 1, &opt(1232, 0, 0, 0x8000, &[]))),
         ("EDNS version 1", base(0x0100, 1, &opt(1232, 0, 1, 0, &[]))),
@@ -477,7 +477,7 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
         ("trailing byte", base(0x0100, 0, &[0])),
     ] {
         assert!(
-            wire::answer(&table, &q, &mut out).is_none(),
+            wire::answer(&table, &q, &mut out, None).is_none(),
             "fast path answered a query with {what}"
         );
     }
@@ -485,7 +485,8 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
     // equal pool give three different first addresses.
     let mut firsts = std::collections::HashSet::new();
     for _ in 0..3 {
-        let n = wire::answer(&table, &plain_q, &mut out).expect("pool answer");
+        let n =
+            wire::answer(&table, &plain_q, &mut out, Some(handler.stats())).expect("pool answer");
         let m = Message::from_vec(&out[..n]).expect("decode");
         firsts.insert(format!("{:?}", m.answers[0].data));
     }

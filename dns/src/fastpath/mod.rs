@@ -391,6 +391,8 @@ impl Batch {
 fn worker(sock: UdpSocket, shared: &Shared) {
     let fd = sock.as_raw_fd();
     let mut b = Batch::new();
+    let stats = shared.handler.stats().clone();
+    let stats = &*stats;
     while !shared.stop.load(Ordering::Relaxed) {
         let n = match b.recv(fd) {
             Ok(n) => n,
@@ -419,7 +421,7 @@ fn worker(sock: UdpSocket, shared: &Shared) {
             let q = &b.rx[i][..len];
             let fast = table
                 .as_deref()
-                .and_then(|t| wire::answer(t, q, &mut b.tx[out]));
+                .and_then(|t| wire::answer(t, q, &mut b.tx[out], Some(stats)));
             let rlen = match fast {
                 Some(rlen) => rlen,
                 None => match fallback::full_path(&shared.handler, q, src) {

@@ -30,6 +30,7 @@ use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 
 use crate::handler::{resolve, Snapshot};
 use crate::pool::{Pool, PoolType, Selection};
+use crate::stats::Stats;
 use crate::zones::{PoolAt, RrSet, Zone};
 
 /// Mirrors `handler::MAX_CNAME_CHAIN`.
@@ -545,9 +546,16 @@ pub enum Lookup<'t> {
 /// Writes the chosen pool body into `out` and patches its addresses;
 /// returns the body's header fields and length.
 #[inline]
-pub fn write_pool<'p>(p: &'p PoolAnswer, out: &mut [u8]) -> Option<(&'p Body, usize)> {
+pub fn write_pool<'p>(
+    p: &'p PoolAnswer,
+    out: &mut [u8],
+    stats: Option<&Stats>,
+) -> Option<(&'p Body, usize)> {
     p.pool.with_answer(|sel| match sel {
         Selection::Addrs(addrs) => {
+            if let Some(st) = stats {
+                st.answers(&p.pool, addrs);
+            }
             let body = p.templates.get(addrs.len().checked_sub(1)?)?;
             let n = body.bytes.len();
             out.get_mut(..n)?.copy_from_slice(&body.bytes);

@@ -11,6 +11,7 @@
 //! would not fit the client's UDP size.
 
 use super::table::{write_pool, Body, Lookup, Table};
+use crate::stats::{Stats, Transport};
 
 /// Fixed part of the OPT record we add: root name, type 41.
 const OPT_HEAD: [u8; 3] = [0, 0, 41];
@@ -97,7 +98,8 @@ pub fn parse(q: &[u8], key: &mut [u8; 256]) -> Option<Query> {
 /// `None`: hand the datagram to the full path (nothing was changed, no
 /// pool counter advanced).
 #[inline]
-pub fn answer(table: &Table, q: &[u8], out: &mut [u8]) -> Option<usize> {
+/// Counts the answered query (and a pool's addresses) in `stats`.
+pub fn answer(table: &Table, q: &[u8], out: &mut [u8], stats: Option<&Stats>) -> Option<usize> {
     let mut key = [0u8; 256];
     let p = parse(q, &mut key)?;
     // The handler's sizes: OPT answered with min(client's, ours), at least 512.
@@ -127,7 +129,7 @@ pub fn answer(table: &Table, q: &[u8], out: &mut [u8]) -> Option<usize> {
             if start + pa.max_len + opt_len > limit {
                 return None;
             }
-            let (b, n) = write_pool(pa, &mut out[start..])?;
+            let (b, n) = write_pool(pa, &mut out[start..], stats)?;
             fields(b, n)
         }
     };
@@ -146,6 +148,9 @@ pub fn answer(table: &Table, q: &[u8], out: &mut [u8]) -> Option<usize> {
         out[end + 3..end + 5].copy_from_slice(&size.to_be_bytes());
         out[end + 5..end + 11].copy_from_slice(&[0; 6]);
         end += 11;
+    }
+    if let Some(st) = stats {
+        st.query(Transport::Udp, p.qtype, u16::from(rcode));
     }
     Some(end)
 }

@@ -37,7 +37,8 @@
 #   hadns-hup a|b             SIGHUP (reload config + zones)
 #   nginx-stop a|b / nginx-start a|b
 #   drain a|b VIP / undrain a|b VIP   nginx answers 503 on VIP (maintenance)
-set -euo pipefail
+# -E: the demo's ERR trap also fires for failures inside functions
+set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
@@ -370,7 +371,7 @@ probe_stop() {
 
 cmd_demo() {
     [[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
-    trap 'echo "demo failed; cleaning up" >&2; cmd_down' ERR INT TERM
+    trap 'rc=$?; trap - ERR INT TERM; echo "demo failed; cleaning up" >&2; cmd_down; exit $((rc ? rc : 1))' ERR INT TERM
     cmd_up
     say "1. both hosts serving: A holds VIP1, B holds VIP2"
     show_addrs

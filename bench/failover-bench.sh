@@ -182,18 +182,18 @@ start_vrrp() {
   [ "$n" = n2 ] && prio=100
   if [ "$impl" = hadns ]; then
     RUST_LOG=warn ip netns exec $ID-$n "$HADNS" run --config "$(hadns_conf $n $prio $mode)" >> $DIR/$n.log 2>&1 &
-    VRRP_PID[$n]=$!; PIDS+=($!)
+    VRRP_PID[$n]=$!; PIDS+=($!); disown $!
   else
     if [ -z "${DNS_PID[$n]:-}" ] || ! kill -0 "${DNS_PID[$n]}" 2>/dev/null; then
       RUST_LOG=warn ip netns exec $ID-$n "$HADNS" run --config "$(dns_only_conf)" >> $DIR/$n-dns.log 2>&1 &
-      DNS_PID[$n]=$!; PIDS+=($!)
+      DNS_PID[$n]=$!; PIDS+=($!); disown $!
     fi
     ip netns exec $ID-$n $KEEPALIVED -n -l -G -P -f "$(keepalived_conf $n $prio $mode)" \
       -p $DIR/$n.kpid -r $DIR/$n.kvpid >> $DIR/$n.log 2>&1 &
-    VRRP_PID[$n]=$!; PIDS+=($!)
+    VRRP_PID[$n]=$!; PIDS+=($!); disown $!
   fi
 }
-has_vip() { ip -n $ID-$1 -o addr show dev eth0 | grep -q " $VIP/"; }
+has_vip() { [[ "$(ip -n $ID-$1 -o addr show dev eth0)" == *" $VIP/"* ]]; }
 wait_until() { # timeout_s cmd...
   local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
   until "$@"; do
@@ -217,44 +217,54 @@ measure() {
   "$@"
   wait $pp
 }
-kill_node() { # everything on n1
-  for p in $(ip netns pids $ID-n1); do kill -9 "$p" 2>/dev/null || true; done
-  sleep 0.05
+kill_node() { # everything on n1 at once, keepalived's VRRP child first (so
+  # it cannot see its parent die and clean up)
+  local pids; pids="$(cat $DIR/n1.kvpid 2>/dev/null || true) $(ip netns pids $ID-n1)"
+  kill -9 $pids 2>/dev/null || true
+  rm -f $DIR/n1.kvpid
 }
 term_vrrp() { kill -TERM "${VRRP_PID[n1]}"; }
 cut_link() { ip -n $SW link set p1 down; }
 
 declare -A RESULT
 run_impl() { # IMPL MODE
-  local impl=$1 mode=$2 win=2 settle=3
-  [ "$mode" = v2 ] && win=6 settle=8
+  local impl=$1 mode=$2 win=1.5 settle=3 rounds=${ROUNDS:-5}
+  [ "$mode" = v2 ] && win=6 settle=10 rounds=${ROUNDS_V2:-1}
   lab_up
   start_vrrp $impl n1 $mode; start_vrrp $impl n2 $mode
   wait_until 15 n1_master || { echo "$impl $mode: n1 never became master" >&2; tail $DIR/*.log >&2; exit 1; }
   wait_until 10 probe_ok || { echo "$impl $mode: VIP does not answer" >&2; exit 1; }
-
-  # SIGKILL
-  local killed_at; killed_at=$(date +%s%N)
-  measure $win kill_node; RESULT[$impl,$mode,kill]=$(cat $DIR/probe.out)
-  if wait_until 8 not_n1_vip; then
-    RESULT[$impl,$mode,left]="gone after $(( ($(date +%s%N) - killed_at) / 1000000 - 500 )) ms"
-  else
-    RESULT[$impl,$mode,left]="still there after 8 s"
-  fi
-  # failback: node 1 comes back (both remove their stale VIP at start)
-  measure $win start_vrrp $impl n1 $mode; RESULT[$impl,$mode,failback]=$(cat $DIR/probe.out)
-  wait_until $settle n1_master || { echo "$impl $mode: no failback" >&2; exit 1; }
-  wait_until 10 probe_ok
-  # SIGTERM
-  measure $win term_vrrp; RESULT[$impl,$mode,term]=$(cat $DIR/probe.out)
-  wait_until $settle n2_only || true
-  start_vrrp $impl n1 $mode
-  wait_until $settle n1_master
-  wait_until 10 probe_ok
-  # link cut
-  measure $win cut_link; RESULT[$impl,$mode,cut]=$(cat $DIR/probe.out)
-  ip -n $SW link set p1 up
+  local r
+  for r in $(seq 1 $rounds); do
+    echo "  round $r/$rounds" >&2
+    # SIGKILL
+    local killed_at; killed_at=$(date +%s%N)
+    measure $win kill_node; add $impl $mode kill
+    if wait_until 8 not_n1_vip; then
+      RESULT[$impl,$mode,left]="${RESULT[$impl,$mode,left]:-}$(( ($(date +%s%N) - killed_at) / 1000000 - 500 )) "
+    else
+      RESULT[$impl,$mode,left]="${RESULT[$impl,$mode,left]:-}stays "
+    fi
+    # failback: node 1 comes back (both remove their stale VIP at start)
+    measure $win start_vrrp $impl n1 $mode; add $impl $mode failback
+    wait_until $settle n1_master || { echo "$impl $mode: no failback" >&2; exit 1; }
+    wait_until 10 probe_ok
+    # SIGTERM
+    measure $win term_vrrp; add $impl $mode term
+    wait_until $settle n2_only || true
+    start_vrrp $impl n1 $mode
+    wait_until $settle n1_master
+    wait_until 10 probe_ok
+    # link cut
+    measure $win cut_link; add $impl $mode cut
+    ip -n $SW link set p1 up
+    wait_until $settle n1_master || { echo "$impl $mode: no return after link cut" >&2; exit 1; }
+    wait_until 10 probe_ok
+  done
   cleanup_lab
+}
+add() { # IMPL MODE SCENARIO: appends this round's "sent lost outage"
+  RESULT[$1,$2,$3]="${RESULT[$1,$2,$3]:-}$(cat $DIR/probe.out);"
 }
 cleanup_lab() {
   for ns in $ID-n1 $ID-n2 $ID-c $SW; do
@@ -264,9 +274,16 @@ cleanup_lab() {
   unset DNS_PID; declare -gA DNS_PID
 }
 
-fmt() { # "sent lost outage" -> "outage ms (lost n)"
-  set -- $1
-  printf '%7s ms (%4s lost)' "$3" "$2"
+left() { # "ms ms stays ..." -> "gone after max ms" or "stays (n of m)"
+  echo "$1" | awk '{ for (i=1;i<=NF;i++) if ($i=="stays") st++; else if ($i>mx) mx=$i
+    if (st) printf "left behind (%d of %d kills)", st, NF; else printf "gone within %d ms of kill", mx }'
+}
+fmt() { # "s l o;s l o;..." -> "median ms [min-max] lost/rounds"
+  echo "$1" | tr ';' '\n' | awk 'NF==3 {o[n++]=$3; lost+=$2}
+    END { if (!n) { print "-"; exit }
+          for (i=0;i<n;i++) for (j=i+1;j<n;j++) if (o[j]<o[i]) {t=o[i];o[i]=o[j];o[j]=t}
+          m = (n%2) ? o[int(n/2)] : (o[n/2-1]+o[n/2])/2
+          printf "%6.1f ms [%s-%s] lost %d/%d", m, o[0], o[n-1], lost, n }'
 }
 
 for mode in $MODES; do
@@ -277,13 +294,14 @@ for mode in $MODES; do
 done
 
 echo
-echo "Failover outage seen by a client probing the VIP every 2 ms (DNS over UDP)"
-printf '%-10s %-9s %-28s %-28s\n' mode scenario keepalived hadns
+echo "Failover outage seen by a client probing the VIP every 2 ms (DNS over UDP):"
+echo "median [min-max] over the rounds, probes lost in total / rounds"
+printf '%-10s %-9s %-36s %-36s\n' mode scenario "keepalived $($KEEPALIVED --version 2>&1 | head -1 | awk '{print $2}')" hadns
 for mode in $MODES; do
   label=$mode; [ $mode = v2 ] && label="v2 1s" || label="v3 10ms"
   for sc in kill term cut failback; do
     name=$sc; case $sc in kill) name=SIGKILL;; term) name=SIGTERM;; cut) name="link cut";; esac
-    printf '%-10s %-9s %-28s %-28s\n' "$label" "$name" "$(fmt "${RESULT[keepalived,$mode,$sc]}")" "$(fmt "${RESULT[hadns,$mode,$sc]}")"
+    printf '%-10s %-9s %-36s %-36s\n' "$label" "$name" "$(fmt "${RESULT[keepalived,$mode,$sc]}")" "$(fmt "${RESULT[hadns,$mode,$sc]}")"
   done
-  printf '%-10s %-9s %-28s %-28s\n' "$label" "dead VIP" "${RESULT[keepalived,$mode,left]}" "${RESULT[hadns,$mode,left]}"
+  printf '%-10s %-9s %-36s %-36s\n' "$label" "dead VIP" "$(left "${RESULT[keepalived,$mode,left]}")" "$(left "${RESULT[hadns,$mode,left]}")"
 done

@@ -17,7 +17,7 @@ use crate::arp;
 use crate::config::{InstanceConfig, InvalidKey, Vip};
 use crate::fsm::{self, Action, Params, ParamsError, Reason, State, Vrrp};
 use crate::net::{
-    primary_address, Lifetime, LinkWatch, NetError, Netlink, PacketSocket, VrrpSocket,
+    primary_address, Lifetime, LinkWatch, NetError, Netlink, PacketSocket, Timer, VrrpSocket,
     VRRP_GROUP_V4, VRRP_GROUP_V6,
 };
 use crate::packet::{self, Advert, Counter, ParseOptions, RxCounters, RxMeta};
@@ -138,6 +138,7 @@ struct Ctx {
     netlink: Netlink,
     sock: VrrpSocket,
     packet: PacketSocket,
+    timer: Timer,
     counters: Counters,
     vips_held: bool,
     renew_at: Option<Instant>,
@@ -217,6 +218,7 @@ pub async fn spawn_instance(
     let sock = VrrpSocket::open(&cfg.interface, link.index, v6, cfg.unicast_peers.is_empty())
         .map_err(net_err)?;
     let packet = PacketSocket::open(link.index).map_err(net_err)?;
+    let timer = Timer::new().map_err(net_err)?;
     let params = Params::from_config(&cfg, src).map_err(|source| RuntimeError::Params {
         instance: name.clone(),
         source,
@@ -276,6 +278,7 @@ pub async fn spawn_instance(
         netlink,
         sock,
         packet,
+        timer,
         counters: Counters::default(),
         vips_held: false,
         renew_at: None,
@@ -398,7 +401,7 @@ async fn run(
                     }
                 }
             }
-            _ = sleep_until(deadline) => {
+            _ = ctx.timer.sleep_until(deadline) => {
                 let now = Instant::now();
                 if fsm.poll_timeout().is_some_and(|t| Instant::from_std(t) <= now) {
                     fsm.handle_timeout(now_std(now));
@@ -507,13 +510,6 @@ async fn linger_until_new_master(ctx: &mut Ctx, buf: &mut [u8]) {
                 return;
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -87,6 +87,9 @@ wait_until() {
 }
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# process $1 has exited (a zombie waiting for its reaper counts as exited:
+# after `lab.sh up` returns, our daemons are reparented)
+gone() { [[ ! -e /proc/$1 ]] || [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) == Z ]]; }
 
 # --- VIP views ---------------------------------------------------------------
 has_vip() { ip -n "$(ns_of "$1")" -o -4 addr show dev eth0 2>/dev/null | grep -q " $2/"; }
@@ -121,7 +124,7 @@ hadns_kill() {
     pid_alive "$f" || return 0
     local pid; pid=$(cat "$f")
     kill -s "$sig" "$pid"
-    wait_until 10 "hadns on $h to exit" bash -c "! kill -0 $pid"
+    wait_until 10 "hadns on $h to exit" gone "$pid"
     rm -f "$f"
 }
 nginx_start() {
@@ -134,7 +137,7 @@ nginx_stop() {
     pid_alive "$f" || return 0
     local pid; pid=$(cat "$f")
     kill -TERM "$pid"
-    wait_until 10 "nginx on $1 to exit" bash -c "! kill -0 $pid"
+    wait_until 10 "nginx on $1 to exit" gone "$pid"
     rm -f "$f"
 }
 
@@ -359,7 +362,7 @@ probe_start() {
 probe_stop() {
     local pid; pid=$(cat "$LAB/probe.pid")
     kill "$pid" 2>/dev/null || true
-    wait_until 5 "probe loop to stop" bash -c "! kill -0 $pid"
+    wait_until 5 "probe loop to stop" gone "$pid"
     rm -f "$LAB/probe.pid"
     local total fail a b
     total=$(grep -c . "$LAB/probe.out" || true)

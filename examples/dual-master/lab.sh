@@ -37,6 +37,7 @@
 #   hadns-hup a|b             SIGHUP (reload config + zones)
 #   nginx-stop a|b / nginx-start a|b
 #   drain a|b VIP / undrain a|b VIP   nginx answers 503 on VIP (maintenance)
+
 # -E: the demo's ERR trap also fires for failures inside functions
 set -Eeuo pipefail
 
@@ -472,5 +473,5 @@ case $cmd in
     nginx-start) nginx_start "$1" ;;
     drain) touch "$LAB/drain-$1-$2" ;;
     undrain) rm -f "$LAB/drain-$1-$2" ;;
-    *) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 2 ;;
 esac

@@ -249,12 +249,12 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     for line in summary(&loaded) {
         info!("{line}");
     }
-    // Fast path on: UDP is served by its workers (which hand anything
-    // unusual to the full path in-process), TCP by hickory.
-    let (listeners, fast_udp) = if loaded.cfg.dns.fast_path {
+    // Fast path on: UDP and TCP are served by crate::fastpath (which hands
+    // anything unusual to the full path in-process), not by hickory's loop.
+    let (listeners, fast_sockets) = if loaded.cfg.dns.fast_path {
         let workers = crate::fastpath::worker_count(loaded.cfg.dns.workers);
-        let (l, udp) = crate::fastpath::bind(&loaded.cfg.dns.listen, workers).await?;
-        (l, Some(udp))
+        let (l, socks) = crate::fastpath::bind(&loaded.cfg.dns.listen, workers).await?;
+        (l, Some(socks))
     } else {
         (server::bind(&loaded.cfg.dns.listen).await?, None)
     };
@@ -279,8 +279,12 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         Some(live.checks_arc()),
     ));
     let _endpoints = crate::control::start(&cfg, &status).await?;
-    let _fast_path = match fast_udp {
-        Some(udp) => Some(crate::fastpath::FastPath::start(udp, handler.clone())?),
+    let _fast_path = match fast_sockets {
+        Some(socks) => Some(crate::fastpath::FastPath::start(
+            socks,
+            handler.clone(),
+            cfg.dns.tcp_timeout,
+        )?),
         None => None,
     };
 

@@ -51,7 +51,7 @@ impl Listeners {
         &self.addrs
     }
 
-    /// TCP listeners only: the UDP side is served by the fast path.
+    /// TCP listeners only (or none): the rest is served by the fast path.
     pub fn tcp_only(tcp: Vec<TcpListener>, addrs: Vec<SocketAddr>) -> Listeners {
         Listeners {
             udp: Vec::new(),
@@ -146,6 +146,12 @@ pub async fn serve(
     tcp_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    if listeners.udp.is_empty() && listeners.tcp.is_empty() {
+        // Everything is served by the fast path (crate::fastpath).
+        shutdown.await;
+        info!("DNS server shutting down");
+        return Ok(());
+    }
     let mut server = Server::new(handler);
     for s in listeners.udp {
         server.register_socket(s);

@@ -25,8 +25,8 @@ use hickory_server::zone_handler::{MessageResponse, MessageResponseBuilder, Quer
 use crate::handler::Handler;
 
 /// A [`ResponseHandler`] that keeps the encoded reply.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Option<Vec<u8>>>>);
+#[derive(Clone)]
+struct Capture(Arc<Mutex<Option<Vec<u8>>>>, Protocol);
 
 #[async_trait::async_trait]
 impl ResponseHandler for Capture {
@@ -41,14 +41,15 @@ impl ResponseHandler for Capture {
             impl Iterator<Item = &'a Record> + Send + 'a,
         >,
     ) -> Result<ResponseInfo, NetError> {
-        let (info, bytes) = encode_udp(response)?;
+        let (info, bytes) = encode_for(self.1, response)?;
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(bytes);
         Ok(info)
     }
 }
 
-/// hickory's `MessageResponse::encode(Protocol::Udp)` (crate-private there).
-fn encode_udp<'a>(
+/// hickory's `MessageResponse::encode` (crate-private there).
+fn encode_for<'a>(
+    protocol: Protocol,
     response: MessageResponse<
         '_,
         'a,
@@ -59,7 +60,10 @@ fn encode_udp<'a>(
     >,
 ) -> Result<(ResponseInfo, Vec<u8>), NetError> {
     let id = response.metadata().id;
-    let max = response.edns().map_or(512, |e| e.max_payload());
+    let max = match protocol {
+        Protocol::Udp => response.edns().map_or(512, |e| e.max_payload()),
+        _ => u16::MAX,
+    };
     let mut bytes = Vec::with_capacity(512);
     let mut encoder = BinEncoder::new(&mut bytes);
     encoder.set_max_size(max);
@@ -79,23 +83,34 @@ fn encode_udp<'a>(
     Ok((ResponseInfo::from(header), bytes))
 }
 
-/// The full path's reply to `packet` from `src`, or None if it sends none.
+/// The full path's reply to the UDP datagram `packet` from `src`, or None
+/// if it sends none.
 pub fn full_path(handler: &Handler, packet: &[u8], src: SocketAddr) -> Option<Vec<u8>> {
+    full_path_on(handler, packet, src, Protocol::Udp)
+}
+
+/// [`full_path`] for a message that came over `protocol` (UDP or TCP).
+pub fn full_path_on(
+    handler: &Handler,
+    packet: &[u8],
+    src: SocketAddr,
+    protocol: Protocol,
+) -> Option<Vec<u8>> {
     let mut decoder = BinDecoder::new(packet);
     let header = Header::read(&mut decoder).ok()?;
-    let request = match Request::from_bytes(packet.to_vec(), src, Protocol::Udp) {
+    let request = match Request::from_bytes(packet.to_vec(), src, protocol) {
         Ok(r) => r,
         Err(_) => {
             let queries = Queries::read(&mut BinDecoder::new(&[]), 0).ok()?;
             let resp = MessageResponseBuilder::new(&queries, None)
                 .error_msg(&header.metadata, ResponseCode::FormErr);
-            return encode_udp(resp).ok().map(|(_, b)| b);
+            return encode_for(protocol, resp).ok().map(|(_, b)| b);
         }
     };
     if request.metadata.message_type == MessageType::Response {
         return None;
     }
-    let capture = Capture::default();
+    let capture = Capture(Arc::default(), protocol);
     futures::executor::block_on(handler.handle_request::<_, TokioTime>(&request, capture.clone()));
     let out = capture.0.lock().unwrap_or_else(|e| e.into_inner()).take();
     out

@@ -16,7 +16,11 @@
 //! ([`fallback::full_path`]: hickory's request decoding and our `Handler`,
 //! driven synchronously) and its reply is sent on the same socket; the
 //! replies are identical to those of hickory's own UDP listener
-//! (`dns/tests/fastpath_diff.rs` checks it). TCP stays on hickory.
+//! (`dns/tests/fastpath_diff.rs` checks it).
+//!
+//! TCP ([`tcp`]): one task per connection on the tokio runtime, the same
+//! precompiled answers and the same hand-off, one read and one write per
+//! batch of pipelined queries.
 //!
 //! A reload swaps the handler's snapshot; the first worker to notice builds
 //! the new table (the others use the full path meanwhile). Health changes
@@ -24,6 +28,7 @@
 
 pub mod fallback;
 pub mod table;
+pub mod tcp;
 pub mod wire;
 
 use std::io;
@@ -93,13 +98,21 @@ pub fn bind_udp(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>, ServerErro
     Ok(out)
 }
 
-/// Binds, on every address, `workers` fast-path UDP sockets and hickory's
-/// TCP listener (port 0: one free port shared by UDP and TCP). The
-/// returned [`Listeners`] carry TCP only.
+/// The fast path's sockets: `workers` UDP sockets and one TCP listener per
+/// listen address.
+#[derive(Debug)]
+pub struct Sockets {
+    udp: Vec<UdpSocket>,
+    tcp: Vec<TcpListener>,
+}
+
+/// Binds, on every address, `workers` fast-path UDP sockets and a TCP
+/// listener (port 0: one free port shared by UDP and TCP). The returned
+/// [`Listeners`] only carry the addresses: hickory serves nothing itself.
 pub async fn bind(
     addrs: &[SocketAddr],
     workers: usize,
-) -> Result<(Listeners, Vec<UdpSocket>), ServerError> {
+) -> Result<(Listeners, Sockets), ServerError> {
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     let mut bound = Vec::new();
@@ -132,7 +145,7 @@ pub async fn bind(
             });
         }
     }
-    Ok((Listeners::tcp_only(tcp, bound), udp))
+    Ok((Listeners::tcp_only(Vec::new(), bound), Sockets { udp, tcp }))
 }
 
 /// Socket buffers for bursts (like NSD's `socket-rcvbuf`): 4 MiB, past
@@ -196,16 +209,25 @@ impl Shared {
     }
 }
 
-/// The running fast path; dropping it stops and joins the workers.
+/// The running fast path; dropping it stops and joins the UDP workers and
+/// stops the TCP server.
 pub struct FastPath {
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
+    tcp_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    tcp_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl FastPath {
-    /// Precompiles the answers of the handler's snapshot and starts one
-    /// worker per socket.
-    pub fn start(sockets: Vec<UdpSocket>, handler: Handler) -> Result<FastPath, ServerError> {
+    /// Precompiles the answers of the handler's snapshot, starts one UDP
+    /// worker thread per UDP socket and, on the current tokio runtime, the
+    /// TCP server (`tcp_timeout`: idle connections are closed).
+    pub fn start(
+        sockets: Sockets,
+        handler: Handler,
+        tcp_timeout: Duration,
+    ) -> Result<FastPath, ServerError> {
+        let Sockets { udp: sockets, tcp } = sockets;
         let started = std::time::Instant::now();
         let table = Table::build(handler.snapshot());
         info!(
@@ -220,9 +242,15 @@ impl FastPath {
             building: Mutex::new(()),
             stop: AtomicBool::new(false),
         });
+        let (tcp_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let tcp_task = tokio::spawn(tcp::serve(tcp, shared.clone(), tcp_timeout, async {
+            let _ = stop_rx.await;
+        }));
         let mut fp = FastPath {
             shared,
             threads: Vec::new(),
+            tcp_stop: Some(tcp_stop),
+            tcp_task: Some(tcp_task),
         };
         for (i, sock) in sockets.into_iter().enumerate() {
             let shared = fp.shared.clone();
@@ -241,6 +269,12 @@ impl FastPath {
     }
 
     fn halt(&mut self) {
+        if let Some(tx) = self.tcp_stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.tcp_task.take() {
+            t.abort();
+        }
         self.shared.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -256,7 +290,7 @@ impl Drop for FastPath {
 
 /// hickory's `sanitize_src_address`: never reply to port 0, an unspecified
 /// or the broadcast address.
-fn can_reply(src: &SocketAddr) -> bool {
+pub(crate) fn can_reply(src: &SocketAddr) -> bool {
     if src.port() == 0 {
         return false;
     }

@@ -100,6 +100,19 @@ pub fn parse(q: &[u8], key: &mut [u8; 256]) -> Option<Query> {
 #[inline]
 /// Counts the answered query (and a pool's addresses) in `stats`.
 pub fn answer(table: &Table, q: &[u8], out: &mut [u8], stats: Option<&Stats>) -> Option<usize> {
+    answer_on(table, q, out, stats, Transport::Udp)
+}
+
+/// [`answer`] for a transport: over TCP the UDP size limits do not apply
+/// (only `out`'s length).
+#[inline]
+pub fn answer_on(
+    table: &Table,
+    q: &[u8],
+    out: &mut [u8],
+    stats: Option<&Stats>,
+    transport: Transport,
+) -> Option<usize> {
     let mut key = [0u8; 256];
     let p = parse(q, &mut key)?;
     // The handler's sizes: OPT answered with min(client's, ours), at least 512.
@@ -109,6 +122,10 @@ pub fn answer(table: &Table, q: &[u8], out: &mut [u8], stats: Option<&Stats>) ->
             (s as usize, Some(s))
         }
         None => (512, None),
+    };
+    let limit = match transport {
+        Transport::Udp => limit,
+        Transport::Tcp => usize::from(u16::MAX),
     };
     let qlen = p.qend - 12;
     let opt_len = if opt_size.is_some() { 11 } else { 0 };
@@ -150,7 +167,7 @@ pub fn answer(table: &Table, q: &[u8], out: &mut [u8], stats: Option<&Stats>) ->
         end += 11;
     }
     if let Some(st) = stats {
-        st.query(Transport::Udp, p.qtype, u16::from(rcode));
+        st.query(transport, p.qtype, u16::from(rcode));
     }
     Some(end)
 }

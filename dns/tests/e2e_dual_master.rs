@@ -247,9 +247,14 @@ fn dns_http_weights_and_sighup_reweight() {
     assert_eq!(lab.holder(VIP2), "b");
 
     // through the client's real resolver (unbound, stub zones -> VIPs)
-    for line in lab.digs("127.0.0.1", "ha.com", 4) {
-        assert!(line == VIP1 || line == VIP2, "unbound answered {line:?}");
-    }
+    let answers = lab.digs("127.0.0.1", "ha.com", 4);
+    assert!(
+        answers.iter().all(|a| a == VIP1 || a == VIP2),
+        "unbound answered {answers:?}\n{}\n{}\n{}",
+        lab.must(&["exec", "a", HADNS, "status"]),
+        lab.must(&["exec", "b", HADNS, "status"]),
+        lab.logs()
+    );
     assert_eq!(lab.digs("127.0.0.1", "ha1.com", 2), vec![VIP2, VIP2]);
     assert_eq!(lab.digs("127.0.0.1", "www.ha.com", 1).len(), 1);
 
@@ -321,7 +326,7 @@ fn dns_http_weights_and_sighup_reweight() {
 
 #[test]
 #[ignore = "needs root + netns"]
-fn kill_takeover_at_10ms_then_failback() {
+fn kill_takeover_at_10ms_failback_and_link_cut() {
     let mut lab = Lab::up(Some("10ms"));
     assert_eq!(lab.holder(VIP2), "b");
     lab.probe_start(&format!("http://{VIP2}/"));
@@ -378,6 +383,26 @@ fn kill_takeover_at_10ms_then_failback() {
         lab.curl(&format!("http://{VIP1}/")).as_deref(),
         Some(PAGE_A)
     );
+
+    // host B cut off (link down): B drops VIP2 (FAULT), A takes it; DNS
+    // through the resolver keeps working; link back -> B preempts again
+    lab.must(&["link-down", "b"]);
+    lab.wait(5 * SEC, "VIP2 on A only after the link cut", |l| {
+        l.holder(VIP2) == "a"
+    });
+    lab.wait(5 * SEC, "HTTP on VIP2 from A", |l| {
+        l.curl(&format!("http://{VIP2}/")).as_deref() == Some(PAGE_A)
+    });
+    lab.wait(5 * SEC, "unbound answering with B cut off", |l| {
+        l.digs("127.0.0.1", "ha1.com", 1) == vec![VIP2]
+    });
+    lab.must(&["link-up", "b"]);
+    lab.wait(10 * SEC, "VIP2 back on B after the link returns", |l| {
+        l.holder(VIP2) == "b"
+    });
+    lab.wait(5 * SEC, "HTTP on VIP2 from B again", |l| {
+        l.curl(&format!("http://{VIP2}/")).as_deref() == Some(PAGE_B)
+    });
 }
 
 #[test]

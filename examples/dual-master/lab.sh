@@ -37,6 +37,7 @@
 #   hadns-hup a|b             SIGHUP (reload config + zones)
 #   nginx-stop a|b / nginx-start a|b
 #   drain a|b VIP / undrain a|b VIP   nginx answers 503 on VIP (maintenance)
+#   link-down a|b / link-up a|b       cut / restore a host's eth0 (host cut off)
 
 # -E: the demo's ERR trap also fires for failures inside functions
 set -Eeuo pipefail
@@ -93,7 +94,15 @@ pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 gone() { [[ ! -e /proc/$1 ]] || [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) == Z ]]; }
 
 # --- VIP views ---------------------------------------------------------------
-has_vip() { ip -n "$(ns_of "$1")" -o -4 addr show dev eth0 2>/dev/null | grep -q " $2/"; }
+# (no `cmd | grep -q` under pipefail: grep exiting early can SIGPIPE cmd
+# and turn a match into a failure)
+has_vip() {
+    local out
+    out=$(ip -n "$(ns_of "$1")" -o -4 addr show dev eth0 2>/dev/null) || return 1
+    [[ $out == *" $2/"* ]]
+}
+lacks_vip() { ! has_vip "$@"; }
+lab_exists() { [[ -e /run/netns/$SW ]]; }
 holder() {
     local out=()
     for h in a b; do has_vip "$h" "$1" && out+=("$h"); done
@@ -261,7 +270,7 @@ make_net() {
 cmd_up() {
     [[ $(id -u) == 0 ]] || die "needs root (network namespaces)"
     ensure_bin
-    ip netns list | grep -qw "^$SW" && die "lab $P is already up (lab.sh down first)"
+    lab_exists && die "lab $P is already up (lab.sh down first)"
     say "lab $P: namespaces $SW $NS_a $NS_b $NS_c, files in $LAB"
     rm -rf "$LAB"
     write_files
@@ -317,7 +326,7 @@ proc_line() {
 }
 
 cmd_status() {
-    ip netns list | grep -qw "^$SW" || { echo "lab $P is not up"; return 1; }
+    lab_exists || { echo "lab $P is not up"; return 1; }
     say "addresses (ip -n NS -br -4 addr show dev eth0)"
     for h in a b c; do
         printf '    %-6s %s\n' "$(ns_of "$h")" "$(ip -n "$(ns_of "$h")" -br -4 addr show dev eth0)"
@@ -405,7 +414,7 @@ cmd_demo() {
     wait_until 10 "VIP2 on A" has_vip a "$VIP2"
     t1=$(now_ms)
     note "VIP2 on A $((t1 - t0)) ms after the kill (advert interval $(grep -m1 '^advert_interval' "$LAB/host-a.toml" | cut -d'"' -f2))"
-    wait_until 10 "B's stale VIP2 to expire" bash -c "! ip -n $NS_b -o addr show dev eth0 | grep -q ' $VIP2/'"
+    wait_until 10 "B's stale VIP2 to expire" lacks_vip b "$VIP2"
     note "B's VIP2 expired by itself $(( $(now_ms) - t0 )) ms after the kill (netlink valid lifetime)"
     sleep 0.3
     probe_stop
@@ -473,5 +482,7 @@ case $cmd in
     nginx-start) nginx_start "$1" ;;
     drain) touch "$LAB/drain-$1-$2" ;;
     undrain) rm -f "$LAB/drain-$1-$2" ;;
+    link-down) ip -n "$(ns_of "$1")" link set eth0 down ;;
+    link-up) ip -n "$(ns_of "$1")" link set eth0 up ;;
     *) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 2 ;;
 esac

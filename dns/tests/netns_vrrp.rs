@@ -938,3 +938,79 @@ fn tracked_check_lowers_priority_and_hands_over() {
         l.holders(VIP) == vec![1]
     });
 }
+
+#[test]
+#[ignore = "needs root + netns"]
+fn malformed_packets_never_crash_or_stall_the_engine() {
+    let mut lab = Lab::new(3);
+    let n1 = lab.hadns(1, "n1", &v4(200));
+    let n2 = lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    // From the client: 3000 VRRP-protocol datagrams to 224.0.0.18 with TTL
+    // 255: random bytes, truncations, our VRID with bad checksums, absurd
+    // address counts, v2 with bad auth, IPv6-style garbage, zero length.
+    let script = r#"
+import os, random, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("192.168.56.103"))
+random.seed(7)
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    t = sum(struct.unpack(">%dH" % (len(b) // 2), b))
+    while t >> 16: t = (t & 0xffff) + (t >> 16)
+    return ~t & 0xffff
+good = bytes([0x31, 51, 250, 1, 0, 10, 0, 0]) + socket.inet_aton("192.168.56.100")
+for i in range(3000):
+    k = i % 6
+    if k == 0: p = os.urandom(random.randrange(0, 80))
+    elif k == 1: p = good[:random.randrange(0, len(good))]
+    elif k == 2:
+        # A priority-250 advert whose checksum is wrong in both v3 conventions.
+        pseudo = socket.inet_aton("192.168.56.103") + socket.inet_aton("224.0.0.18") + struct.pack(">BBH", 0, 112, len(good))
+        bad = {csum(pseudo + good), csum(good)}
+        r = random.randrange(65536)
+        while r in bad: r = random.randrange(65536)
+        p = good[:6] + struct.pack(">H", r) + good[8:]
+    elif k == 3: p = bytes([0x31, 51, 250, 255, 0, 10, 0, 0]) + os.urandom(8)
+    elif k == 4: p = bytes([0x21, 51, 250, 1, 1, 1, 0, 0]) + os.urandom(12)
+    else: p = bytes([random.choice([0x31, 0x21, 0x41, 0x32]), 51]) + os.urandom(random.randrange(0, 1400))
+    s.sendto(p, ("224.0.0.18", 0))
+print("sent")
+"#;
+    let out = lab.exec(3, &["python3", "-c", script]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("sent"),
+        "sender failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Nothing changed hands (a forged priority-250 advert with a bad
+    // checksum must not win), and both engines still run.
+    lab.hold(Duration::from_millis(1000), "n1 keeps the VIP", |l| {
+        l.holders(VIP) == vec![1]
+    });
+    assert!(
+        lab.procs[n1].child.try_wait().expect("n1").is_none(),
+        "n1 died"
+    );
+    assert!(
+        lab.procs[n2].child.try_wait().expect("n2").is_none(),
+        "n2 died"
+    );
+    // n2's engine is alive: it takes over when n1 goes.
+    lab.signal(n1, Signal::SIGKILL);
+    lab.wait_exit(n1, 2 * SEC);
+    lab.wait_for(3 * SEC, "n2 takes the VIP", |l| l.has(2, VIP));
+    // And it counted what it dropped, by reason.
+    lab.signal(n2, Signal::SIGTERM);
+    lab.wait_exit(n2, 3 * SEC);
+    let log = lab.log(n2);
+    let drops = log
+        .lines()
+        .find(|l| l.contains("receive drops"))
+        .unwrap_or_else(|| panic!("no counters line\n{log}"));
+    for reason in ["checksum=", "packet_length="] {
+        assert!(drops.contains(reason), "{reason} not counted: {drops}");
+    }
+}

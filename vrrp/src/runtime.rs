@@ -477,7 +477,22 @@ async fn run(
     for f in forwarders {
         f.abort();
     }
-    tracing::info!(instance = %ctx.cfg.name, "vrrp instance stopped");
+    let c = &ctx.counters;
+    let drops: Vec<String> =
+        c.rx.iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{}={n}", k.name()))
+            .collect();
+    tracing::info!(
+        instance = %ctx.cfg.name,
+        adverts_rx = c.adverts_rx,
+        adverts_tx = c.adverts_tx,
+        other_vrid = c.other_vrid,
+        became_master = c.became_master,
+        send_errors = c.send_errors,
+        "vrrp instance stopped; receive drops: [{}]",
+        drops.join(" ")
+    );
 }
 
 /// After our priority-0 advert: waits until another router advertises for

@@ -211,6 +211,22 @@ impl Lab {
         out.status.success() && String::from_utf8_lossy(&out.stdout).contains("hostmaster.ha.com.")
     }
 
+    /// Runs `f` on a thread that has entered host i's network namespace
+    /// (setns affects only that thread; the test process stays outside).
+    fn in_netns<T: Send + 'static>(&self, i: usize, f: fn() -> T) -> T {
+        let path = format!("/run/netns/{}", self.host(i));
+        std::thread::spawn(move || {
+            let ns = fs::File::open(&path).expect("open netns");
+            // SAFETY: setns on a valid namespace fd, for this thread only.
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("netns thread")
+    }
+
     /// Does host i have `addr` on eth0?
     fn has(&self, i: usize, addr: &str) -> bool {
         let out = run(
@@ -947,44 +963,11 @@ fn malformed_packets_never_crash_or_stall_the_engine() {
     let n2 = lab.hadns(2, "n2", &v4(100));
     lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
     // From the client: 3000 VRRP-protocol datagrams to 224.0.0.18 with TTL
-    // 255: random bytes, truncations, our VRID with bad checksums, absurd
-    // address counts, v2 with bad auth, IPv6-style garbage, zero length.
-    let script = r#"
-import os, random, socket, struct
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 112)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
-s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton("192.168.56.103"))
-random.seed(7)
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack(">%dH" % (len(b) // 2), b))
-    while t >> 16: t = (t & 0xffff) + (t >> 16)
-    return ~t & 0xffff
-good = bytes([0x31, 51, 250, 1, 0, 10, 0, 0]) + socket.inet_aton("192.168.56.100")
-for i in range(3000):
-    k = i % 6
-    if k == 0: p = os.urandom(random.randrange(0, 80))
-    elif k == 1: p = good[:random.randrange(0, len(good))]
-    elif k == 2:
-        # A priority-250 advert whose checksum is wrong in both v3 conventions.
-        pseudo = socket.inet_aton("192.168.56.103") + socket.inet_aton("224.0.0.18") + struct.pack(">BBH", 0, 112, len(good))
-        bad = {csum(pseudo + good), csum(good)}
-        r = random.randrange(65536)
-        while r in bad: r = random.randrange(65536)
-        p = good[:6] + struct.pack(">H", r) + good[8:]
-    elif k == 3: p = bytes([0x31, 51, 250, 255, 0, 10, 0, 0]) + os.urandom(8)
-    elif k == 4: p = bytes([0x21, 51, 250, 1, 1, 1, 0, 0]) + os.urandom(12)
-    else: p = bytes([random.choice([0x31, 0x21, 0x41, 0x32]), 51]) + os.urandom(random.randrange(0, 1400))
-    s.sendto(p, ("224.0.0.18", 0))
-print("sent")
-"#;
-    let out = lab.exec(3, &["python3", "-c", script]);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("sent"),
-        "sender failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // 255: random bytes, truncations, a priority-250 advert for our VRID
+    // with a checksum wrong in both v3 conventions, absurd address counts,
+    // v2 with bad auth, oversized garbage, zero length.
+    let sent = lab.in_netns(3, send_garbage);
+    assert_eq!(sent, 3000, "garbage sender");
     // Nothing changed hands (a forged priority-250 advert with a bad
     // checksum must not win), and both engines still run.
     lab.hold(Duration::from_millis(1000), "n1 keeps the VIP", |l| {
@@ -1013,4 +996,73 @@ print("sent")
     for reason in ["checksum=", "packet_length="] {
         assert!(drops.contains(reason), "{reason} not counted: {drops}");
     }
+}
+
+fn checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = data
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Sends 3000 malformed or forged VRRP datagrams from 192.168.56.103 (run
+/// inside the client namespace). Returns how many were sent.
+fn send_garbage() -> usize {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    let s = Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(112))).expect("raw socket");
+    s.set_multicast_ttl_v4(255).expect("ttl");
+    s.set_ttl(255).expect("ttl");
+    let me = Ipv4Addr::new(192, 168, 56, 103);
+    s.set_multicast_if_v4(&me).expect("multicast if");
+    let group = Ipv4Addr::new(224, 0, 0, 18);
+    let to = SockAddr::from(SocketAddrV4::new(group, 0));
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut bytes = |n: usize| (0..n).map(|_| rnd() as u8).collect::<Vec<u8>>();
+    // v3, VRID 51, priority 250, 1 address, 10 cs, checksum 0, the VIP.
+    let good: Vec<u8> = [0x31, 51, 250, 1, 0, 10, 0, 0, 192, 168, 56, 100].to_vec();
+    let mut sent = 0;
+    for i in 0..3000usize {
+        let r = bytes(8);
+        let p: Vec<u8> = match i % 6 {
+            0 => bytes(usize::from(r[0]) % 80),
+            1 => good[..usize::from(r[0]) % good.len()].to_vec(),
+            2 => {
+                let mut pseudo = Vec::new();
+                pseudo.extend_from_slice(&me.octets());
+                pseudo.extend_from_slice(&group.octets());
+                pseudo.extend_from_slice(&[0, 112, 0, good.len() as u8]);
+                pseudo.extend_from_slice(&good);
+                let wrong = [checksum(&pseudo), checksum(&good)];
+                let mut c = u16::from_be_bytes([r[0], r[1]]);
+                while wrong.contains(&c) {
+                    c = c.wrapping_add(1);
+                }
+                let mut p = good.clone();
+                p[6..8].copy_from_slice(&c.to_be_bytes());
+                p
+            }
+            3 => [&[0x31, 51, 250, 255, 0, 10, 0, 0][..], &bytes(8)].concat(),
+            4 => [&[0x21, 51, 250, 1, 1, 1, 0, 0][..], &bytes(12)].concat(),
+            _ => {
+                let v = [0x31, 0x21, 0x41, 0x32][usize::from(r[0]) % 4];
+                let n = usize::from(u16::from_be_bytes([r[1], r[2]])) % 1400;
+                [&[v, 51][..], &bytes(n)].concat()
+            }
+        };
+        if s.send_to(&p, &to).is_ok() {
+            sent += 1;
+        }
+    }
+    sent
 }

@@ -1066,3 +1066,34 @@ fn send_garbage() -> usize {
     }
     sent
 }
+
+#[test]
+#[ignore = "needs root + netns"]
+fn tracked_interface_down_hands_over() {
+    let mut lab = Lab::new(2);
+    let h1 = lab.host(1).to_string();
+    // An "uplink" inside n1's namespace: a veth pair whose far end we cut.
+    let link = |args: &[&str]| {
+        let mut a = vec!["-n", h1.as_str(), "link"];
+        a.extend_from_slice(args);
+        must("ip", &a);
+    };
+    link(&["add", "uplink0", "type", "veth", "peer", "name", "uplink1"]);
+    link(&["set", "uplink0", "up"]);
+    link(&["set", "uplink1", "up"]);
+    let cfg = format!(
+        "{}track_interface = [{{ interface = \"uplink0\", weight = -150 }}]\n",
+        v4(200)
+    );
+    lab.hadns(1, "n1", &cfg);
+    lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    link(&["set", "uplink1", "down"]); // uplink0 loses carrier
+    lab.wait_for(5 * SEC, "n2 preempts when n1's uplink goes down", |l| {
+        l.holders(VIP) == vec![2]
+    });
+    link(&["set", "uplink1", "up"]);
+    lab.wait_for(5 * SEC, "n1 preempts back when its uplink returns", |l| {
+        l.holders(VIP) == vec![1]
+    });
+}

@@ -109,11 +109,21 @@ holder() {
     if ((${#out[@]} == 0)); then echo none; else echo "${out[*]}"; fi
 }
 only_holder() { [[ $(holder "$1") == "$2" ]]; }
-# hadns status on host $1 shows nothing DOWN
+# hadns status on host $1: nothing DOWN and every check's last probe got
+# its 200 (a check is "up" before its first result), twice, one probe
+# interval apart
 all_up() {
-    local out
-    out=$(in_ns "$1" "$HADNS_BIN" status --config "$LAB/host-$1.toml") || return 1
-    ! grep -q DOWN <<<"$out"
+    local out n
+    for n in 1 2; do
+        ((n == 1)) || sleep 0.3
+        out=$(in_ns "$1" "$HADNS_BIN" status --config "$LAB/host-$1.toml") || return 1
+        [[ $out != *DOWN* ]] || return 1
+        local line
+        while IFS= read -r line; do
+            [[ $line != check\ * || $line == *"(status 200)" ]] || return 1
+        done <<<"$out"
+    done
+    return 0
 }
 
 # --- processes -------------------------------------------------------------

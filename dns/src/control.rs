@@ -670,7 +670,8 @@ pub async fn start(
     if control.enabled {
         match bind("control", control.listen).await {
             Ok(l) => {
-                ep.addrs.push((Routes::Control, l.local_addr().unwrap_or(control.listen)));
+                ep.addrs
+                    .push((Routes::Control, l.local_addr().unwrap_or(control.listen)));
                 ep.tasks.push(tokio::spawn(serve(
                     l,
                     Arc::clone(source),
@@ -686,7 +687,8 @@ pub async fn start(
     }
     if let Some(m) = &cfg.metrics {
         let l = bind("metrics", m.listen).await?;
-        ep.addrs.push((Routes::Metrics, l.local_addr().unwrap_or(m.listen)));
+        ep.addrs
+            .push((Routes::Metrics, l.local_addr().unwrap_or(m.listen)));
         ep.tasks.push(tokio::spawn(serve(
             l,
             Arc::clone(source),

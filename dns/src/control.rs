@@ -36,6 +36,9 @@ use crate::stats::StatsSnapshot;
 const MAX_REQUEST: usize = 8 * 1024;
 /// A client must send its request within this.
 const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections served at once per listener; more are closed at once (a
+/// scraper or `hadns status` needs one).
+const MAX_CONNECTIONS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -493,15 +496,21 @@ pub async fn serve(
         );
     }
     tokio::pin!(shutdown);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((stream, peer)) => {
+                    let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+                        debug!(%peer, "control endpoint busy, closing connection");
+                        continue;
+                    };
                     let source = Arc::clone(&source);
                     tokio::spawn(async move {
                         if let Err(e) = handle(stream, &source, routes).await {
                             debug!(%peer, error = %e, "control connection");
                         }
+                        drop(permit);
                     });
                 }
                 Err(e) => {

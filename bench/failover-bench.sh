@@ -3,6 +3,7 @@
 #
 #   sudo bench/failover-bench.sh            # both intervals (v2 1s, v3 10ms)
 #   sudo bench/failover-bench.sh v3         # only v3 10ms
+#   ROUNDS=10 ROUNDS_V2=3 sudo -E bench/failover-bench.sh   # more rounds (default 5 / 1)
 #   HADNS=target/release/hadns sudo -E bench/failover-bench.sh
 #
 # Lab (all inside namespaces created here, names include the PID; nothing
@@ -22,6 +23,9 @@
 set -euo pipefail
 
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
+for t in ip python3 keepalived; do
+  command -v $t >/dev/null || { echo "needs $t (the client probe is a small python3 script)" >&2; exit 1; }
+done
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 HADNS=${HADNS:-}

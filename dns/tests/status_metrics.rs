@@ -17,6 +17,10 @@ use hickory_proto::rr::RecordType;
 /// opens and closes; fast path off so every UDP query goes through the
 /// counted handler.
 fn setup(tag: &str, check_port: u16) -> (TempDir, std::path::PathBuf) {
+    setup_fast(tag, check_port, false)
+}
+
+fn setup_fast(tag: &str, check_port: u16, fast: bool) -> (TempDir, std::path::PathBuf) {
     let pools = format!(
         r#"
 [[pool]]
@@ -45,7 +49,7 @@ listen = "127.0.0.1:0"
 "#
     );
     let (dir, _) = standard_setup(tag, &pools);
-    let text = config(&pools).replace("[dns]\n", "[dns]\nfast_path = false\n");
+    let text = config(&pools).replace("[dns]\n", &format!("[dns]\nfast_path = {fast}\n"));
     let cfg = dir.write("config.toml", &text);
     (dir, cfg)
 }
@@ -241,5 +245,51 @@ fn status_without_a_server_fails_clearly() {
     assert!(
         err.contains("cannot reach the hadns control endpoint"),
         "{err}"
+    );
+}
+
+#[test]
+fn fast_path_answers_are_counted_too() {
+    let svc = TcpListener::bind("127.0.0.1:0").unwrap();
+    let (_dir, cfg) = setup_fast("statusfast", svc.local_addr().unwrap().port(), true);
+    let mut h = Hadns::start(&cfg);
+    let metrics = endpoint(&mut h, "metrics");
+    for _ in 0..8 {
+        assert_eq!(h.query("t.test.", RecordType::A).answers.len(), 1);
+    }
+    assert_eq!(
+        rcode(&h.query("nx.t.test.", RecordType::A)),
+        ResponseCode::NXDomain
+    );
+    let page = http(metrics, "GET /metrics HTTP/1.0\r\n\r\n");
+    assert_eq!(
+        metric(&page, r#"hadns_dns_queries_total{qtype="A"}"#),
+        Some(9),
+        "{page}"
+    );
+    assert_eq!(
+        metric(&page, r#"hadns_dns_responses_total{rcode="NXDOMAIN"}"#),
+        Some(1)
+    );
+    assert_eq!(
+        metric(
+            &page,
+            r#"hadns_dns_transport_queries_total{transport="udp"}"#
+        ),
+        Some(9)
+    );
+    assert_eq!(
+        metric(
+            &page,
+            r#"hadns_pool_member_answers_total{pool="t.test.",member="10.0.0.1"}"#
+        ),
+        Some(6)
+    );
+    assert_eq!(
+        metric(
+            &page,
+            r#"hadns_pool_member_answers_total{pool="t.test.",member="10.0.0.2"}"#
+        ),
+        Some(2)
     );
 }

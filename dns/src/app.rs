@@ -200,6 +200,8 @@ impl Live {
     fn wire_vrrp(&mut self, cfg: &Config, snapshot: &Snapshot, vrrp: &crate::vrrp_glue::VrrpSet) {
         let t = crate::vrrp_glue::wire_members(cfg, &snapshot.pools, &self.checks, vrrp);
         self.wiring.extend(t);
+        // Tracks follow the probes of this (possibly reloaded) config.
+        vrrp.retrack(cfg, &self.checks);
     }
 
     pub fn checks(&self) -> &Checks {

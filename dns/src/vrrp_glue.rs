@@ -9,8 +9,9 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use hadns_vrrp::config::InstanceConfig;
 use hadns_vrrp::net::NetError;
-use hadns_vrrp::runtime::{self, InstanceHandle, InstanceStatus, RuntimeError};
+use hadns_vrrp::runtime::{self, InstanceHandle, InstanceStatus, RuntimeError, Tracks};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -55,6 +56,16 @@ impl VrrpSet {
             .map(|h| h.status())
     }
 
+    /// Re-subscribes every instance's tracks to `checks` (after a reload
+    /// replaced the probes; the old receivers would freeze).
+    pub fn retrack(&self, cfg: &Config, checks: &Checks) {
+        for h in &self.handles {
+            if let Some(inst) = cfg.vrrp.iter().find(|i| i.name == h.name()) {
+                h.set_tracks(tracks_for(inst, checks));
+            }
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.handles.is_empty()
     }
@@ -73,6 +84,22 @@ impl VrrpSet {
             h.join().await;
         }
     }
+}
+
+/// The track inputs of one instance: its `[check.*]` probes against this host.
+fn tracks_for(inst: &InstanceConfig, checks: &Checks) -> Tracks {
+    let mut tracks = Vec::new();
+    for t in &inst.track {
+        match checks.subscribe(&t.check, Target::Local) {
+            Some(rx) => tracks.push((t.weight, rx)),
+            None => tracing::warn!(
+                instance = %inst.name,
+                check = %t.check,
+                "no local probe for this track; treating it as up"
+            ),
+        }
+    }
+    tracks
 }
 
 /// Starts every `[[vrrp]]` instance. Each `track = [{ check, weight }]` is
@@ -96,17 +123,7 @@ pub async fn spawn(
         stop,
     };
     for (index, inst) in cfg.vrrp.iter().enumerate() {
-        let mut tracks = Vec::new();
-        for t in &inst.track {
-            match checks.subscribe(&t.check, Target::Local) {
-                Some(rx) => tracks.push((t.weight, rx)),
-                None => tracing::warn!(
-                    instance = %inst.name,
-                    check = %t.check,
-                    "no local probe for this track; treating it as up"
-                ),
-            }
-        }
+        let tracks = tracks_for(inst, checks);
         let mut rx = stop_rx.clone();
         let stopped = async move {
             // A dropped sender also means stop.

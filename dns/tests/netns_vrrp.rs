@@ -953,6 +953,19 @@ fn tracked_check_lowers_priority_and_hands_over() {
     lab.wait_for(5 * SEC, "n1 recovers and preempts back", |l| {
         l.holders(VIP) == vec![1]
     });
+    // A reload replaces the probes; the track must follow the new ones.
+    let before = lab.log(n1).matches("tracks replaced").count();
+    lab.signal(n1, Signal::SIGHUP);
+    lab.wait_for(5 * SEC, "n1 reloaded and re-tracked", |l| {
+        let log = l.log(n1);
+        log.contains("reload done") && log.matches("tracks replaced").count() > before
+    });
+    fs::remove_file(&flag).expect("remove flag");
+    lab.wait_for(
+        5 * SEC,
+        "after the reload, the failing check still hands over",
+        |l| l.holders(VIP) == vec![2],
+    );
 }
 
 #[test]

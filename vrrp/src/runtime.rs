@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{watch, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -101,8 +101,12 @@ impl InstanceStatus {
 pub struct InstanceHandle {
     name: String,
     state: watch::Receiver<InstanceStatus>,
+    tracks: mpsc::UnboundedSender<Tracks>,
     task: JoinHandle<()>,
 }
+
+/// Track inputs: (weight, up/down receiver), keepalived weight semantics.
+pub type Tracks = Vec<(i32, watch::Receiver<bool>)>;
 
 impl InstanceHandle {
     pub fn name(&self) -> &str {
@@ -113,6 +117,12 @@ impl InstanceHandle {
     pub fn status(&self) -> watch::Receiver<InstanceStatus> {
         self.state.clone()
     }
+    /// Replaces the instance's track inputs (after a config reload replaced
+    /// the probes); the effective priority is recomputed at once.
+    pub fn set_tracks(&self, tracks: Tracks) {
+        let _ = self.tracks.send(tracks);
+    }
+
     /// Waits until the instance has finished its shutdown (priority-0 advert
     /// sent, VIPs removed).
     pub async fn join(self) {
@@ -151,7 +161,7 @@ struct Ctx {
 /// configuration or permission problems; after this the task never fails.
 pub async fn spawn_instance(
     cfg: InstanceConfig,
-    tracks: Vec<(i32, watch::Receiver<bool>)>,
+    tracks: Tracks,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<InstanceHandle, RuntimeError> {
     let name = cfg.name.clone();
@@ -253,6 +263,7 @@ pub async fn spawn_instance(
         counters: Counters::default(),
     };
     let (status_tx, status_rx) = watch::channel(status);
+    let (tracks_tx, tracks_rx) = mpsc::unbounded_channel();
     tracing::info!(
         instance = %name,
         interface = %cfg.interface,
@@ -290,6 +301,7 @@ pub async fn spawn_instance(
         ctx,
         fsm,
         tracks,
+        tracks_rx,
         link_watch,
         link.up,
         track_links,
@@ -299,6 +311,7 @@ pub async fn spawn_instance(
     Ok(InstanceHandle {
         name,
         state: status_rx,
+        tracks: tracks_tx,
         task,
     })
 }
@@ -341,7 +354,8 @@ fn now_std(now: Instant) -> std::time::Instant {
 async fn run(
     mut ctx: Ctx,
     mut fsm: Vrrp,
-    tracks: Vec<(i32, watch::Receiver<bool>)>,
+    tracks: Tracks,
+    mut tracks_in: mpsc::UnboundedReceiver<Tracks>,
     mut link_watch: LinkWatch,
     mut link_up: bool,
     mut track_links: Vec<(u32, i32, bool)>,
@@ -350,27 +364,15 @@ async fn run(
 ) {
     // Each track's watch receiver wakes one Notify; the loop re-reads them all.
     let notify = Arc::new(Notify::new());
-    let mut forwarders = Vec::new();
-    let mut track_rx = Vec::new();
-    for (w, rx) in tracks {
-        let mut r = rx.clone();
-        let n = notify.clone();
-        forwarders.push(tokio::spawn(async move {
-            while r.changed().await.is_ok() {
-                n.notify_one();
-            }
-        }));
-        track_rx.push((w, rx));
-    }
-    let effective = |link_up: bool,
-                     track_links: &[(u32, i32, bool)],
-                     track_rx: &[(i32, watch::Receiver<bool>)],
-                     base: u8| {
-        let mut t: Vec<(i32, bool)> = vec![(0, link_up)];
-        t.extend(track_links.iter().map(|(_, w, up)| (*w, *up)));
-        t.extend(track_rx.iter().map(|(w, rx)| (*w, *rx.borrow())));
-        track::effective_priority(base, &t)
-    };
+    let mut forwarders = forward(&tracks, &notify);
+    let mut track_rx = tracks;
+    let effective =
+        |link_up: bool, track_links: &[(u32, i32, bool)], track_rx: &Tracks, base: u8| {
+            let mut t: Vec<(i32, bool)> = vec![(0, link_up)];
+            t.extend(track_links.iter().map(|(_, w, up)| (*w, *up)));
+            t.extend(track_rx.iter().map(|(w, rx)| (*w, *rx.borrow())));
+            track::effective_priority(base, &t)
+        };
     let base = fsm.params().priority;
 
     let now = Instant::now();
@@ -398,6 +400,8 @@ async fn run(
                     Err(e) => {
                         ctx.counters.recv_errors += 1;
                         tracing::debug!(instance = %ctx.cfg.name, "receive: {e}");
+                        // Never spin on a socket that keeps failing.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     }
                 }
             }
@@ -411,6 +415,14 @@ async fn run(
                 }
             }
             _ = notify.notified() => {}
+            Some(t) = tracks_in.recv() => {
+                for f in forwarders.drain(..) {
+                    f.abort();
+                }
+                forwarders = forward(&t, &notify);
+                track_rx = t;
+                tracing::info!(instance = %ctx.cfg.name, tracks = track_rx.len(), "tracks replaced");
+            }
             r = link_watch.next() => {
                 match r {
                     Ok(changes) if changes.is_empty() => {
@@ -499,6 +511,22 @@ async fn run(
 /// our VRID with a non-zero priority, plus a short grace for its gratuitous
 /// ARPs to reach the neighbours; gives up after 3 advert intervals (at least
 /// 1 s for v2, whose Skew_Time is up to 1 s) when no backup answers.
+/// One task per track: wakes `notify` on every change of its receiver.
+fn forward(tracks: &Tracks, notify: &Arc<Notify>) -> Vec<JoinHandle<()>> {
+    tracks
+        .iter()
+        .map(|(_, rx)| {
+            let mut r = rx.clone();
+            let n = notify.clone();
+            tokio::spawn(async move {
+                while r.changed().await.is_ok() {
+                    n.notify_one();
+                }
+            })
+        })
+        .collect()
+}
+
 async fn linger_until_new_master(ctx: &mut Ctx, buf: &mut [u8]) {
     let start = Instant::now();
     let max = if ctx.cfg.version == 2 {

@@ -217,7 +217,9 @@ measure() {
   local dur=$1; shift
   ip netns exec $ID-c python3 $DIR/probe.py $VIP 15353 2 "$dur" > $DIR/probe.out &
   local pp=$!
-  sleep 0.5
+  # A random phase against the advert timer (up to one interval), so the
+  # rounds sample the whole Master_Down_Interval range fairly.
+  sleep "$(awk -v s=$RANDOM -v j=$JITTER 'BEGIN { srand(s); printf "%.4f", 0.5 + rand() * j }')"
   "$@"
   wait $pp
 }
@@ -238,7 +240,8 @@ cut_link() { ip -n $SW link set p1 down; }
 declare -A RESULT
 run_impl() { # IMPL MODE
   local impl=$1 mode=$2 win=1.5 settle=3 rounds=${ROUNDS:-5}
-  [ "$mode" = v2 ] && win=6 settle=10 rounds=${ROUNDS_V2:-1}
+  JITTER=0.01
+  [ "$mode" = v2 ] && win=7 settle=10 rounds=${ROUNDS_V2:-1} JITTER=1
   lab_up
   start_vrrp $impl n1 $mode; start_vrrp $impl n2 $mode
   wait_until 15 n1_master || { echo "$impl $mode: n1 never became master" >&2; tail $DIR/*.log >&2; exit 1; }

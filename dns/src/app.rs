@@ -225,10 +225,10 @@ async fn follow(
         let up = *rx.borrow_and_update();
         if pool.set_healthy(member, up) {
             let spec = pool.spec();
-            let addr = spec.members.get(member).map(|m| m.addr);
+            let addr = spec.members.get(member).map(|m| m.addr.to_string());
             info!(
                 pool = %spec.name,
-                member = ?addr,
+                member = addr.as_deref().unwrap_or("?"),
                 check,
                 "pool member {} ({} of {} healthy)",
                 if up { "up" } else { "down" },

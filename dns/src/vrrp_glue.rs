@@ -206,7 +206,7 @@ async fn follow_member(
             let spec = pool.spec();
             tracing::info!(
                 pool = %spec.name,
-                member = ?spec.members.get(member).map(|m| m.addr),
+                member = spec.members.get(member).map(|m| m.addr.to_string()).as_deref().unwrap_or("?"),
                 instance = %instance,
                 vip_alive = alive,
                 probe_up = probe,

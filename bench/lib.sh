@@ -231,7 +231,7 @@ bench_start() {
 bench_wait() {
     local s=$1 qname=${2:-ha.com} want=${3:-"192.168.56.100 192.168.56.200 "} tries=${4:-100} ans= ok=
     for _ in $(seq "$tries"); do
-        ans=$(dig +short +time=1 +tries=1 @127.0.0.1 -p "${PORT[$s]}" "$qname" A 2>/dev/null | sort | tr '\n' ' ')
+        ans=$( (dig +short +time=1 +tries=1 @127.0.0.1 -p "${PORT[$s]}" "$qname" A 2>/dev/null || true) | sort | tr '\n' ' ')
         if [ "$ans" = "$want" ]; then ok=1; break; fi
         sleep 0.1
     done
@@ -244,6 +244,7 @@ bench_wait() {
         nx=$(dig +time=1 +tries=1 @127.0.0.1 -p "${PORT[$s]}" nx.ha.com A | grep -o 'status: [A-Z]*' || true)
         [ "$nx" = "status: NXDOMAIN" ] || die "$s: nx.ha.com A gave '$nx', expected NXDOMAIN"
     fi
+    return 0
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[n++]=$1} END {if (n==0) print 0; else if (n%2) print a[int(n/2)]; else print (a[n/2-1]+a[n/2])/2}'; }

@@ -25,7 +25,7 @@
 #             hadns, NSD and Knot, then qps on random names of it
 #
 # Env: DURATION (s, 5), ROUNDS (3), SERVERS ("hadns knot nsd gdnsd"),
-#      INFLIGHT (512), SOCKETS (8), DNSPERF_CLIENTS (8), DNSPERF_OUTSTANDING (200),
+#      INFLIGHT (256), SOCKETS (4), DNSPERF_CLIENTS (8), DNSPERF_OUTSTANDING (200),
 #      BIG_NAMES (1000000), SERVER_CPU (1), GEN_CPU (0), BASE_PORT, KEEP_TMP=1.
 set -euo pipefail
 
@@ -35,8 +35,8 @@ set -euo pipefail
 DURATION=${DURATION:-5}
 ROUNDS=${ROUNDS:-3}
 SERVERS=${SERVERS:-"hadns knot nsd gdnsd"}
-INFLIGHT=${INFLIGHT:-512}
-SOCKETS=${SOCKETS:-8}
+INFLIGHT=${INFLIGHT:-256}
+SOCKETS=${SOCKETS:-4}
 DNSPERF_CLIENTS=${DNSPERF_CLIENTS:-8}
 DNSPERF_OUTSTANDING=${DNSPERF_OUTSTANDING:-200}
 PARTS=${PARTS:-"loadgen dnsperf tcp workers2"}
@@ -83,6 +83,23 @@ run_loadgen() {
     sed -n 's/^RESULT qps=\([0-9]*\) p50_us=\([0-9]*\) p99_us=\([0-9]*\) .* lost=\([0-9]*\)$/\1 \2 \3 \4/p' <<<"$out"
 }
 
+# CPU seconds (user + system) a process and all its descendants (NSD's
+# server process is a grandchild) have used so far.
+cpu_s() {
+    local p t=0 hz
+    hz=$(getconf CLK_TCK)
+    for p in $(tree_pids "$1"); do
+        # comm may contain spaces ("nsd: main"): fields after the last ')'.
+        t=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk -v t="$t" -v hz="$hz" '{print t + ($12 + $13) / hz}' || echo "$t")
+    done
+    echo "${t:-0}"
+}
+tree_pids() {
+    local c
+    echo "$1"
+    for c in $(pgrep -P "$1" || true); do tree_pids "$c"; done
+}
+
 ratio_lines() { # assoc-array name of medians
     local -n m=$1
     [ -n "${m[hadns]:-}" ] || return 0
@@ -93,23 +110,28 @@ ratio_lines() { # assoc-array name of medians
 }
 
 if has_part loadgen; then
-    declare -A LQ LP50 LP99 LLOST MQ
+    declare -A LQ LP50 LP99 LLOST LCPU MQ
     log "loadgen: $INFLIGHT in flight over $SOCKETS sockets"
     for r in $(seq "$ROUNDS"); do
         for s in $SERVERS; do
+            c0=$(cpu_s "${SPID[$s]}")
             read -r q p50 p99 lost < <(run_loadgen "${PORT[$s]}") || die "loadgen against $s failed"
+            c1=$(cpu_s "${SPID[$s]}")
+            busy=$(awk -v a="$c0" -v b="$c1" -v d="$DURATION" 'BEGIN {print (b - a) / d}')
             LQ[$s]="${LQ[$s]:-} $q"; LP50[$s]="${LP50[$s]:-} $p50"; LP99[$s]="${LP99[$s]:-} $p99"
-            LLOST[$s]="${LLOST[$s]:-} $lost"
-            log "round $r $s: $q qps, p50 ${p50}us, p99 ${p99}us, lost $lost"
+            LLOST[$s]="${LLOST[$s]:-} $lost"; LCPU[$s]="${LCPU[$s]:-} $busy"
+            log "round $r $s: $q qps, p50 ${p50}us, p99 ${p99}us, lost $lost, server CPU busy $busy"
         done
     done
     printf '\nUDP, hadns-loadgen (%s in flight, %s sockets), median of %s rounds:\n' "$INFLIGHT" "$SOCKETS" "$ROUNDS"
-    printf '  %-7s %10s %9s %9s %8s   %s\n' server qps "p50 us" "p99 us" lost "per round qps"
+    printf '  %-7s %10s %9s %9s %8s %9s   %s\n' server qps "p50 us" "p99 us" lost "CPU busy" "per round qps"
     for s in $SERVERS; do
         MQ[$s]=$(median <<<"${LQ[$s]}")
-        printf '  %-7s %10.0f %9.0f %9.0f %8s   %s\n' "$s" "${MQ[$s]}" "$(median <<<"${LP50[$s]}")" \
-            "$(median <<<"${LP99[$s]}")" "$(tr ' ' '\n' <<<"${LLOST[$s]}" | awk '{s+=$1} END {print s+0}')" "${LQ[$s]# }"
+        printf '  %-7s %10.0f %9.0f %9.0f %8s %9.2f   %s\n' "$s" "${MQ[$s]}" "$(median <<<"${LP50[$s]}")" \
+            "$(median <<<"${LP99[$s]}")" "$(tr ' ' '\n' <<<"${LLOST[$s]}" | awk '{s+=$1} END {print s+0}')" \
+            "$(median <<<"${LCPU[$s]}")" "${LQ[$s]# }"
     done
+    printf '  (CPU busy: server CPU-seconds per second; below ~0.95 the generator, not the server, is the limit)\n' 
     ratio_lines MQ
 fi
 
@@ -140,17 +162,23 @@ if has_part workers2 && [[ " $SERVERS " == *" hadns "* ]]; then
     conf_hadns hadns2 "$TMP/zones" 2
     bench_start hadns2 hadns "$TMP/hadns2.log" "$GEN_CPU,$SERVER_CPU"
     bench_wait hadns2
-    declare -A W1 W2
+    declare -A W
     for r in $(seq "$ROUNDS"); do
-        read -r q _ _ _ < <(run_loadgen "${PORT[hadns]}") || die "loadgen failed"
-        W1[x]="${W1[x]:-} $q"
-        read -r q _ _ _ < <(run_loadgen "${PORT[hadns2]}") || die "loadgen failed"
-        W2[x]="${W2[x]:-} $q"
+        for s in hadns hadns2; do
+            c0=$(cpu_s "${SPID[$s]}")
+            read -r q _ _ _ < <(run_loadgen "${PORT[$s]}") || die "loadgen failed"
+            c1=$(cpu_s "${SPID[$s]}")
+            W[$s]="${W[$s]:-} $q"
+            W[$s.cpu]="${W[$s.cpu]:-} $(awk -v a="$c0" -v b="$c1" -v d="$DURATION" 'BEGIN {print (b - a) / d}')"
+            W[$s.per]="${W[$s.per]:-} $(awk -v a="$c0" -v b="$c1" -v q="$q" -v d="$DURATION" 'BEGIN {print (b > a ? q * d / (b - a) : 0)}')"
+        done
     done
     bench_stop hadns2
-    printf '\nhadns fast-path workers (generator on CPU %s):\n' "$GEN_CPU"
-    printf '  1 worker on CPU %s:      %10.0f qps   %s\n' "$SERVER_CPU" "$(median <<<"${W1[x]}")" "${W1[x]# }"
-    printf '  2 workers on CPUs %s,%s:  %10.0f qps   %s\n' "$GEN_CPU" "$SERVER_CPU" "$(median <<<"${W2[x]}")" "${W2[x]# }"
+    printf '\nhadns fast-path workers (generator on CPU %s; qps per server CPU-second = efficiency):\n' "$GEN_CPU"
+    printf '  1 worker on CPU %s:      %10.0f qps, server CPUs busy %.2f, %8.0f qps per CPU-second\n' "$SERVER_CPU" \
+        "$(median <<<"${W[hadns]}")" "$(median <<<"${W[hadns.cpu]}")" "$(median <<<"${W[hadns.per]}")"
+    printf '  2 workers on CPUs %s,%s:  %10.0f qps, server CPUs busy %.2f, %8.0f qps per CPU-second\n' "$GEN_CPU" "$SERVER_CPU" \
+        "$(median <<<"${W[hadns2]}")" "$(median <<<"${W[hadns2.cpu]}")" "$(median <<<"${W[hadns2.per]}")"
 fi
 
 if has_part bigzone; then
@@ -158,6 +186,7 @@ if has_part bigzone; then
     for s in $SERVERS; do bench_stop "$s"; done
     BZ="$TMP/bigzone"
     mkdir -p "$BZ"
+    cp "$TMP"/zones/*.zone "$BZ/" # ha.com too: the hadns config has its pool
     log "writing a zone of $BIG_NAMES names"
     awk -v n="$BIG_NAMES" 'BEGIN {
         print "$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\nns1 IN A 10.255.255.1";

@@ -110,7 +110,7 @@ ratio_lines() { # assoc-array name of medians
 }
 
 if has_part loadgen; then
-    declare -A LQ LP50 LP99 LLOST LCPU MQ
+    declare -A LQ LP50 LP99 LLOST LCPU LEFF MQ ME
     log "loadgen: $INFLIGHT in flight over $SOCKETS sockets"
     for r in $(seq "$ROUNDS"); do
         for s in $SERVERS; do
@@ -120,19 +120,25 @@ if has_part loadgen; then
             busy=$(awk -v a="$c0" -v b="$c1" -v d="$DURATION" 'BEGIN {print (b - a) / d}')
             LQ[$s]="${LQ[$s]:-} $q"; LP50[$s]="${LP50[$s]:-} $p50"; LP99[$s]="${LP99[$s]:-} $p99"
             LLOST[$s]="${LLOST[$s]:-} $lost"; LCPU[$s]="${LCPU[$s]:-} $busy"
+            LEFF[$s]="${LEFF[$s]:-} $(awk -v q="$q" -v b="$busy" 'BEGIN {print (b > 0 ? q / b : 0)}')"
             log "round $r $s: $q qps, p50 ${p50}us, p99 ${p99}us, lost $lost, server CPU busy $busy"
         done
     done
     printf '\nUDP, hadns-loadgen (%s in flight, %s sockets), median of %s rounds:\n' "$INFLIGHT" "$SOCKETS" "$ROUNDS"
-    printf '  %-7s %10s %9s %9s %8s %9s   %s\n' server qps "p50 us" "p99 us" lost "CPU busy" "per round qps"
+    printf '  %-7s %10s %9s %9s %8s %9s %12s   %s\n' server qps "p50 us" "p99 us" lost "CPU busy" "qps/CPU-s" "per round qps"
     for s in $SERVERS; do
         MQ[$s]=$(median <<<"${LQ[$s]}")
-        printf '  %-7s %10.0f %9.0f %9.0f %8s %9.2f   %s\n' "$s" "${MQ[$s]}" "$(median <<<"${LP50[$s]}")" \
+        ME[$s]=$(median <<<"${LEFF[$s]}")
+        printf '  %-7s %10.0f %9.0f %9.0f %8s %9.2f %12.0f   %s\n' "$s" "${MQ[$s]}" "$(median <<<"${LP50[$s]}")" \
             "$(median <<<"${LP99[$s]}")" "$(tr ' ' '\n' <<<"${LLOST[$s]}" | awk '{s+=$1} END {print s+0}')" \
-            "$(median <<<"${LCPU[$s]}")" "${LQ[$s]# }"
+            "$(median <<<"${LCPU[$s]}")" "${ME[$s]}" "${LQ[$s]# }"
     done
-    printf '  (CPU busy: server CPU-seconds per second; below ~0.95 the generator, not the server, is the limit)\n' 
+    printf '  (CPU busy: server CPU-seconds per second; below ~0.95 the generator, not the server, is the\n'
+    printf '   limit, and qps/CPU-s, the queries one server core answers per second of its time, ranks them)\n'
+    printf '  qps:\n'
     ratio_lines MQ
+    printf '  qps per server CPU-second:\n'
+    ratio_lines ME
 fi
 
 dnsperf_part() { # mode

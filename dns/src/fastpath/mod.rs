@@ -87,6 +87,8 @@ pub fn bind_udp(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>, ServerErro
         s.set_reuse_port(true).map_err(err)?;
         if at.is_ipv6() {
             s.set_only_v6(true).map_err(err)?;
+        } else {
+            set_df(&s);
         }
         s.bind(&at.into()).map_err(err)?;
         s.set_read_timeout(Some(IDLE_TICK)).map_err(err)?;
@@ -148,6 +150,25 @@ pub async fn bind(
         }
     }
     Ok((Listeners::tcp_only(Vec::new(), bound), Sockets { udp, tcp }))
+}
+
+/// IPv4 replies with DF set and the path MTU ignored (IP_PMTUDISC_PROBE):
+/// no fragmentation (answers are at most `dns.max_udp_size`, 1232 by
+/// default, as DNS flag day 2020 recommends), no PMTU poisoning by forged
+/// ICMP, and the kernel skips its IP ID generator for DF datagrams on
+/// unconnected sockets (~3% of the fast path's CPU under load). Best effort.
+fn set_df(s: &Socket) {
+    let v: libc::c_int = libc::IP_PMTUDISC_PROBE;
+    // SAFETY: setsockopt on a valid fd with an int option value.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            (&v as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
 }
 
 /// Socket buffers for bursts (like NSD's `socket-rcvbuf`): 4 MiB, past

@@ -313,3 +313,7 @@ for mode in $MODES; do
   done
   printf '%-10s %-9s %-38s %-38s\n' "$label" "dead VIP" "$(left "${RESULT[keepalived,$mode,left]}")" "$(left "${RESULT[hadns,$mode,left]}")"
 done
+if [ -n "${RAW:-}" ]; then
+  echo; echo "raw rounds (sent lost outage_ms):"
+  for k in "${!RESULT[@]}"; do echo "  $k: ${RESULT[$k]}"; done | sort
+fi

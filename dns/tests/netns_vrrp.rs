@@ -1110,3 +1110,24 @@ fn tracked_interface_down_hands_over() {
         l.holders(VIP) == vec![1]
     });
 }
+
+#[test]
+#[ignore = "needs root + netns"]
+fn unknown_interface_is_refused_naming_the_key() {
+    let mut lab = Lab::new(1);
+    let bad =
+        inst("VI_1", 51, 100, "100ms", &format!("{VIP}/24"), "").replace("\"eth0\"", "\"nope0\"");
+    let p = lab.hadns(1, "bad", &bad);
+    lab.wait_exit(p, 5 * SEC);
+    let status = lab.procs[p]
+        .child
+        .try_wait()
+        .expect("wait")
+        .expect("exited");
+    assert!(!status.success(), "hadns must refuse an unknown interface");
+    let log = lab.log(p);
+    assert!(
+        log.contains("vrrp[0].interface") && log.contains("nope0"),
+        "error must name the key and the interface: {log}"
+    );
+}

@@ -452,3 +452,38 @@ fn main() -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_is_a_plain_query() {
+        let t = template("Ha.com.", 28, true, None).expect("template");
+        assert_eq!(&t.bytes[2..12], &[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(&t.bytes[12..], b"\x02Ha\x03com\x00\x00\x1c\x00\x01");
+        let e = template("ha.com", 1, false, Some(1232)).expect("template");
+        assert_eq!(e.bytes[2], 0);
+        assert_eq!(e.bytes[11], 1);
+        assert_eq!(
+            &e.bytes[e.bytes.len() - 11..],
+            &[0, 0, 41, 4, 208, 0, 0, 0, 0, 0, 0]
+        );
+        assert!(template(&"x".repeat(64), 1, true, None).is_none());
+        assert_eq!(qtype_code("aaaa"), Some(28));
+        assert_eq!(qtype_code("TYPE65"), Some(65));
+        assert_eq!(qtype_code("BOGUS"), None);
+    }
+
+    #[test]
+    fn percentiles() {
+        let mut h = Histogram::new();
+        for us in 1..=100 {
+            h.record(us);
+        }
+        assert_eq!(h.percentile(50.0), 50);
+        assert_eq!(h.percentile(99.0), 99);
+        h.record(1_000_000);
+        assert_eq!(h.percentile(100.0), Histogram::MAX_US as u64);
+    }
+}

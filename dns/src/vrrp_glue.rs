@@ -231,12 +231,7 @@ async fn follow_member(
 /// (as BACKUP, and also in FAULT: a host whose own track failed still sees
 /// the peer holding the VIP, and its DNS must keep answering it).
 pub fn vip_alive(s: &InstanceStatus) -> bool {
-    use hadns_vrrp::fsm::State;
-    match s.state {
-        State::Master => true,
-        State::Backup | State::Fault => s.master.is_some(),
-        State::Initialize => false,
-    }
+    s.vip_alive()
 }
 
 #[cfg(test)]

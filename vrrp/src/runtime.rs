@@ -89,9 +89,14 @@ pub struct InstanceStatus {
 }
 
 impl InstanceStatus {
-    /// The VIPs are alive somewhere: we are Master, or we hear a master.
+    /// The VIPs are alive somewhere: we are Master, or we hear a master (as
+    /// Backup, and also in Fault: our own track failed, the peer holds them).
     pub fn vip_alive(&self) -> bool {
-        self.state == State::Master || (self.state == State::Backup && self.master.is_some())
+        match self.state {
+            State::Master => true,
+            State::Backup | State::Fault => self.master.is_some(),
+            State::Initialize => false,
+        }
     }
 }
 

@@ -396,13 +396,20 @@ impl Config {
             v.validate()
                 .map_err(|e| self.invalid(format!("vrrp[{i}].{}", e.key), e.expected))?;
             if !seen.insert(v.name.as_str()) {
-                return Err(self.invalid(format!("vrrp[{i}].name"), format!("a unique instance name; {:?} is used twice", v.name)));
+                return Err(self.invalid(
+                    format!("vrrp[{i}].name"),
+                    format!("a unique instance name; {:?} is used twice", v.name),
+                ));
             }
             for (j, t) in v.track.iter().enumerate() {
                 if !self.checks.contains_key(&t.check) {
                     return Err(self.invalid(
                         format!("vrrp[{i}].track[{j}].check"),
-                        format!("the name of a [check.NAME] section; {:?} is not defined{}", t.check, self.known_checks()),
+                        format!(
+                            "the name of a [check.NAME] section; {:?} is not defined{}",
+                            t.check,
+                            self.known_checks()
+                        ),
                     ));
                 }
             }
@@ -414,7 +421,13 @@ impl Config {
                 return Err(self.invalid(k("name"), "a domain name such as \"ha.com.\""));
             }
             if !pool_keys.insert((p.name.trim_end_matches('.').to_ascii_lowercase(), p.rtype)) {
-                return Err(self.invalid(k("name"), format!("one pool per name and type; {} {:?} is defined twice", p.name, p.rtype)));
+                return Err(self.invalid(
+                    k("name"),
+                    format!(
+                        "one pool per name and type; {} {:?} is defined twice",
+                        p.name, p.rtype
+                    ),
+                ));
             }
             if p.members.is_empty() {
                 return Err(self.invalid(k("members"), "at least one member"));
@@ -436,7 +449,11 @@ impl Config {
                         mk("address"),
                         format!(
                             "an {} address for a type = \"{:?}\" pool, got {}",
-                            if p.rtype == PoolType::A { "IPv4" } else { "IPv6" },
+                            if p.rtype == PoolType::A {
+                                "IPv4"
+                            } else {
+                                "IPv6"
+                            },
                             p.rtype,
                             m.address
                         ),
@@ -449,7 +466,10 @@ impl Config {
                     if !self.checks.contains_key(c) {
                         return Err(self.invalid(
                             mk("check"),
-                            format!("the name of a [check.NAME] section; {c:?} is not defined{}", self.known_checks()),
+                            format!(
+                                "the name of a [check.NAME] section; {c:?} is not defined{}",
+                                self.known_checks()
+                            ),
                         ));
                     }
                 }
@@ -462,7 +482,13 @@ impl Config {
                     }
                 }
             }
-            if p.members.iter().map(|m| m.address).collect::<std::collections::HashSet<_>>().len() != p.members.len() {
+            if p.members
+                .iter()
+                .map(|m| m.address)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                != p.members.len()
+            {
                 return Err(self.invalid(k("members"), "distinct member addresses"));
             }
         }
@@ -535,19 +561,28 @@ timeout = "500ms"
     #[test]
     fn wrong_family_member() {
         let e = err_of(&GOOD.replace("192.168.56.200", "fd00::200"));
-        assert!(e.contains("pool[0].members[1].address") && e.contains("IPv4"), "{e}");
+        assert!(
+            e.contains("pool[0].members[1].address") && e.contains("IPv4"),
+            "{e}"
+        );
     }
 
     #[test]
     fn weight_out_of_range() {
         let e = err_of(&GOOD.replace("weight = 50 }", "weight = 101 }"));
-        assert!(e.contains("pool[0].members[1].weight") && e.contains("0-100"), "{e}");
+        assert!(
+            e.contains("pool[0].members[1].weight") && e.contains("0-100"),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_check() {
         let e = err_of(&GOOD.replace("check = \"web\"", "check = \"nope\""));
-        assert!(e.contains("pool[0].members[0].check") && e.contains("\"nope\""), "{e}");
+        assert!(
+            e.contains("pool[0].members[0].check") && e.contains("\"nope\""),
+            "{e}"
+        );
     }
 
     #[test]
@@ -565,7 +600,10 @@ timeout = "500ms"
         );
         let e = err_of(&text);
         assert!(e.contains("vrrp[0].vrid"), "{e}");
-        let text = text.replace("vrid = 300", "vrid = 51\ntrack = [{ check = \"db\", weight = -30 }]");
+        let text = text.replace(
+            "vrid = 300",
+            "vrid = 51\ntrack = [{ check = \"db\", weight = -30 }]",
+        );
         let e = err_of(&text);
         assert!(e.contains("vrrp[0].track[0].check"), "{e}");
     }
@@ -585,10 +623,15 @@ timeout = "500ms"
         assert_eq!(cfg.control.unwrap().listen.port(), 5999);
         assert_eq!(cfg.metrics.unwrap().listen.port(), 9153);
         let e = err_of(&format!("{GOOD}\n[control]\nlisten = \"192.0.2.1:5380\"\n"));
-        assert!(e.contains("control.listen") && e.contains("loopback"), "{e}");
+        assert!(
+            e.contains("control.listen") && e.contains("loopback"),
+            "{e}"
+        );
         let e = err_of(&format!("{GOOD}\n[metrics]\nport = 1\n"));
         assert!(e.contains("port"), "{e}");
-        let e = err_of(&format!("{GOOD}\n[control]\nlisten = \"127.0.0.1:9\"\n[metrics]\nlisten = \"127.0.0.1:9\"\n"));
+        let e = err_of(&format!(
+            "{GOOD}\n[control]\nlisten = \"127.0.0.1:9\"\n[metrics]\nlisten = \"127.0.0.1:9\"\n"
+        ));
         assert!(e.contains("metrics.listen"), "{e}");
     }
 }

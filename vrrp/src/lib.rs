@@ -4,10 +4,10 @@
 //! Pure modules (no I/O, no tokio): [`packet`], [`arp`], [`fsm`], [`track`].
 //! I/O lives in [`net`] (sockets, netlink) and [`runtime`] (the tokio driver).
 
-pub mod config;
-pub mod packet;
 pub mod arp;
-pub mod net;
+pub mod config;
 pub mod fsm;
-pub mod track;
+pub mod net;
+pub mod packet;
 pub mod runtime;
+pub mod track;

@@ -276,6 +276,14 @@ impl InstanceConfig {
             }
             v => return Err(invalid("version", format!("2 or 3, got {v}"))),
         }
+        if !self.accept {
+            // Refused rather than silently ignored: the runtime always lets
+            // the VIP's owner accept packets sent to the VIP.
+            return Err(invalid(
+                "accept",
+                "true (non-accept mode, RFC 5798 §6.1 Accept_Mode = False, is not supported yet)",
+            ));
+        }
         if self.addresses.is_empty() {
             return Err(invalid("addresses", "at least one virtual IP address"));
         }
@@ -417,6 +425,9 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
+        let mut c = base();
+        c.accept = false;
+        assert_eq!(c.validate().unwrap_err().key, "accept");
         let mut c = base();
         c.vrid = 0;
         assert_eq!(c.validate().unwrap_err().key, "vrid");

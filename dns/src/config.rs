@@ -329,6 +329,14 @@ impl Config {
         if self.dns.listen.is_empty() {
             return Err(self.invalid("dns.listen", "at least one address:port"));
         }
+        if !self.dns.fast_path {
+            if let Some(a) = self.dns.listen.iter().find(|a| a.ip().is_unspecified()) {
+                return Err(self.invalid(
+                    "dns.listen",
+                    format!("a specific address (e.g. each VIP) when dns.fast_path = false, got {a}: hickory's UDP listener on a wildcard address answers a query sent to a secondary address (a VIP) from the primary one, and resolvers drop it; the fast path handles wildcards (IP_PKTINFO)"),
+                ));
+            }
+        }
         if self.dns.max_udp_size < 512 {
             return Err(self.invalid("dns.max_udp_size", "at least 512"));
         }
@@ -539,6 +547,22 @@ timeout = "500ms"
 
     fn err_of(text: &str) -> String {
         parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn wildcard_listen_needs_the_fast_path() {
+        for any in ["0.0.0.0:53", "[::]:53"] {
+            let text = GOOD.replace("127.0.0.1:5353", any);
+            assert!(parse(&text).is_ok(), "{any} with the fast path");
+            let text = text.replace("[dns]\n", "[dns]\nfast_path = false\n");
+            let e = err_of(&text);
+            assert!(
+                e.contains("dns.listen") && e.contains("fast_path") && e.contains(any),
+                "{e}"
+            );
+        }
+        let text = GOOD.replace("[dns]\n", "[dns]\nfast_path = false\n");
+        assert!(parse(&text).is_ok());
     }
 
     #[test]

@@ -90,6 +90,9 @@ pub fn bind_udp(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>, ServerErro
         } else {
             set_df(&s);
         }
+        if at.ip().is_unspecified() {
+            set_pktinfo(&s, at.is_ipv6()).map_err(err)?;
+        }
         s.bind(&at.into()).map_err(err)?;
         s.set_read_timeout(Some(IDLE_TICK)).map_err(err)?;
         set_buffers(&s);
@@ -150,6 +153,37 @@ pub async fn bind(
         }
     }
     Ok((Listeners::tcp_only(Vec::new(), bound), Sockets { udp, tcp }))
+}
+
+/// A socket bound to the unspecified address (`0.0.0.0` / `[::]`) must
+/// learn each query's destination address (IP_PKTINFO / IPV6_RECVPKTINFO)
+/// and send the reply from it: otherwise the kernel picks the route's
+/// preferred source, and a query sent to a secondary address (a VRRP VIP)
+/// is answered from the primary one, which resolvers reject. Sockets bound
+/// to a specific address need none of this (their replies already leave
+/// from it) and keep the cmsg-free path.
+fn set_pktinfo(s: &Socket, v6: bool) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let (level, opt) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_PKTINFO)
+    };
+    // SAFETY: setsockopt on a valid fd with an int option value.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            level,
+            opt,
+            (&on as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// IPv4 replies with DF set and the path MTU ignored (IP_PMTUDISC_PROBE):
@@ -347,6 +381,120 @@ fn sockaddr_to_std(ss: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// Room for one IP_PKTINFO or IPV6_PKTINFO control message (CMSG_SPACE
+/// of either is at most 40 bytes), aligned for `cmsghdr`.
+const CTRL: usize = 64;
+
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+struct Ctrl([u8; CTRL]);
+
+/// The address a query arrived on (from its IP_PKTINFO / IPV6_PKTINFO),
+/// which its reply must leave from; `None` on specifically bound sockets.
+#[derive(Clone, Copy)]
+enum Local {
+    None,
+    /// `ipi_spec_dst`: the query's destination for unicast (the interface's
+    /// address for a broadcast).
+    V4(libc::in_addr),
+    /// The destination and, for a link-local one, the interface.
+    V6(libc::in6_addr, u32),
+}
+
+/// The destination of the datagram `h` was received into (its pktinfo
+/// control message), or `Local::None`.
+fn local_of(h: &libc::msghdr) -> Local {
+    if h.msg_control.is_null() || h.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Local::None;
+    }
+    // SAFETY: `h` was filled by recvmmsg: msg_control/msg_controllen
+    // describe a valid control buffer; CMSG_* walk it within its bounds and
+    // the payload is read unaligned after its length is checked.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            let (level, kind, len) = ((*c).cmsg_level, (*c).cmsg_type, (*c).cmsg_len as usize);
+            if level == libc::IPPROTO_IP
+                && kind == libc::IP_PKTINFO
+                && len >= libc::CMSG_LEN(mem::size_of::<libc::in_pktinfo>() as u32) as usize
+            {
+                let pi: libc::in_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                return Local::V4(pi.ipi_spec_dst);
+            }
+            if level == libc::IPPROTO_IPV6
+                && kind == libc::IPV6_PKTINFO
+                && len >= libc::CMSG_LEN(mem::size_of::<libc::in6_pktinfo>() as u32) as usize
+            {
+                let pi: libc::in6_pktinfo = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                let a = pi.ipi6_addr.s6_addr;
+                if a[0] == 0xff {
+                    // Multicast: not a source; let the kernel choose.
+                    return Local::None;
+                }
+                let link_local = a[0] == 0xfe && a[1] & 0xc0 == 0x80;
+                return Local::V6(pi.ipi6_addr, if link_local { pi.ipi6_ifindex } else { 0 });
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    Local::None
+}
+
+/// Writes into `ctrl` the control message that makes a reply leave from
+/// `local` (IP_PKTINFO with `ipi_spec_dst` / IPV6_PKTINFO); returns its
+/// length for `msg_controllen` (0: none, send without control data).
+fn put_local(ctrl: &mut Ctrl, local: Local) -> usize {
+    let (level, kind, size) = match local {
+        Local::None => return 0,
+        Local::V4(_) => (
+            libc::IPPROTO_IP,
+            libc::IP_PKTINFO,
+            mem::size_of::<libc::in_pktinfo>(),
+        ),
+        Local::V6(..) => (
+            libc::IPPROTO_IPV6,
+            libc::IPV6_PKTINFO,
+            mem::size_of::<libc::in6_pktinfo>(),
+        ),
+    };
+    // SAFETY: CMSG_SPACE(size) <= CTRL (checked below); the header and the
+    // payload are written inside `ctrl`, which is aligned for cmsghdr.
+    unsafe {
+        let space = libc::CMSG_SPACE(size as u32) as usize;
+        if space > CTRL {
+            return 0;
+        }
+        ctrl.0[..space].fill(0);
+        let mut h: libc::msghdr = mem::zeroed();
+        h.msg_control = ctrl.0.as_mut_ptr().cast();
+        h.msg_controllen = space as _;
+        let c = libc::CMSG_FIRSTHDR(&h);
+        (*c).cmsg_level = level;
+        (*c).cmsg_type = kind;
+        (*c).cmsg_len = libc::CMSG_LEN(size as u32) as _;
+        let data = libc::CMSG_DATA(c);
+        match local {
+            Local::None => return 0,
+            Local::V4(addr) => std::ptr::write_unaligned(
+                data.cast(),
+                libc::in_pktinfo {
+                    ipi_ifindex: 0,
+                    ipi_spec_dst: addr,
+                    ipi_addr: libc::in_addr { s_addr: 0 },
+                },
+            ),
+            Local::V6(addr, ifindex) => std::ptr::write_unaligned(
+                data.cast(),
+                libc::in6_pktinfo {
+                    ipi6_addr: addr,
+                    ipi6_ifindex: ifindex,
+                },
+            ),
+        }
+        space
+    }
+}
+
 /// Buffers and message headers for one worker's batches. The headers point
 /// into the boxed buffers, which never move.
 struct Batch {
@@ -357,10 +505,16 @@ struct Batch {
     rx_hdr: Box<[libc::mmsghdr]>,
     tx_iov: Box<[libc::iovec]>,
     tx_hdr: Box<[libc::mmsghdr]>,
+    /// The socket is bound to a wildcard address: receive each datagram's
+    /// destination and send each reply from it.
+    pktinfo: bool,
+    rx_ctrl: Box<[Ctrl]>,
+    tx_ctrl: Box<[Ctrl]>,
+    local: Box<[Local]>,
 }
 
 impl Batch {
-    fn new() -> Batch {
+    fn new(pktinfo: bool) -> Batch {
         // SAFETY: all-zero is a valid value for these plain C structs.
         let zeroed_ss: libc::sockaddr_storage = unsafe { mem::zeroed() };
         let iov = libc::iovec {
@@ -369,6 +523,7 @@ impl Batch {
         };
         // SAFETY: as above.
         let hdr: libc::mmsghdr = unsafe { mem::zeroed() };
+        let ctrls = if pktinfo { BATCH } else { 0 };
         let mut b = Batch {
             rx: vec![[0u8; BUF]; BATCH].into_boxed_slice(),
             tx: vec![[0u8; BUF]; BATCH].into_boxed_slice(),
@@ -377,6 +532,10 @@ impl Batch {
             rx_hdr: vec![hdr; BATCH].into_boxed_slice(),
             tx_iov: vec![iov; BATCH].into_boxed_slice(),
             tx_hdr: vec![hdr; BATCH].into_boxed_slice(),
+            pktinfo,
+            rx_ctrl: vec![Ctrl([0; CTRL]); ctrls].into_boxed_slice(),
+            tx_ctrl: vec![Ctrl([0; CTRL]); ctrls].into_boxed_slice(),
+            local: vec![Local::None; BATCH].into_boxed_slice(),
         };
         for i in 0..BATCH {
             b.rx_iov[i] = libc::iovec {
@@ -396,8 +555,13 @@ impl Batch {
             h.msg_hdr.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_hdr.msg_iov = &mut self.rx_iov[i];
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = std::ptr::null_mut();
-            h.msg_hdr.msg_controllen = 0;
+            if self.pktinfo {
+                h.msg_hdr.msg_control = self.rx_ctrl[i].0.as_mut_ptr().cast();
+                h.msg_hdr.msg_controllen = CTRL as _;
+            } else {
+                h.msg_hdr.msg_control = std::ptr::null_mut();
+                h.msg_hdr.msg_controllen = 0;
+            }
             h.msg_hdr.msg_flags = 0;
             h.msg_len = 0;
         }
@@ -414,7 +578,13 @@ impl Batch {
         if n < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(n as usize)
+        let n = n as usize;
+        if self.pktinfo {
+            for i in 0..n {
+                self.local[i] = local_of(&self.rx_hdr[i].msg_hdr);
+            }
+        }
+        Ok(n)
     }
 
     /// Sends `n` prepared replies (tx_hdr[..n]).
@@ -443,11 +613,38 @@ impl Batch {
             }
         }
     }
+
+    /// Sends one reply too big for the batch buffers to the sender of
+    /// datagram `i`, from the address it arrived on.
+    fn send_one(&mut self, fd: libc::c_int, i: usize, reply: &[u8]) {
+        let mut iov = libc::iovec {
+            iov_base: reply.as_ptr() as *mut libc::c_void,
+            iov_len: reply.len(),
+        };
+        let mut ctrl = Ctrl([0; CTRL]);
+        let clen = put_local(&mut ctrl, self.local[i]);
+        // SAFETY: all-zero is a valid msghdr; every pointer set below is
+        // live for the call.
+        let mut h: libc::msghdr = unsafe { mem::zeroed() };
+        h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+        h.msg_namelen = self.rx_hdr[i].msg_hdr.msg_namelen;
+        h.msg_iov = &mut iov;
+        h.msg_iovlen = 1;
+        if clen > 0 {
+            h.msg_control = ctrl.0.as_mut_ptr().cast();
+            h.msg_controllen = clen as _;
+        }
+        // SAFETY: as above.
+        if unsafe { libc::sendmsg(fd, &h, 0) } < 0 {
+            debug!(error = %io::Error::last_os_error(), "fast path: send failed");
+        }
+    }
 }
 
 fn worker(sock: UdpSocket, shared: &Shared) {
     let fd = sock.as_raw_fd();
-    let mut b = Batch::new();
+    let pktinfo = sock.local_addr().is_ok_and(|a| a.ip().is_unspecified());
+    let mut b = Batch::new(pktinfo);
     let stats = shared.handler.stats().clone();
     let stats = &*stats;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -488,9 +685,7 @@ fn worker(sock: UdpSocket, shared: &Shared) {
                         reply.len()
                     }
                     Some(reply) => {
-                        if let Err(e) = sock.send_to(&reply, src) {
-                            debug!(error = %e, "fast path: send failed");
-                        }
+                        b.send_one(fd, i, &reply);
                         continue;
                     }
                 },
@@ -499,13 +694,22 @@ fn worker(sock: UdpSocket, shared: &Shared) {
                 iov_base: b.tx[out].as_mut_ptr().cast(),
                 iov_len: rlen,
             };
+            let clen = if b.pktinfo {
+                put_local(&mut b.tx_ctrl[out], b.local[i])
+            } else {
+                0
+            };
             let h = &mut b.tx_hdr[out];
             h.msg_hdr.msg_name = (&mut b.names[i] as *mut libc::sockaddr_storage).cast();
             h.msg_hdr.msg_namelen = namelen;
             h.msg_hdr.msg_iov = &mut b.tx_iov[out];
             h.msg_hdr.msg_iovlen = 1;
-            h.msg_hdr.msg_control = std::ptr::null_mut();
-            h.msg_hdr.msg_controllen = 0;
+            if clen > 0 {
+                h.msg_hdr.msg_control = b.tx_ctrl[out].0.as_mut_ptr().cast();
+            } else {
+                h.msg_hdr.msg_control = std::ptr::null_mut();
+            }
+            h.msg_hdr.msg_controllen = clen as _;
             h.msg_hdr.msg_flags = 0;
             out += 1;
         }

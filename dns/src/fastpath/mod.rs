@@ -48,6 +48,7 @@ use tokio::net::TcpListener;
 
 use crate::handler::Handler;
 use crate::server::{Listeners, ServerError};
+use crate::stats::{LocalStats, Transport};
 use table::Table;
 
 /// Datagrams per recvmmsg / sendmmsg call: enough to amortise the
@@ -645,8 +646,8 @@ fn worker(sock: UdpSocket, shared: &Shared) {
     let fd = sock.as_raw_fd();
     let pktinfo = sock.local_addr().is_ok_and(|a| a.ip().is_unspecified());
     let mut b = Batch::new(pktinfo);
-    let stats = shared.handler.stats().clone();
-    let stats = &*stats;
+    // Counted per thread, added to the shared counters once per batch.
+    let mut stats = LocalStats::new(shared.handler.stats().clone());
     while !shared.stop.load(Ordering::Relaxed) {
         let n = match b.recv(fd) {
             Ok(n) => n,
@@ -675,7 +676,7 @@ fn worker(sock: UdpSocket, shared: &Shared) {
             let q = &b.rx[i][..len];
             let fast = table
                 .as_deref()
-                .and_then(|t| wire::answer(t, q, &mut b.tx[out], Some(stats)));
+                .and_then(|t| wire::answer_on(t, q, &mut b.tx[out], Some(&stats), Transport::Udp));
             let rlen = match fast {
                 Some(rlen) => rlen,
                 None => match fallback::full_path(&shared.handler, q, src) {
@@ -713,6 +714,7 @@ fn worker(sock: UdpSocket, shared: &Shared) {
             h.msg_hdr.msg_flags = 0;
             out += 1;
         }
+        stats.flush();
         if out > 0 {
             b.send(fd, out);
         }

@@ -30,7 +30,7 @@ use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 
 use crate::handler::{resolve, Snapshot};
 use crate::pool::{Pool, PoolType, Selection};
-use crate::stats::Stats;
+use crate::stats::Count;
 use crate::zones::{PoolAt, RrSet, Zone};
 
 /// Mirrors `handler::MAX_CNAME_CHAIN`.
@@ -546,10 +546,10 @@ pub enum Lookup<'t> {
 /// Writes the chosen pool body into `out` and patches its addresses;
 /// returns the body's header fields and length.
 #[inline]
-pub fn write_pool<'p>(
+pub fn write_pool<'p, S: Count + ?Sized>(
     p: &'p PoolAnswer,
     out: &mut [u8],
-    stats: Option<&Stats>,
+    stats: Option<&S>,
 ) -> Option<(&'p Body, usize)> {
     p.pool.with_answer(|sel| match sel {
         Selection::Addrs(addrs) => {

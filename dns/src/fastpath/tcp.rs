@@ -89,7 +89,7 @@ async fn connection(mut s: TcpStream, src: SocketAddr, shared: Arc<Shared>, time
             at += 2 + len;
             let fast = table
                 .as_deref()
-                .and_then(|t| wire::answer_on(t, msg, &mut answer, Some(&stats), Transport::Tcp));
+                .and_then(|t| wire::answer_on(t, msg, &mut answer, Some(&*stats), Transport::Tcp));
             match fast {
                 Some(n) => {
                     outbuf.extend_from_slice(&(n as u16).to_be_bytes());

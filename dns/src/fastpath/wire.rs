@@ -11,7 +11,7 @@
 //! would not fit the client's UDP size.
 
 use super::table::{write_pool, Body, Lookup, Table};
-use crate::stats::{Stats, Transport};
+use crate::stats::{Count, Stats, Transport};
 
 /// Fixed part of the OPT record we add: root name, type 41.
 const OPT_HEAD: [u8; 3] = [0, 0, 41];
@@ -106,11 +106,11 @@ pub fn answer(table: &Table, q: &[u8], out: &mut [u8], stats: Option<&Stats>) ->
 /// [`answer`] for a transport: over TCP the UDP size limits do not apply
 /// (only `out`'s length).
 #[inline]
-pub fn answer_on(
+pub fn answer_on<S: Count + ?Sized>(
     table: &Table,
     q: &[u8],
     out: &mut [u8],
-    stats: Option<&Stats>,
+    stats: Option<&S>,
     transport: Transport,
 ) -> Option<usize> {
     let mut key = [0u8; 256];

@@ -645,6 +645,43 @@ fn vip_answers_dns_over_udp_and_tcp_from_a_client_across_failover() {
     );
 }
 
+/// hadns on the wildcard address: a query to the VIP (a secondary address
+/// on n1's eth0, whose primary is n1's own) must be answered from the VIP
+/// — dig ignores a reply from any other source ("reply from unexpected
+/// source") and times out.
+#[test]
+#[ignore = "needs root + netns"]
+fn wildcard_listen_answers_from_the_vip() {
+    let mut lab = Lab::new(3);
+    lab.hadns_listen(1, "n1", &v4(200), "0.0.0.0:15353");
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    lab.wait_for(
+        5 * SEC,
+        "client gets a DNS answer (UDP) from the VIP",
+        |l| l.dig(3, VIP, false),
+    );
+}
+
+/// The same over IPv6 (`[::]`, IPV6_PKTINFO). Note: in this lab the kernel's
+/// own source selection already picks the VIP (same /64 as n1's address),
+/// so this checks the IPV6_PKTINFO path end to end rather than telling the
+/// fix from its absence (the IPv4 test does that).
+#[test]
+#[ignore = "needs root + netns"]
+fn wildcard_listen_answers_from_the_ipv6_vip() {
+    let mut lab = Lab::new(3);
+    let v6 = inst("VI_6", 61, 200, "100ms", &format!("{VIP6}/64"), "");
+    lab.hadns_listen(1, "n1", &v6, "[::]:15353");
+    lab.wait_for(5 * SEC, "n1 holds the IPv6 VIP", |l| {
+        l.holders(VIP6) == vec![1]
+    });
+    lab.wait_for(
+        5 * SEC,
+        "client gets a DNS answer (UDP) from the IPv6 VIP",
+        |l| l.dig(3, VIP6, false),
+    );
+}
+
 #[test]
 #[ignore = "needs root + netns"]
 fn gratuitous_arp_moves_the_clients_neighbour_entry() {

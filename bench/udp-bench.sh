@@ -17,7 +17,7 @@
 # Parts (PARTS, default "loadgen dnsperf tcp workers2"):
 #   loadgen   hadns-loadgen (batched sendmmsg/recvmmsg): median qps, p50, p99,
 #             lost, and the ratio hadns / each
-#   dnsperf   dnsperf over UDP (tops out near 160k qps here whatever the server)
+#   dnsperf   dnsperf over UDP (tops out near 400k qps here whatever the server)
 #   tcp       dnsperf -m tcp
 #   workers2  hadns with 2 fast-path workers on both CPUs (the generator
 #             then shares CPU $GEN_CPU) vs 1 worker

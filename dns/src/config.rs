@@ -81,6 +81,14 @@ pub struct DnsConfig {
     /// address; 0 = one per available core.
     #[serde(default)]
     pub workers: usize,
+    /// Concurrent TCP connections (all listeners); default: half of the
+    /// open-file limit, as Knot does, so descriptors stay in reserve for
+    /// health probes, reloads and the control endpoint.
+    #[serde(default)]
+    pub tcp_max_connections: Option<usize>,
+    /// Concurrent TCP connections from one client address.
+    #[serde(default = "default_tcp_max_per_client")]
+    pub tcp_max_per_client: usize,
 }
 
 impl Default for DnsConfig {
@@ -92,6 +100,8 @@ impl Default for DnsConfig {
             tcp_timeout: default_tcp_timeout(),
             fast_path: default_fast_path(),
             workers: 0,
+            tcp_max_connections: None,
+            tcp_max_per_client: default_tcp_max_per_client(),
         }
     }
 }
@@ -110,6 +120,59 @@ fn default_fast_path() -> bool {
 }
 fn default_tcp_timeout() -> Duration {
     Duration::from_secs(10)
+}
+fn default_tcp_max_per_client() -> usize {
+    128
+}
+
+/// Valid range of `dns.tcp_timeout`.
+const MIN_TCP_TIMEOUT: Duration = Duration::from_millis(100);
+const MAX_TCP_TIMEOUT: Duration = Duration::from_secs(3600);
+/// Largest `dns.workers` (threads per listen address).
+const MAX_WORKERS: usize = 256;
+/// Valid range of a check's `interval` and `timeout`.
+const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(10);
+const MAX_CHECK_INTERVAL: Duration = Duration::from_secs(3600);
+/// Largest config file we read (a config is a few KB; this stops
+/// `--config /dev/zero` from reading until memory runs out).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads a regular file of at most `max` bytes as UTF-8 text: a FIFO, a
+/// device or a larger file is refused with a clear error instead of being
+/// read until memory runs out.
+pub fn read_bounded(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.len() > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    // take(): the file may grow between the check and the read
+    f.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("larger than {max} bytes"),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line {line}: invalid UTF-8"),
+        )
+    })
 }
 
 /// `[control]`: the local HTTP endpoint `hadns status` reads
@@ -289,7 +352,7 @@ fn default_rise_fall() -> u32 {
 impl Config {
     /// Reads, parses and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_bounded(path, MAX_CONFIG_BYTES).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -340,6 +403,33 @@ impl Config {
         if self.dns.max_udp_size < 512 {
             return Err(self.invalid("dns.max_udp_size", "at least 512"));
         }
+        if !(MIN_TCP_TIMEOUT..=MAX_TCP_TIMEOUT).contains(&self.dns.tcp_timeout) {
+            return Err(self.invalid(
+                "dns.tcp_timeout",
+                format!(
+                    "a duration from 100ms to 1h, got {:?}",
+                    self.dns.tcp_timeout
+                ),
+            ));
+        }
+        if self.dns.workers > MAX_WORKERS {
+            return Err(self.invalid(
+                "dns.workers",
+                format!(
+                    "0 (one per core) to {MAX_WORKERS}, got {}",
+                    self.dns.workers
+                ),
+            ));
+        }
+        if self.dns.tcp_max_connections == Some(0) {
+            return Err(self.invalid(
+                "dns.tcp_max_connections",
+                "at least 1 (leave it out for the default)",
+            ));
+        }
+        if self.dns.tcp_max_per_client == 0 {
+            return Err(self.invalid("dns.tcp_max_per_client", "at least 1"));
+        }
         for (name, c) in &self.checks {
             let k = |f: &str| format!("check.{name}.{f}");
             match c.kind {
@@ -370,11 +460,23 @@ impl Config {
             if !(100..=599).contains(&c.expect_status) {
                 return Err(self.invalid(k("expect_status"), "an HTTP status code 100-599"));
             }
-            if c.interval.is_zero() {
-                return Err(self.invalid(k("interval"), "a positive duration such as \"1s\""));
+            if !(MIN_CHECK_INTERVAL..=MAX_CHECK_INTERVAL).contains(&c.interval) {
+                return Err(self.invalid(
+                    k("interval"),
+                    format!(
+                        "a duration from 10ms to 1h such as \"1s\", got {:?}",
+                        c.interval
+                    ),
+                ));
             }
-            if c.timeout.is_zero() {
-                return Err(self.invalid(k("timeout"), "a positive duration such as \"500ms\""));
+            if !(MIN_CHECK_INTERVAL..=MAX_CHECK_INTERVAL).contains(&c.timeout) {
+                return Err(self.invalid(
+                    k("timeout"),
+                    format!(
+                        "a duration from 10ms to 1h such as \"500ms\", got {:?}",
+                        c.timeout
+                    ),
+                ));
             }
             if c.rise == 0 {
                 return Err(self.invalid(k("rise"), "at least 1"));

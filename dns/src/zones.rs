@@ -60,6 +60,14 @@ pub enum ZoneError {
     /// zone, CNAME next to other data, ...).
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+    /// Like `Invalid`, for a problem with one record: `line` (1-based)
+    /// refers to `path`, which may be a file pulled in with `$INCLUDE`.
+    #[error("{path}:{line}: {message}")]
+    InvalidAt {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{dir}: no *.zone files found")]
     NoZones { dir: PathBuf },
     #[error("{path}: zone {origin} is also defined in {other}")]
@@ -163,8 +171,24 @@ impl Zones {
                 source,
             })?;
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "zone") && path.is_file() {
-                files.push(path);
+            if path.extension().is_none_or(|e| e != "zone") {
+                continue;
+            }
+            // A `*.zone` entry that is not a readable regular file (a
+            // dangling symlink, a symlink loop, a folder) is an error, not a
+            // zone silently left out.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => files.push(path),
+                Ok(_) => {
+                    return Err(ZoneError::Read {
+                        path,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "not a regular file",
+                        ),
+                    })
+                }
+                Err(source) => return Err(ZoneError::Read { path, source }),
             }
         }
         files.sort();
@@ -285,6 +309,9 @@ struct Spliced {
 }
 
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Largest zone file (or included file) we read: far above a 10M-name zone,
+/// and a bound for `/dev/zero`-like mistakes.
+const MAX_ZONE_FILE_BYTES: u64 = 4 << 30;
 
 /// Reads `path` and splices `$INCLUDE`d files into it.
 fn splice(path: &Path, origin: &Name) -> Result<Spliced, ZoneError> {
@@ -303,9 +330,11 @@ fn splice_into(
     depth: usize,
     out: &mut Spliced,
 ) -> Result<(), ZoneError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ZoneError::Read {
-        path: path.to_path_buf(),
-        source,
+    let text = crate::config::read_bounded(path, MAX_ZONE_FILE_BYTES).map_err(|source| {
+        ZoneError::Read {
+            path: path.to_path_buf(),
+            source,
+        }
     })?;
     let file_idx = out.files.len();
     out.files.push(path.to_path_buf());
@@ -460,6 +489,68 @@ fn locate_error(sp: &Spliced, origin: &Name, message: &str) -> (PathBuf, usize) 
     (sp.files[f].clone(), line)
 }
 
+/// Finds the line a parsed record comes from: the shortest prefix of `sp`
+/// (cut only where no parenthesis is open) whose parse yields it. Returns
+/// (file, 1-based line). Only runs on the error path.
+fn locate_record(sp: &Spliced, origin: &Name, rec: &Record) -> (PathBuf, usize) {
+    // Line ends where a record cannot continue on the next line.
+    // (first line of the last record, end offset)
+    let mut cuts = Vec::new();
+    let (mut off, mut depth, mut start) = (0usize, 0i32, 0usize);
+    for (i, l) in sp.text.split_inclusive('\n').enumerate() {
+        off += l.len();
+        if depth <= 0 {
+            start = i;
+        }
+        let mut quoted = false;
+        for c in l.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ';' if !quoted => break,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth -= 1,
+                _ => {}
+            }
+        }
+        if depth <= 0 {
+            cuts.push((start, off));
+        }
+    }
+    let same = |r: &Record| {
+        r.record_type() == rec.record_type()
+            && r.dns_class == rec.dns_class
+            && LowerName::new(&r.name) == LowerName::new(&rec.name)
+            && r.data == rec.data
+    };
+    let has = |k: usize| {
+        let end = cuts[k].1;
+        Parser::new(
+            &sp.text[..end],
+            Some(sp.files[0].clone()),
+            Some(origin.clone()),
+        )
+        .parse()
+        .is_ok_and(|(_, map)| {
+            map.values()
+                .any(|set| set.records_without_rrsigs().any(same))
+        })
+    };
+    if cuts.is_empty() || !has(cuts.len() - 1) {
+        return (sp.files[0].clone(), 1);
+    }
+    let (mut lo, mut hi) = (0usize, cuts.len() - 1);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if has(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let (f, line) = sp.lines[cuts[lo].0];
+    (sp.files[f].clone(), line)
+}
+
 /// The origin implied by a file name: `ha.com.zone` -> `ha.com.`.
 fn origin_from_file(path: &Path) -> Name {
     path.file_stem()
@@ -489,13 +580,34 @@ pub fn load_zone_file(path: &Path) -> Result<Zone, ZoneError> {
             });
         }
     };
-    build_zone(path, records)
+    build_zone(path, records).map_err(|bad| match bad.at {
+        Some(rec) => {
+            let (file, line) = locate_record(&sp, &origin0, &rec);
+            ZoneError::InvalidAt {
+                path: file,
+                line,
+                message: bad.message,
+            }
+        }
+        None => ZoneError::Invalid {
+            path: path.to_path_buf(),
+            message: bad.message,
+        },
+    })
 }
 
-fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, ZoneError> {
-    let invalid = |message: String| ZoneError::Invalid {
-        path: path.to_path_buf(),
+/// Why a parsed file is not a usable zone, and the record to blame (whose
+/// line [`locate_record`] then finds).
+struct Bad {
+    message: String,
+    at: Option<Record>,
+}
+
+fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad> {
+    let invalid = |message: String| Bad { message, at: None };
+    let invalid_at = |message: String, r: &Record| Bad {
         message,
+        at: Some(r.clone()),
     };
     let soas: Vec<&Record> = records
         .iter()
@@ -509,14 +621,17 @@ fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, ZoneError> {
             ))
         }
         _ => {
-            return Err(invalid(format!(
-                "{} SOA records (at {}); a zone file needs exactly one",
-                soas.len(),
-                soas.iter()
-                    .map(|r| r.name.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )))
+            return Err(invalid_at(
+                format!(
+                    "{} SOA records (at {}); a zone file needs exactly one",
+                    soas.len(),
+                    soas.iter()
+                        .map(|r| r.name.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                soas[1],
+            ))
         }
     };
     let RData::SOA(soa_data) = &soa.data else {
@@ -531,29 +646,38 @@ fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, ZoneError> {
     let count = records.len();
     for r in records {
         if r.dns_class != DNSClass::IN {
-            return Err(invalid(format!(
-                "{} {}: class {} (only IN is served)",
-                r.name,
-                r.record_type(),
-                r.dns_class
-            )));
+            return Err(invalid_at(
+                format!(
+                    "{} {}: class {} (only IN is served)",
+                    r.name,
+                    r.record_type(),
+                    r.dns_class
+                ),
+                &r,
+            ));
         }
         let lname = LowerName::new(&r.name);
         if !origin.zone_of(&lname) {
-            return Err(invalid(format!(
-                "{} {} is outside the zone {origin} (set by the SOA)",
-                r.name,
-                r.record_type()
-            )));
+            let below = lname.zone_of(&origin) && lname != origin;
+            return Err(invalid_at(
+                format!(
+                    "{} {} is outside the zone {origin} (set by the SOA{})",
+                    r.name,
+                    r.record_type(),
+                    if below {
+                        "; is the SOA below the apex?"
+                    } else {
+                        ""
+                    }
+                ),
+                &r,
+            ));
         }
         let node = nodes.entry(lname).or_default();
         let rtype = r.record_type();
         let len = wire_len(&r);
         match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
             Some(set) => {
-                if set.records.iter().any(|o| o.data == r.data) {
-                    continue; // duplicate RR: RFC 2181 §5 treats an RRset as a set
-                }
                 set.wire_len += len;
                 set.records.push(r);
             }
@@ -564,9 +688,19 @@ fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, ZoneError> {
             }),
         }
     }
-    // RFC 2181 §5.2: all RRs of an RRset share one TTL; use the smallest.
     for node in nodes.values_mut() {
         for set in &mut node.rrsets {
+            // Duplicate RRs: RFC 2181 §5 treats an RRset as a set. A hash
+            // set keeps this linear for large RRsets (and the file order).
+            if set.records.len() > 1 {
+                let before = set.records.len();
+                let mut seen = HashSet::with_capacity(before);
+                set.records.retain(|r| seen.insert(r.data.clone()));
+                if set.records.len() != before {
+                    set.wire_len = set.records.iter().map(wire_len).sum();
+                }
+            }
+            // RFC 2181 §5.2: all RRs of an RRset share one TTL; use the smallest.
             let ttl = set.records.iter().map(|r| r.ttl).min().unwrap_or(0);
             for r in &mut set.records {
                 r.ttl = ttl;
@@ -583,13 +717,19 @@ fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, ZoneError> {
                     .filter(|s| s.rtype != RecordType::CNAME)
                     .map(|s| s.rtype.to_string())
                     .collect();
-                return Err(invalid(format!(
-                    "{name} has a CNAME and other data ({}); RFC 1034 §3.6.2 forbids that",
-                    others.join(", ")
-                )));
+                return Err(invalid_at(
+                    format!(
+                        "{name} has a CNAME and other data ({}); RFC 1034 §3.6.2 forbids that",
+                        others.join(", ")
+                    ),
+                    &c.records[0],
+                ));
             }
             if c.records.len() > 1 {
-                return Err(invalid(format!("{name} has more than one CNAME")));
+                return Err(invalid_at(
+                    format!("{name} has more than one CNAME"),
+                    &c.records[1],
+                ));
             }
         }
     }
@@ -716,6 +856,91 @@ mod tests {
         std::fs::write(&f, format!("$TTL 60\n{SOA}www CNAME @\nwww A 10.0.0.1\n")).unwrap();
         let e = load_zone_file(&f).unwrap_err().to_string();
         assert!(e.contains("CNAME and other data"), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_name_the_line() {
+        let d = tmpdir("semantic");
+        let f = d.join("s.example.zone");
+        let cases = [
+            (
+                "www CNAME @\nx A 10.0.0.9\nwww A 10.0.0.1\n",
+                5,
+                "CNAME and other data",
+            ),
+            (
+                "x A 10.0.0.9\nwww.other.test. A 10.0.0.1\n",
+                6,
+                "outside the zone",
+            ),
+            ("x A 10.0.0.9\nwww CH A 10.0.0.1\n", 6, "class CH"),
+            (
+                "x A 10.0.0.9\nsub 60 IN SOA ns1 hm (\n 2 3600 600 604800 60 )\n",
+                6,
+                "2 SOA records",
+            ),
+        ];
+        for (body, line, what) in cases {
+            std::fs::write(&f, format!("$TTL 60\n{SOA}{body}")).unwrap();
+            let e = load_zone_file(&f).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{}:{line}: ", f.display())) && e.contains(what),
+                "{body:?}: {e}"
+            );
+        }
+        std::fs::write(
+            &f,
+            b"$TTL 60\n@ 300 IN SOA ns1 hm 1 3600 600 604800 60\n\xff A 1.2.3.4\n",
+        )
+        .unwrap();
+        let e = load_zone_file(&f).unwrap_err().to_string();
+        assert!(e.contains("line 3: invalid UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_zone_file_is_an_error() {
+        let d = tmpdir("dangling");
+        std::fs::write(d.join("a.example.zone"), format!("$TTL 60\n{SOA}")).unwrap();
+        std::os::unix::fs::symlink(d.join("missing"), d.join("b.example.zone")).unwrap();
+        let e = Zones::load_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("b.example.zone"), "{e}");
+        std::fs::remove_file(d.join("b.example.zone")).unwrap();
+        std::os::unix::fs::symlink(d.join("c.example.zone"), d.join("c.example.zone"))
+            .unwrap_or(());
+        let e = Zones::load_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("c.example.zone"), "symlink loop: {e}");
+    }
+
+    #[test]
+    fn large_rrset_duplicates_are_dropped_in_order() {
+        let d = tmpdir("dups");
+        let f = d.join("d.example.zone");
+        let mut text = format!("$TTL 60\n{SOA}");
+        for round in 0..2 {
+            for i in 0..5_000u32 {
+                text.push_str(&format!(
+                    "big {} A 10.{}.{}.{}\n",
+                    60 + round,
+                    i >> 16,
+                    (i >> 8) & 255,
+                    i & 255
+                ));
+            }
+        }
+        std::fs::write(&f, text).unwrap();
+        let z = load_zone_file(&f).unwrap();
+        let n = LowerName::new(&pool_name("big.d.example").unwrap());
+        let set = z.nodes[&n].get(RecordType::A).unwrap();
+        assert_eq!(set.records.len(), 5_000);
+        assert_eq!(
+            set.records[1].data,
+            RData::A(hickory_proto::rr::rdata::A::new(10, 0, 0, 1))
+        );
+        assert!(set.records.iter().all(|r| r.ttl == 60));
+        assert_eq!(
+            set.wire_len,
+            set.records.iter().map(wire_len).sum::<usize>()
+        );
     }
 
     #[test]

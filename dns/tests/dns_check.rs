@@ -170,3 +170,56 @@ fn missing_config_file() {
     let (ok, _out, err) = check(&dir.path().join("nope.toml"));
     assert!(!ok && err.contains("nope.toml"), "{err}");
 }
+
+/// Values that parse but would misbehave at run time are refused with the
+/// valid range, naming the key.
+#[test]
+fn out_of_range_values_are_refused() {
+    let with_dns = |extra: &str| {
+        let (dir, cfg) = setup("ranges", GOOD_POOL);
+        let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+            "[dns]\n",
+            &format!("[dns]\n{extra}\n"),
+            1,
+        );
+        std::fs::write(&cfg, text).unwrap();
+        let (ok, out, err) = check(&cfg);
+        assert!(!ok, "{extra}: check should fail; stdout:\n{out}");
+        drop(dir);
+        err
+    };
+    let e = with_dns("tcp_timeout = \"0s\"");
+    assert!(e.contains("dns.tcp_timeout") && e.contains("100ms"), "{e}");
+    let e = with_dns("workers = 100000");
+    assert!(e.contains("dns.workers") && e.contains("256"), "{e}");
+    let e = with_dns("tcp_max_per_client = 0");
+    assert!(e.contains("dns.tcp_max_per_client"), "{e}");
+    check_fails(
+        "interval",
+        &GOOD_POOL.replace("port = 80", "port = 80\ninterval = \"1ns\""),
+        &["check.web.interval", "10ms"],
+    );
+}
+
+/// A config that is not a regular file (a device, a FIFO) is refused at
+/// once instead of being read until memory runs out.
+#[test]
+fn config_that_is_not_a_file_is_refused() {
+    let (ok, _out, err) = check(std::path::Path::new("/dev/zero"));
+    assert!(
+        !ok && err.contains("/dev/zero") && err.contains("not a regular file"),
+        "{err}"
+    );
+}
+
+/// A `*.zone` entry that cannot be read (dangling symlink) fails `check`
+/// naming it, instead of the zone being left out silently.
+#[test]
+fn dangling_zone_symlink_fails_check() {
+    let (dir, cfg) = setup("dangling", GOOD_POOL);
+    let link = dir.path().join("zones/gone.test.zone");
+    std::os::unix::fs::symlink(dir.path().join("zones/nowhere"), &link).unwrap();
+    let (ok, out, err) = check(&cfg);
+    assert!(!ok, "check should fail; stdout:\n{out}");
+    assert!(err.contains("gone.test.zone"), "{err}");
+}

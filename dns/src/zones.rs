@@ -600,14 +600,14 @@ pub fn load_zone_file(path: &Path) -> Result<Zone, ZoneError> {
 /// line [`locate_record`] then finds).
 struct Bad {
     message: String,
-    at: Option<Record>,
+    at: Option<Box<Record>>,
 }
 
 fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad> {
     let invalid = |message: String| Bad { message, at: None };
     let invalid_at = |message: String, r: &Record| Bad {
         message,
-        at: Some(r.clone()),
+        at: Some(Box::new(r.clone())),
     };
     let soas: Vec<&Record> = records
         .iter()

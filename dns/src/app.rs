@@ -251,6 +251,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     for line in summary(&loaded) {
         info!("{line}");
     }
+    let nofile = crate::fdlimit::raise();
     // Fast path on: UDP and TCP are served by crate::fastpath (which hands
     // anything unusual to the full path in-process), not by hickory's loop.
     let (listeners, fast_sockets) = if loaded.cfg.dns.fast_path {
@@ -285,7 +286,14 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         Some(socks) => Some(crate::fastpath::FastPath::start(
             socks,
             handler.clone(),
-            cfg.dns.tcp_timeout,
+            crate::fastpath::TcpLimits {
+                max_connections: crate::fdlimit::tcp_connections(
+                    cfg.dns.tcp_max_connections,
+                    nofile,
+                ),
+                max_per_client: cfg.dns.tcp_max_per_client,
+                timeout: cfg.dns.tcp_timeout,
+            },
         )?),
         None => None,
     };

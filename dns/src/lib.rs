@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod fastpath;
+pub mod fdlimit;
 pub mod handler;
 pub mod health;
 pub mod metrics;

@@ -50,6 +50,7 @@ use crate::handler::Handler;
 use crate::server::{Listeners, ServerError};
 use crate::stats::{LocalStats, Transport};
 use table::Table;
+pub use tcp::TcpLimits;
 
 /// Datagrams per recvmmsg / sendmmsg call: enough to amortise the
 /// syscalls, small enough that replies flow back while the client sends
@@ -279,11 +280,11 @@ pub struct FastPath {
 impl FastPath {
     /// Precompiles the answers of the handler's snapshot, starts one UDP
     /// worker thread per UDP socket and, on the current tokio runtime, the
-    /// TCP server (`tcp_timeout`: idle connections are closed).
+    /// TCP server (bounded by `tcp`: see [`tcp`]).
     pub fn start(
         sockets: Sockets,
         handler: Handler,
-        tcp_timeout: Duration,
+        tcp_limits: TcpLimits,
     ) -> Result<FastPath, ServerError> {
         let Sockets { udp: sockets, tcp } = sockets;
         let started = std::time::Instant::now();
@@ -301,7 +302,7 @@ impl FastPath {
             stop: AtomicBool::new(false),
         });
         let (tcp_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let tcp_task = tokio::spawn(tcp::serve(tcp, shared.clone(), tcp_timeout, async {
+        let tcp_task = tokio::spawn(tcp::serve(tcp, shared.clone(), tcp_limits, async {
             let _ = stop_rx.await;
         }));
         let mut fp = FastPath {

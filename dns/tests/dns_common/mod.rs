@@ -145,15 +145,20 @@ pub struct Hadns {
 impl Hadns {
     /// Starts `hadns run --config cfg` and waits for its "listening on" line.
     pub fn start(cfg: &Path) -> Hadns {
-        let mut child = Command::new(BIN)
-            .args(["run", "--config"])
+        Hadns::start_with(cfg, |_| {})
+    }
+
+    /// [`Hadns::start`] with the command adjusted first (limits, env).
+    pub fn start_with(cfg: &Path, adjust: impl FnOnce(&mut Command)) -> Hadns {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["run", "--config"])
             .arg(cfg)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn hadns");
+            .stderr(Stdio::piped());
+        adjust(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn hadns");
         let log: Log = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
         let stderr = child.stderr.take().expect("stderr");
         let l2 = log.clone();
@@ -234,6 +239,10 @@ impl Hadns {
     }
 
     /// SIGTERM, then wait (with the deadline) for the exit status.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(&mut self) -> ExitStatus {
         self.signal(nix::sys::signal::Signal::SIGTERM);
         self.wait_exit()

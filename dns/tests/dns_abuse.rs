@@ -128,7 +128,7 @@ fn trickling_client_is_closed_after_the_timeout() {
     // Announce a 300-byte message, then send one byte every 100 ms (30 s
     // for the whole message).
     s.write_all(&300u16.to_be_bytes()).unwrap();
-    let closed = wait_until("server closes the trickling connection", || {
+    wait_until("server closes the trickling connection", || {
         if s.write_all(&[0]).is_err() {
             return Some(());
         }
@@ -140,7 +140,6 @@ fn trickling_client_is_closed_after_the_timeout() {
             Ok(_) => None,
         }
     });
-    let _ = closed;
 }
 
 /// Connections over `tcp_max_per_client` from one address are closed at

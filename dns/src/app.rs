@@ -282,7 +282,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         Some(live.checks_arc()),
     ));
     let _endpoints = crate::control::start(&cfg, &status).await?;
-    let _fast_path = match fast_sockets {
+    let fast_path = match fast_sockets {
         Some(socks) => Some(crate::fastpath::FastPath::start(
             socks,
             handler.clone(),
@@ -312,7 +312,13 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         tokio::select! {
             _ = hup.recv() => {
                 info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
-                match load(&config_path) {
+                // Parsing a large zone takes seconds: not on a runtime thread
+                // (the TCP fast path and the control endpoint run there).
+                let path = config_path.clone();
+                let loaded = tokio::task::spawn_blocking(move || load(&path))
+                    .await
+                    .unwrap_or_else(|e| Err(AppError::Server(ServerError::Serve(e.to_string()))));
+                match loaded {
                     Ok(new) => {
                         if new.cfg.dns.listen != cfg.dns.listen {
                             warn!("dns.listen changed; restart hadns to apply it");
@@ -323,7 +329,22 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         let mut new_live = Live::start(&new.cfg, &new.snapshot, Some(live.checks()));
                         new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
                         let lines = summary(&new);
-                        handler.replace(new.snapshot);
+                        let snap = Arc::new(new.snapshot);
+                        let old_table = match &fast_path {
+                            Some(fp) => {
+                                let s = Arc::clone(&snap);
+                                match tokio::task::spawn_blocking(move || crate::fastpath::table::Table::build(s)).await {
+                                    Ok(t) => Some(fp.install(t)),
+                                    Err(e) => {
+                                        warn!("fast path: building the new answers failed ({e}); the full path answers");
+                                        None
+                                    }
+                                }
+                            }
+                            None => None,
+                        };
+                        let old_snap = handler.replace_arc(snap);
+                        release(old_snap, old_table);
                         live = new_live; // drops the old probes
                         status.set_checks(live.checks_arc());
                         cfg = new.cfg;
@@ -359,6 +380,40 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     match r {
         Ok(r) => r.map_err(AppError::from),
         Err(e) => Err(AppError::Server(ServerError::Serve(e.to_string()))),
+    }
+}
+
+/// Drops what a reload replaced, off the runtime threads, and hands the
+/// freed memory back to the system: a large zone's old store and answer
+/// table would otherwise stay in the allocator's arenas.
+fn release(old_snap: Arc<Snapshot>, old_table: Option<Arc<crate::fastpath::table::Table>>) {
+    tokio::task::spawn_blocking(move || {
+        // Free here, not on a query thread that happens to hold the last
+        // reference for the batch it is answering (freeing a large zone
+        // takes a while): wait for those references to go first.
+        if let Some(t) = old_table {
+            drop_last(t);
+        }
+        drop_last(old_snap);
+        // SAFETY: malloc_trim has no preconditions; it only returns free
+        // heap memory to the kernel.
+        #[cfg(target_env = "gnu")]
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        tracing::debug!("reload: the replaced zones and answers are freed");
+    });
+}
+
+/// Drops `v` once this is its last reference (query threads hold theirs
+/// for one batch or one query); gives up waiting after 5 s.
+fn drop_last<T>(mut v: Arc<T>) {
+    for _ in 0..5000 {
+        match Arc::try_unwrap(v) {
+            Ok(inner) => return drop(inner),
+            Err(back) => v = back,
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 

@@ -105,8 +105,14 @@ impl Handler {
 
     /// Swaps in a new snapshot; queries in flight finish on the old one.
     pub fn replace(&self, snapshot: Snapshot) {
+        self.replace_arc(Arc::new(snapshot));
+    }
+
+    /// [`Handler::replace`] for a shared snapshot; returns the old one (so
+    /// the caller can drop it off the query threads).
+    pub fn replace_arc(&self, snapshot: Arc<Snapshot>) -> Arc<Snapshot> {
         self.stats.set_pools(&snapshot.pools);
-        self.state.store(Arc::new(snapshot));
+        self.state.swap(snapshot)
     }
 
     pub fn stats(&self) -> &Arc<Stats> {

@@ -22,9 +22,10 @@
 //! precompiled answers and the same hand-off, one read and one write per
 //! batch of pipelined queries.
 //!
-//! A reload swaps the handler's snapshot; the first worker to notice builds
-//! the new table (the others use the full path meanwhile). Health changes
-//! swap a pool's schedule and need no rebuild.
+//! A reload builds the new snapshot's table off the query threads and
+//! installs it before the snapshot is swapped into the handler
+//! ([`FastPath::install`]); a worker never builds one. Health changes swap
+//! a pool's schedule and need no rebuild.
 
 pub mod fallback;
 pub mod table;
@@ -36,7 +37,7 @@ use std::mem;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -237,34 +238,18 @@ fn set_buffers(s: &Socket) {
 struct Shared {
     handler: Handler,
     table: ArcSwap<Table>,
-    building: Mutex<()>,
     stop: AtomicBool,
 }
 
 impl Shared {
-    /// The table for the handler's current snapshot, building it if this
-    /// worker is the first to see a new snapshot. None: another worker is
-    /// building it (use the full path for now).
+    /// The table for the handler's current snapshot. None while a reload
+    /// has swapped the snapshot but not yet the table (use the full path
+    /// meanwhile): tables are built off the query threads
+    /// ([`FastPath::install`]), never by a worker.
     fn current(&self) -> Option<Arc<Table>> {
         let t = self.table.load_full();
         let snap = self.handler.snapshot();
-        if Arc::ptr_eq(&t.snap, &snap) {
-            return Some(t);
-        }
-        let _g = self.building.try_lock().ok()?;
-        let t = self.table.load_full();
-        if Arc::ptr_eq(&t.snap, &snap) {
-            return Some(t);
-        }
-        let started = std::time::Instant::now();
-        let t = Arc::new(Table::build(snap));
-        info!(
-            names = t.names.len(),
-            took = ?started.elapsed(),
-            "fast path: answers recompiled for the new zones"
-        );
-        self.table.store(t.clone());
-        Some(t)
+        Arc::ptr_eq(&t.snap, &snap).then_some(t)
     }
 }
 
@@ -298,7 +283,6 @@ impl FastPath {
         let shared = Arc::new(Shared {
             handler,
             table: ArcSwap::from_pointee(table),
-            building: Mutex::new(()),
             stop: AtomicBool::new(false),
         });
         let (tcp_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -320,6 +304,18 @@ impl FastPath {
             fp.threads.push(t);
         }
         Ok(fp)
+    }
+
+    /// Swaps in the answers for a new snapshot, built by the caller off the
+    /// query threads (`Table::build`), before the snapshot itself is swapped
+    /// into the handler; returns the old table (drop it off the query
+    /// threads too).
+    pub fn install(&self, table: Table) -> Arc<Table> {
+        info!(
+            names = table.names.len(),
+            "fast path: answers for the new zones installed"
+        );
+        self.shared.table.swap(Arc::new(table))
     }
 
     /// Stops the workers and waits for them.

@@ -44,9 +44,10 @@ pub fn raise() -> u64 {
 
 /// Concurrent TCP connections allowed: `configured`, or half the open-file
 /// limit (Knot's default), and never so many that fewer than [`RESERVE`]
-/// descriptors are left for the rest of hadns.
+/// descriptors (half the limit, if that is less) are left for the rest of
+/// hadns.
 pub fn tcp_connections(configured: Option<usize>, nofile: u64) -> usize {
-    let ceiling = nofile.saturating_sub(RESERVE).max(1);
+    let ceiling = nofile.saturating_sub(RESERVE.min(nofile / 2)).max(1);
     let want = configured.map_or(nofile / 2, |c| c as u64);
     if want > ceiling {
         warn!(
@@ -69,6 +70,6 @@ mod tests {
         assert_eq!(tcp_connections(Some(10), 1024), 10);
         assert_eq!(tcp_connections(None, 100), 50);
         assert_eq!(tcp_connections(None, 10), 5);
-        assert_eq!(tcp_connections(Some(7), 10), 1, "the reserve wins");
+        assert_eq!(tcp_connections(Some(7), 10), 5, "the reserve wins");
     }
 }

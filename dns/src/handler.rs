@@ -4,46 +4,30 @@
 //! Per query: one `ArcSwap` load, hash lookups in the zone, and for a pool
 //! name one atomic increment into the pool's precomputed schedule. No locks.
 //!
-//! Semantics (each has an integration test in `dns/tests/`):
-//! - REFUSED for names outside our zones (we do not recurse; RA is clear).
-//! - AA on authoritative answers, NXDOMAIN and NODATA.
-//! - NXDOMAIN / NODATA carry the zone's SOA in AUTHORITY with
-//!   TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
-//! - A pool name answers its type from [`Pool::with_answer`], TTL = the
-//!   pool's ttl; the pool wins over static records of that type.
-//! - CNAME chains are followed here, across our zones, so
-//!   `www CNAME ha.com.` ends in the pool's answer (RFC 1034 §4.3.2).
-//! - ANY (RFC 8482 §4.1): one RRset — the CNAME if there is one, else the
-//!   pool's current answer, else the first RRset at the name.
-//! - EDNS(0): the response carries OPT with our UDP size
-//!   (min(client's, `dns.max_udp_size`)); EDNS version > 0 gets BADVERS.
-//! - UDP answers that do not fit are sent as header + question (+ OPT) with
-//!   TC set, so the client retries over TCP (RFC 2181 §9, RFC 7766).
-//! - Names at or below a zone cut (NS below the apex) get a referral.
-//! - Wildcards (RFC 4592) are synthesized from the closest encloser.
+//! What to answer is decided by [`crate::resolve`] (shared with the fast
+//! path); this module adds the message around it: EDNS(0) (OPT with
+//! min(client's, `dns.max_udp_size`); version > 0 gets BADVERS), opcode and
+//! class checks, and UDP truncation (answers that do not fit are sent as
+//! header + question (+ OPT) with TC set, RFC 2181 §9, RFC 7766; optional
+//! ADDITIONAL records are dropped first).
 
-use std::borrow::Cow;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA};
-use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
+use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::config::{Config, PoolType};
-use crate::pool::{Pool, PoolSpec, Selection};
+use crate::pool::{Pool, PoolSpec};
+use crate::resolve::{resolve, Answer};
 use crate::stats::{Stats, Transport};
-use crate::zones::{Node, PoolAt, Zone, ZoneError, Zones};
-
-/// Longest CNAME chain we follow (BIND and Knot stop around here too).
-const MAX_CNAME_CHAIN: usize = 8;
+use crate::zones::{ZoneError, Zones};
 
 /// Everything a query needs; immutable once built (pools mutate only their
 /// own health-driven schedules, lock-free).
@@ -124,242 +108,12 @@ impl Handler {
     }
 }
 
-/// The answer being built for one query.
-#[derive(Default)]
-pub struct Answer<'s> {
-    pub rcode: ResponseCode,
-    pub aa: bool,
-    pub answers: Vec<Cow<'s, Record>>,
-    pub authority: Vec<&'s Record>,
-    pub additional: Vec<&'s Record>,
-    /// Upper bound of the records' wire size (no compression).
-    pub size: usize,
-    /// ADDITIONAL may be left out if the message does not fit (true for
-    /// NS/MX target addresses; false for referral glue, RFC 9471).
-    pub additional_optional: bool,
-    /// Where pool answers are counted (per member), if anywhere.
-    pub stats: Option<&'s Stats>,
-}
-
-impl<'s> Answer<'s> {
-    fn push_set(&mut self, set: &'s crate::zones::RrSet, owner: Option<&Name>) {
-        self.size += set.wire_len;
-        match owner {
-            None => self.answers.extend(set.records.iter().map(Cow::Borrowed)),
-            Some(owner) => {
-                // wildcard synthesis (RFC 4592 §3.3.1): owner = the query name
-                for r in &set.records {
-                    let mut r = r.clone();
-                    self.size += owner.len() + 1;
-                    r.name = owner.clone();
-                    self.answers.push(Cow::Owned(r));
-                }
-            }
-        }
-    }
-
-    fn negative(&mut self, zone: &'s Zone, rcode: ResponseCode) {
-        self.rcode = rcode;
-        self.size += zone.negative_soa.name.len() + 64 + 256;
-        self.authority.push(&zone.negative_soa);
-    }
-
-    /// Appends the pool's answer for this query (or turns the response into
-    /// NODATA / SERVFAIL by `when_all_down`).
-    fn push_pool(&mut self, zone: &'s Zone, p: &PoolAt, owner: &Name) {
-        let ttl = p.pool.spec().ttl;
-        p.pool.with_answer(|sel| match sel {
-            Selection::Addrs(addrs) => {
-                if let Some(stats) = self.stats {
-                    stats.answers(&p.pool, addrs);
-                }
-                let per = owner.len() + 1 + 10;
-                for ip in addrs {
-                    let (rdata, len) = match ip {
-                        IpAddr::V4(v4) => (RData::A(A(*v4)), 4),
-                        IpAddr::V6(v6) => (RData::AAAA(AAAA(*v6)), 16),
-                    };
-                    self.size += per + len;
-                    self.answers
-                        .push(Cow::Owned(Record::from_rdata(owner.clone(), ttl, rdata)));
-                }
-            }
-            Selection::NoData => self.negative(zone, ResponseCode::NoError),
-            Selection::ServFail => {
-                self.rcode = ResponseCode::ServFail;
-                self.aa = false;
-                self.answers.clear();
-            }
-        });
-    }
-}
-
-/// Resolves one question against the snapshot (the pure part of the query
-/// path; the RequestHandler wraps it in DNS messages).
-pub fn resolve<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Answer<'s> {
-    resolve_counted(snap, qname, qtype, None)
-}
-
-/// [`resolve`], counting pool answers per member in `stats`.
-pub fn resolve_counted<'s>(
-    snap: &'s Snapshot,
-    qname: &LowerName,
-    qtype: RecordType,
-    stats: Option<&'s Stats>,
-) -> Answer<'s> {
-    let mut out = Answer {
-        stats,
-        ..Answer::default()
-    };
-    let Some(mut zone) = snap.zones.find(qname) else {
-        out.rcode = ResponseCode::Refused;
-        return out;
-    };
-    out.aa = true;
-    let mut name: Cow<'_, LowerName> = Cow::Borrowed(qname);
-    let mut visited: Vec<LowerName> = Vec::new();
-    for step in 0..MAX_CNAME_CHAIN {
-        // Delegation below the apex: refer (RFC 1034 §4.3.2 step 3b).
-        if !zone.cuts.is_empty() {
-            if let Some(cut) = find_cut(zone, &name) {
-                if step == 0 {
-                    out.aa = false;
-                }
-                refer(zone, cut, &mut out);
-                return out;
-            }
-        }
-        let (node, synth_owner) = match zone.nodes.get(&name) {
-            Some(node) => (node, None),
-            None => match wildcard(zone, &name) {
-                Some(node) => (node, Some(Name::from((*name).clone()))),
-                None => {
-                    out.negative(zone, ResponseCode::NXDomain);
-                    return out;
-                }
-            },
-        };
-        let owner_of = |p: &PoolAt| synth_owner.clone().unwrap_or_else(|| p.name.clone());
-        if qtype == RecordType::ANY {
-            // RFC 8482 §4.1: answer with one RRset, never everything.
-            if let Some(set) = node.get(RecordType::CNAME) {
-                out.push_set(set, synth_owner.as_ref());
-            } else if let Some(p) = node.pools.first() {
-                out.push_pool(zone, p, &owner_of(p));
-            } else if let Some(set) = node.rrsets.first() {
-                out.push_set(set, synth_owner.as_ref());
-            } else {
-                out.negative(zone, ResponseCode::NoError);
-            }
-            return out;
-        }
-        if let Some(p) = node.pool(qtype) {
-            out.push_pool(zone, p, &owner_of(p));
-            return out;
-        }
-        if let Some(set) = node.get(qtype) {
-            out.push_set(set, synth_owner.as_ref());
-            if matches!(qtype, RecordType::NS | RecordType::MX) {
-                add_target_addresses(snap, set, &mut out);
-            }
-            return out;
-        }
-        let Some(cname) = node.get(RecordType::CNAME) else {
-            out.negative(zone, ResponseCode::NoError);
-            return out;
-        };
-        out.push_set(cname, synth_owner.as_ref());
-        let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
-            return out;
-        };
-        let target = LowerName::new(&target.0);
-        if target == *qname || visited.contains(&target) {
-            return out; // a CNAME loop: answer the chain once
-        }
-        visited.push((*name).clone());
-        match snap.zones.find(&target) {
-            Some(z) => zone = z,
-            // Outside our zones: the client's resolver follows it.
-            None => return out,
-        }
-        name = Cow::Owned(target);
-    }
-    debug!(%qname, "CNAME chain longer than {MAX_CNAME_CHAIN}, answering the chain so far");
-    out
-}
-
-/// RFC 1035 §3.3.9/§3.3.11 additional section processing: the static
-/// A/AAAA records of NS and MX targets inside our zones (optional data:
-/// dropped rather than truncating if it does not fit).
-fn add_target_addresses<'s>(snap: &'s Snapshot, set: &crate::zones::RrSet, out: &mut Answer<'s>) {
-    for r in &set.records {
-        let target = match &r.data {
-            RData::NS(ns) => &ns.0,
-            RData::MX(mx) => &mx.exchange,
-            _ => continue,
-        };
-        let t = LowerName::new(target);
-        let Some(node) = snap.zones.find(&t).and_then(|z| z.nodes.get(&t)) else {
-            continue;
-        };
-        for ty in [RecordType::A, RecordType::AAAA] {
-            if let Some(s) = node.get(ty) {
-                out.size += s.wire_len;
-                out.additional.extend(s.records.iter());
-            }
-        }
-    }
-    out.additional_optional = true;
-}
-
-/// The highest zone cut at or above `name` (below the apex), if any.
-fn find_cut<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z LowerName> {
-    zone.cuts
-        .iter()
-        .filter(|c| c.zone_of(name))
-        .min_by_key(|c| c.num_labels())
-}
-
-fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Answer<'s>) {
-    let Some(ns) = zone.nodes.get(cut).and_then(|n| n.get(RecordType::NS)) else {
-        return;
-    };
-    out.rcode = ResponseCode::NoError;
-    out.size += ns.wire_len;
-    out.authority.extend(ns.records.iter());
-    // Glue: addresses of name servers inside the delegated zone.
-    for r in &ns.records {
-        if let RData::NS(target) = &r.data {
-            let t = LowerName::new(&target.0);
-            if cut.zone_of(&t) {
-                if let Some(node) = zone.nodes.get(&t) {
-                    for ty in [RecordType::A, RecordType::AAAA] {
-                        if let Some(set) = node.get(ty) {
-                            out.size += set.wire_len;
-                            out.additional.extend(set.records.iter());
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// RFC 4592: `*.<closest encloser>` if it exists, for a name that does not.
-fn wildcard<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Node> {
-    if !zone.has_wildcards {
-        return None;
-    }
-    let mut encloser = name.base_name();
-    while !zone.nodes.contains_key(&encloser) {
-        if encloser.num_labels() <= zone.origin.num_labels() {
-            break;
-        }
-        encloser = encloser.base_name();
-    }
-    // `*.<encloser>` (LowerName::into_wildcard would replace a label instead)
-    let star = Name::from(encloser).prepend_label("*").ok()?;
-    zone.nodes.get(&LowerName::new(&star))
+/// The UDP payload size we answer an EDNS client with (RFC 6891 §6.2.5):
+/// the smaller of the client's and ours, never below 512. Both encoders
+/// use it.
+#[inline]
+pub fn edns_payload(client: u16, ours: u16) -> u16 {
+    client.max(512).min(ours.max(512))
 }
 
 fn error_info(request: &Request, rcode: ResponseCode) -> ResponseInfo {
@@ -407,7 +161,7 @@ impl Handler {
         // smaller of the client's and ours (never below 512).
         let resp_edns = request.edns.as_ref().map(|req| {
             let mut e = Edns::new();
-            e.set_max_payload(req.max_payload().max(512).min(snap.max_udp_size.max(512)));
+            e.set_max_payload(edns_payload(req.max_payload(), snap.max_udp_size));
             e.set_version(0);
             e.set_dnssec_ok(false);
             e
@@ -457,7 +211,7 @@ impl Handler {
                 ..Answer::default()
             },
             (DNSClass::IN | DNSClass::ANY, _) => {
-                resolve_counted(&snap, query.name(), qtype, Some(&self.stats))
+                resolve(&snap, query.name(), qtype, Some(&self.stats))
             }
             _ => Answer {
                 rcode: ResponseCode::Refused,
@@ -541,7 +295,13 @@ impl Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hickory_proto::rr::rdata::A;
+    use hickory_proto::rr::{LowerName, Name, RData};
     use std::path::{Path, PathBuf};
+
+    fn resolve<'s>(s: &'s Snapshot, n: &LowerName, t: RecordType) -> Answer<'s> {
+        crate::resolve::resolve(s, n, t, None)
+    }
 
     const ZONE: &str = "$ORIGIN ex.test.\n$TTL 300\n@ IN SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\n@ A 192.0.2.1\nns1 A 192.0.2.2\nwww CNAME @\nloop1 CNAME loop2\nloop2 CNAME loop1\n";
 

@@ -10,6 +10,7 @@ pub mod handler;
 pub mod health;
 pub mod metrics;
 pub mod pool;
+pub mod resolve;
 pub mod server;
 pub mod stats;
 pub mod vrrp_glue;

@@ -1,18 +1,20 @@
 //! Precompiled answers: every (name, type) the fast path serves, as the
 //! exact bytes the full path would send after the question.
 //!
-//! The bodies are produced by the full path's own code — [`resolve`] and
-//! hickory's `MessageResponseBuilder` / `BinEncoder`, with a lowercase
+//! The bodies are produced from the full path's own plan —
+//! [`crate::resolve::plan`] — and hickory's `MessageResponseBuilder` /
+//! `BinEncoder`, with a lowercase
 //! question of the same length — so they are byte-identical to what the
 //! full path sends. hickory never compresses names against the question
 //! (it stores the whole question, type and class included, as one
 //! compression candidate), so the body does not depend on the query's case
 //! or ID: a reply is header + the query's own question bytes + body (+ OPT).
 //!
-//! Pools: the body is precompiled per number of addresses k (1..=members)
-//! with placeholder rdata; per query [`Pool::with_answer`] (the same atomic
-//! counter and arc-swapped schedule the full path uses) picks the addresses
-//! and they are written into the k rdata slots. Health changes swap the
+//! Pools: the body is precompiled once with a placeholder address per
+//! member; the answer with k addresses is its prefix up to slot k. Per query
+//! [`Pool::with_answer`] (the same atomic counter and arc-swapped schedule
+//! the full path uses) picks the addresses and they are written into the k
+//! rdata slots. Health changes swap the
 //! schedule and need no recompilation; a reload (new [`Snapshot`]) builds a
 //! new table.
 
@@ -28,13 +30,10 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, BinEncoder};
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 
-use crate::handler::{resolve, Snapshot};
+use crate::handler::Snapshot;
 use crate::pool::{Pool, PoolType, Selection};
+use crate::resolve::{find_cut, plan, Plan, PoolStep};
 use crate::stats::Count;
-use crate::zones::{PoolAt, RrSet, Zone};
-
-/// Mirrors `handler::MAX_CNAME_CHAIN`.
-const MAX_CNAME_CHAIN: usize = 8;
 
 /// A small, fast, non-cryptographic hash (the Fx hash of rustc). Keys are
 /// zone names (inserted by us, not by clients), so flooding is not a concern.
@@ -110,15 +109,20 @@ impl Body {
     }
 }
 
-/// A pool answer: one template per number of addresses.
+/// A pool answer: one body with every member's address slot; the answer
+/// with k addresses is its prefix up to the end of slot k (answers are the
+/// last section of a pool answer, so the prefix is a whole message body),
+/// with ANCOUNT = CNAMEs + k. Memory is linear in the member count.
 #[derive(Debug)]
 pub struct PoolAnswer {
     pub pool: Arc<Pool>,
     /// 4 (A) or 16 (AAAA).
     pub rdlen: usize,
-    /// `templates[k - 1]`: the body with k addresses.
-    pub templates: Vec<Body>,
-    /// Start of address i's rdata in every template (prefix-stable).
+    /// The body with every member's address.
+    pub full: Body,
+    /// CNAME records before the addresses.
+    pub chain: u16,
+    /// Start of address i's rdata in `full`.
     pub rdata_at: Vec<usize>,
     pub nodata: Body,
     pub servfail: Body,
@@ -131,6 +135,8 @@ pub struct PoolAnswer {
 pub enum Answer {
     Fixed(Arc<Body>),
     Pool(Box<PoolAnswer>),
+    /// Answered by the full path (see `compile`).
+    FullPath,
 }
 
 #[derive(Debug, Default)]
@@ -261,91 +267,45 @@ fn encode_shared(
     Some(b1)
 }
 
-/// How the full path would answer (name, type), found without touching any
-/// pool (mirrors `handler::resolve`'s walk).
-enum Plan<'s> {
-    /// No pool involved: `resolve` may be called to precompile it.
-    Static,
-    /// The answer ends in a pool, after these CNAME sets.
-    Pool {
-        chain: Vec<&'s RrSet>,
-        zone: &'s Zone,
-        at: &'s PoolAt,
-    },
-    /// Wildcards or something else we leave to the full path.
-    Skip,
-}
-
-fn in_cut(zone: &Zone, name: &LowerName) -> bool {
-    !zone.cuts.is_empty() && zone.cuts.iter().any(|c| c.zone_of(name))
-}
-
-fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Plan<'s> {
-    let Some(mut zone) = snap.zones.find(qname) else {
-        return Plan::Static;
-    };
-    let mut name = qname.clone();
-    let mut visited: Vec<LowerName> = Vec::new();
-    let mut chain = Vec::new();
-    for _ in 0..MAX_CNAME_CHAIN {
-        if in_cut(zone, &name) {
-            return Plan::Static; // a referral
-        }
-        let Some(node) = zone.nodes.get(&name) else {
-            return if zone.has_wildcards {
-                Plan::Skip
-            } else {
-                Plan::Static
-            };
-        };
-        if let Some(at) = node.pool(qtype) {
-            return Plan::Pool { chain, zone, at };
-        }
-        if node.get(qtype).is_some() {
-            return Plan::Static;
-        }
-        let Some(cname) = node.get(RecordType::CNAME) else {
-            return Plan::Static;
-        };
-        chain.push(cname);
-        let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
-            return Plan::Static;
-        };
-        let target = LowerName::new(&target.0);
-        if target == *qname || visited.contains(&target) {
-            return Plan::Static;
-        }
-        visited.push(name.clone());
-        match snap.zones.find(&target) {
-            Some(z) => zone = z,
-            None => return Plan::Static,
-        }
-        name = target;
-    }
-    Plan::Static
-}
-
-fn static_body(snap: &Snapshot, wire: &[u8], qname: &LowerName, qtype: RecordType) -> Option<Body> {
-    let a = resolve(snap, qname, qtype);
-    let answers: Vec<&Record> = a.answers.iter().map(Cow::as_ref).collect();
+/// Encodes a plan without a pool (the static part of the answer).
+fn static_body(wire: &[u8], qtype: RecordType, p: &Plan<'_>) -> Option<Body> {
+    let answers: Vec<&Record> = p.answers.iter().map(Cow::as_ref).collect();
     encode(
         wire,
         u16::from(qtype),
-        a.aa,
-        a.rcode,
+        p.aa,
+        p.rcode,
         &answers,
-        &a.authority,
-        &a.additional,
+        &p.authority,
+        &p.additional,
     )
+}
+
+/// Precompiles the answer to (name, type) from the resolver's plan; None =
+/// leave it to the full path (a synthesized answer, or one that cannot be
+/// encoded ahead of time).
+fn compile(snap: &Snapshot, wire: &[u8], lname: &LowerName, qtype: RecordType) -> Option<Answer> {
+    let p = plan(snap, lname, qtype);
+    if p.synthesized {
+        return None;
+    }
+    Some(match &p.pool {
+        None => Answer::Fixed(Arc::new(static_body(wire, qtype, &p)?)),
+        Some(step) if p.authority.is_empty() && p.additional.is_empty() => {
+            let chain: Vec<&Record> = p.answers.iter().map(Cow::as_ref).collect();
+            Answer::Pool(Box::new(pool_answer(wire, qtype, &chain, step)?))
+        }
+        Some(_) => return None,
+    })
 }
 
 fn pool_answer(
     wire: &[u8],
     qtype: RecordType,
-    chain: &[&RrSet],
-    zone: &Zone,
-    at: &PoolAt,
+    cnames: &[&Record],
+    step: &PoolStep<'_>,
 ) -> Option<PoolAnswer> {
+    let (zone, at) = (step.zone, step.at);
     let spec = at.pool.spec();
     let (rdlen, placeholder) = match spec.rtype {
         PoolType::A => (4, RData::A(A(Ipv4Addr::UNSPECIFIED))),
@@ -359,43 +319,75 @@ fn pool_answer(
         return None;
     }
     let qt = u16::from(qtype);
-    let cnames: Vec<&Record> = chain.iter().flat_map(|s| s.records.iter()).collect();
-    let rec = Record::from_rdata(at.name.clone(), spec.ttl, placeholder);
-    let mut templates = Vec::with_capacity(spec.members.len());
-    let mut rdata_at = Vec::with_capacity(spec.members.len());
-    for k in 1..=spec.members.len() {
-        let mut answers = cnames.clone();
+    let rec = Record::from_rdata(step.owner.clone(), spec.ttl, placeholder);
+    let n = spec.members.len();
+    let with = |k: usize| {
+        let mut answers = cnames.to_vec();
         answers.extend(std::iter::repeat_n(&rec, k));
-        let body = encode(wire, qt, true, ResponseCode::NoError, &answers, &[], &[])?;
-        // Prefix-stable: address k-1's rdata ends this body.
-        rdata_at.push(body.bytes.len().checked_sub(rdlen)?);
-        templates.push(body);
+        encode(wire, qt, true, ResponseCode::NoError, &answers, &[], &[])
+    };
+    let full = with(n)?;
+    // Where each address's rdata sits. hickory compresses only the first
+    // 120 names of a message, so records are not all the same length; the
+    // body for k addresses is still the prefix up to slot k (each record's
+    // encoding depends only on what precedes it).
+    let ends = record_ends(&full.bytes, cnames.len() + n)?;
+    let rdata_at: Vec<usize> = ends[cnames.len()..].iter().map(|e| e - rdlen).collect();
+    if ends.last() != Some(&full.bytes.len()) {
+        return None; // not a plain answer section: leave it to the full path
     }
     let nodata = encode(
         wire,
         qt,
         true,
         ResponseCode::NoError,
-        &cnames,
+        cnames,
         &[&zone.negative_soa],
         &[],
     )?;
     let servfail = encode(wire, qt, false, ResponseCode::ServFail, &[], &[], &[])?;
-    let max_len = templates
+    let max_len = [&full, &nodata, &servfail]
         .iter()
-        .chain([&nodata, &servfail])
         .map(|b| b.bytes.len())
         .max()
         .unwrap_or(0);
     Some(PoolAnswer {
         pool: at.pool.clone(),
         rdlen,
-        templates,
+        chain: u16::try_from(cnames.len()).ok()?,
+        full,
         rdata_at,
         nodata,
         servfail,
         max_len,
     })
+}
+
+/// The end offsets of the first `count` resource records in `body`.
+fn record_ends(body: &[u8], count: usize) -> Option<Vec<usize>> {
+    let mut ends = Vec::with_capacity(count);
+    let mut at = 0;
+    for _ in 0..count {
+        // owner name: labels up to the root, or a compression pointer
+        loop {
+            let len = *body.get(at)?;
+            if len & 0xc0 == 0xc0 {
+                at += 2;
+                break;
+            }
+            at += 1 + usize::from(len);
+            if len == 0 {
+                break;
+            }
+        }
+        let rdlen = usize::from(u16::from_be_bytes([*body.get(at + 8)?, *body.get(at + 9)?]));
+        at += 10 + rdlen;
+        if at > body.len() {
+            return None;
+        }
+        ends.push(at);
+    }
+    Some(ends)
 }
 
 impl Table {
@@ -439,8 +431,8 @@ impl Table {
             };
             apexes.insert(apex.into_boxed_slice(), ZoneEntry { nxdomain });
             for (lname, node) in &zone.nodes {
-                if in_cut(zone, lname) {
-                    continue;
+                if find_cut(zone, lname).is_some() {
+                    continue; // referrals: the full path
                 }
                 if !snap
                     .zones
@@ -474,19 +466,9 @@ impl Table {
                     ) {
                         continue;
                     }
-                    let ans = match plan(&snap, lname, t) {
-                        Plan::Skip => continue,
-                        Plan::Static => match static_body(&snap, &wire, lname, t) {
-                            Some(b) => Answer::Fixed(Arc::new(b)),
-                            None => continue,
-                        },
-                        Plan::Pool { chain, zone, at } => {
-                            match pool_answer(&wire, t, &chain, zone, at) {
-                                Some(p) => Answer::Pool(Box::new(p)),
-                                None => continue,
-                            }
-                        }
-                    };
+                    // Not precompiled: the full path answers this type
+                    // (never the name's shared NODATA body).
+                    let ans = compile(&snap, &wire, lname, t).unwrap_or(Answer::FullPath);
                     entry.types.push((u16::from(t), ans));
                 }
                 names.insert(wire.into_boxed_slice(), entry);
@@ -510,10 +492,11 @@ impl Table {
         if let Some(e) = self.names.get(name) {
             for (t, a) in &e.types {
                 if *t == qtype {
-                    return Some(match a {
-                        Answer::Fixed(b) => Lookup::Fixed(b),
-                        Answer::Pool(p) => Lookup::Pool(p),
-                    });
+                    return match a {
+                        Answer::Fixed(b) => Some(Lookup::Fixed(b)),
+                        Answer::Pool(p) => Some(Lookup::Pool(p)),
+                        Answer::FullPath => None,
+                    };
                 }
             }
             // Ordinary data types only (meta and unusual types: full path).
@@ -543,22 +526,44 @@ pub enum Lookup<'t> {
     Pool(&'t PoolAnswer),
 }
 
+/// Header fields a body sets: AA, RCODE, AN, NS, AR counts.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields {
+    pub aa: bool,
+    pub rcode: u8,
+    pub an: u16,
+    pub ns: u16,
+    pub ar: u16,
+}
+
+impl Body {
+    pub fn fields(&self) -> Fields {
+        Fields {
+            aa: self.aa,
+            rcode: self.rcode,
+            an: self.an,
+            ns: self.ns,
+            ar: self.ar,
+        }
+    }
+}
+
 /// Writes the chosen pool body into `out` and patches its addresses;
 /// returns the body's header fields and length.
 #[inline]
-pub fn write_pool<'p, S: Count + ?Sized>(
-    p: &'p PoolAnswer,
+pub fn write_pool<S: Count + ?Sized>(
+    p: &PoolAnswer,
     out: &mut [u8],
     stats: Option<&S>,
-) -> Option<(&'p Body, usize)> {
+) -> Option<(Fields, usize)> {
     p.pool.with_answer(|sel| match sel {
         Selection::Addrs(addrs) => {
             if let Some(st) = stats {
                 st.answers(&p.pool, addrs);
             }
-            let body = p.templates.get(addrs.len().checked_sub(1)?)?;
-            let n = body.bytes.len();
-            out.get_mut(..n)?.copy_from_slice(&body.bytes);
+            let k = addrs.len();
+            let n = p.rdata_at.get(k.checked_sub(1)?)? + p.rdlen;
+            out.get_mut(..n)?.copy_from_slice(&p.full.bytes[..n]);
             for (ip, &at) in addrs.iter().zip(&p.rdata_at) {
                 match ip {
                     IpAddr::V4(v4) if p.rdlen == 4 => out[at..at + 4].copy_from_slice(&v4.octets()),
@@ -568,17 +573,21 @@ pub fn write_pool<'p, S: Count + ?Sized>(
                     _ => return None,
                 }
             }
-            Some((body, n))
+            let fields = Fields {
+                an: p.chain + u16::try_from(k).ok()?,
+                ..p.full.fields()
+            };
+            Some((fields, n))
         }
         Selection::NoData => {
             let n = p.nodata.bytes.len();
             out.get_mut(..n)?.copy_from_slice(&p.nodata.bytes);
-            Some((&p.nodata, n))
+            Some((p.nodata.fields(), n))
         }
         Selection::ServFail => {
             let n = p.servfail.bytes.len();
             out.get_mut(..n)?.copy_from_slice(&p.servfail.bytes);
-            Some((&p.servfail, n))
+            Some((p.servfail.fields(), n))
         }
     })
 }

@@ -10,7 +10,7 @@
 //! options); trailing bytes; names or types not precompiled; answers that
 //! would not fit the client's UDP size.
 
-use super::table::{write_pool, Body, Lookup, Table};
+use super::table::{write_pool, Fields, Lookup, Table};
 use crate::stats::{Count, Stats, Transport};
 
 /// Fixed part of the OPT record we add: root name, type 41.
@@ -118,7 +118,7 @@ pub fn answer_on<S: Count + ?Sized>(
     // The handler's sizes: OPT answered with min(client's, ours), at least 512.
     let (limit, opt_size) = match p.edns {
         Some(client) => {
-            let s = client.max(512).min(table.max_udp_size.max(512));
+            let s = crate::handler::edns_payload(client, table.max_udp_size);
             (s as usize, Some(s))
         }
         None => (512, None),
@@ -132,13 +132,22 @@ pub fn answer_on<S: Count + ?Sized>(
     let limit = limit.min(out.len());
     let lookup = table.lookup(&key[..p.name_len], p.qtype)?;
     let start = p.qend;
-    let (aa, rcode, an, ns, ar, blen) = match lookup {
+    let (
+        Fields {
+            aa,
+            rcode,
+            an,
+            ns,
+            ar,
+        },
+        blen,
+    ) = match lookup {
         Lookup::Fixed(b) => {
             if start + b.bytes.len() + opt_len > limit {
                 return None;
             }
             let n = b.write(&mut out[start..], qlen)?;
-            fields(b, n)
+            (b.fields(), n)
         }
         Lookup::Pool(pa) => {
             // Check the fit before the counter moves (the full path would
@@ -146,8 +155,7 @@ pub fn answer_on<S: Count + ?Sized>(
             if start + pa.max_len + opt_len > limit {
                 return None;
             }
-            let (b, n) = write_pool(pa, &mut out[start..], stats)?;
-            fields(b, n)
+            write_pool(pa, &mut out[start..], stats)?
         }
     };
     out[..2].copy_from_slice(&q[..2]);
@@ -170,9 +178,4 @@ pub fn answer_on<S: Count + ?Sized>(
         st.query(transport, p.qtype, u16::from(rcode));
     }
     Some(end)
-}
-
-#[inline]
-fn fields(b: &Body, n: usize) -> (bool, u8, u16, u16, u16, usize) {
-    (b.aa, b.rcode, b.an, b.ns, b.ar, n)
 }

@@ -1,0 +1,328 @@
+//! The resolver: one question against a [`Snapshot`] → an answer [`Plan`].
+//! Pure (no I/O, no clock) and the only place that walks the zone data:
+//! CNAME chains, wildcards (RFC 4592), delegations, negative answers and
+//! ANY are decided here once, for both encoders —
+//! - the full path ([`crate::handler`]) expands the plan's pool for each
+//!   query ([`Plan::expand`]) and encodes it with hickory;
+//! - the fast path ([`crate::fastpath::table`]) precompiles the same plan
+//!   into wire bytes with a slot per pool member, patched per query.
+//!
+//! A plan never moves a pool's counter: only [`Plan::expand`] (full path)
+//! or the fast path's `write_pool` take an answer from a pool.
+//!
+//! Semantics (each has an integration test in `dns/tests/`):
+//! - REFUSED for names outside our zones (we do not recurse).
+//! - AA on authoritative answers, NXDOMAIN and NODATA.
+//! - NXDOMAIN / NODATA carry the zone's SOA in AUTHORITY with
+//!   TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+//! - A pool name answers its type from the pool, TTL = the pool's ttl; the
+//!   pool wins over static records of that type.
+//! - CNAME chains are followed across our zones, so `www CNAME ha.com.`
+//!   ends in the pool's answer (RFC 1034 §4.3.2), at most
+//!   [`MAX_CNAME_CHAIN`] links; a loop is answered once.
+//! - ANY (RFC 8482 §4.1): one RRset — the CNAME if there is one, else the
+//!   pool's current answer, else the first RRset at the name.
+//! - Names at or below a zone cut (NS below the apex) get a referral with
+//!   the glue below the cut.
+//! - Wildcards are synthesized from the closest encloser.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use tracing::debug;
+
+use crate::handler::Snapshot;
+use crate::pool::Selection;
+use crate::stats::Stats;
+use crate::zones::{Node, PoolAt, RrSet, Zone};
+
+/// Longest CNAME chain we follow (BIND and Knot stop around here too).
+pub const MAX_CNAME_CHAIN: usize = 8;
+
+/// The pool an answer ends in: its addresses are chosen per query.
+#[derive(Debug, Clone)]
+pub struct PoolStep<'s> {
+    pub zone: &'s Zone,
+    pub at: &'s PoolAt,
+    /// The owner of the address records (the query name for a wildcard).
+    pub owner: Name,
+}
+
+/// How to answer one question, before any pool is asked.
+#[derive(Debug, Default)]
+pub struct Plan<'s> {
+    pub rcode: ResponseCode,
+    pub aa: bool,
+    /// ANSWER records that do not depend on the query (CNAME chain, RRsets,
+    /// wildcard-synthesized records); a pool's addresses follow them.
+    pub answers: Vec<Cow<'s, Record>>,
+    /// The pool whose answer ends the ANSWER section, if any.
+    pub pool: Option<PoolStep<'s>>,
+    pub authority: Vec<&'s Record>,
+    pub additional: Vec<&'s Record>,
+    /// Upper bound of the static records' wire size (no compression).
+    pub size: usize,
+    /// ADDITIONAL may be left out if the message does not fit (true for
+    /// NS/MX target addresses; false for referral glue, RFC 9471).
+    pub additional_optional: bool,
+    /// The answer depends on the query name beyond its zone data (a
+    /// wildcard was synthesized): it cannot be precompiled per owner name.
+    pub synthesized: bool,
+}
+
+/// A plan with its pool expanded: what the full path encodes.
+pub type Answer<'s> = Plan<'s>;
+
+impl<'s> Plan<'s> {
+    fn refused() -> Plan<'s> {
+        Plan {
+            rcode: ResponseCode::Refused,
+            ..Plan::default()
+        }
+    }
+
+    fn push_set(&mut self, set: &'s RrSet, owner: Option<&Name>) {
+        self.size += set.wire_len;
+        match owner {
+            None => self.answers.extend(set.records.iter().map(Cow::Borrowed)),
+            Some(owner) => {
+                // wildcard synthesis (RFC 4592 §3.3.1): owner = the query name
+                self.synthesized = true;
+                for r in &set.records {
+                    let mut r = r.clone();
+                    self.size += owner.len() + 1;
+                    r.name = owner.clone();
+                    self.answers.push(Cow::Owned(r));
+                }
+            }
+        }
+    }
+
+    fn negative(&mut self, zone: &'s Zone, rcode: ResponseCode) {
+        self.rcode = rcode;
+        self.size += zone.negative_soa.name.len() + 64 + 256;
+        self.authority.push(&zone.negative_soa);
+    }
+
+    fn push_pool(&mut self, zone: &'s Zone, at: &'s PoolAt, synth: Option<&Name>) {
+        if synth.is_some() {
+            self.synthesized = true;
+        }
+        self.pool = Some(PoolStep {
+            zone,
+            at,
+            owner: synth.cloned().unwrap_or_else(|| at.name.clone()),
+        });
+    }
+
+    /// Takes this query's answer from the plan's pool (moving its counter
+    /// once) and appends the address records, or turns the answer into
+    /// NODATA / SERVFAIL by `when_all_down`. Counts member answers in
+    /// `stats`.
+    pub fn expand(mut self, stats: Option<&Stats>) -> Answer<'s> {
+        let Some(step) = self.pool.take() else {
+            return self;
+        };
+        let pool = &step.at.pool;
+        let ttl = pool.spec().ttl;
+        pool.with_answer(|sel| match sel {
+            Selection::Addrs(addrs) => {
+                if let Some(stats) = stats {
+                    stats.answers(pool, addrs);
+                }
+                let per = step.owner.len() + 1 + 10;
+                for ip in addrs {
+                    let (rdata, len) = match ip {
+                        IpAddr::V4(v4) => (RData::A(A(*v4)), 4),
+                        IpAddr::V6(v6) => (RData::AAAA(AAAA(*v6)), 16),
+                    };
+                    self.size += per + len;
+                    self.answers.push(Cow::Owned(Record::from_rdata(
+                        step.owner.clone(),
+                        ttl,
+                        rdata,
+                    )));
+                }
+            }
+            Selection::NoData => self.negative(step.zone, ResponseCode::NoError),
+            Selection::ServFail => {
+                self.rcode = ResponseCode::ServFail;
+                self.aa = false;
+                self.answers.clear();
+            }
+        });
+        self
+    }
+}
+
+/// Resolves one question (class IN) against the snapshot.
+pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Plan<'s> {
+    let Some(mut zone) = snap.zones.find(qname) else {
+        return Plan::refused();
+    };
+    let mut out = Plan {
+        aa: true,
+        ..Plan::default()
+    };
+    let mut name: Cow<'_, LowerName> = Cow::Borrowed(qname);
+    let mut visited: Vec<LowerName> = Vec::new();
+    for step in 0..MAX_CNAME_CHAIN {
+        // Delegation below the apex: refer (RFC 1034 §4.3.2 step 3b).
+        if let Some(cut) = find_cut(zone, &name) {
+            if step == 0 {
+                out.aa = false;
+            }
+            refer(zone, cut, &mut out);
+            return out;
+        }
+        let (node, synth) = match zone.nodes.get(&name) {
+            Some(node) => (node, None),
+            None => match wildcard(zone, &name) {
+                Some(node) => (node, Some(Name::from((*name).clone()))),
+                None => {
+                    out.negative(zone, ResponseCode::NXDomain);
+                    if zone.has_wildcards {
+                        // the closest encloser decided it
+                        out.synthesized = true;
+                    }
+                    return out;
+                }
+            },
+        };
+        if qtype == RecordType::ANY {
+            // RFC 8482 §4.1: answer with one RRset, never everything.
+            if let Some(set) = node.get(RecordType::CNAME) {
+                out.push_set(set, synth.as_ref());
+            } else if let Some(p) = node.pools.first() {
+                out.push_pool(zone, p, synth.as_ref());
+            } else if let Some(set) = node.rrsets.first() {
+                out.push_set(set, synth.as_ref());
+            } else {
+                out.negative(zone, ResponseCode::NoError);
+            }
+            return out;
+        }
+        if let Some(p) = node.pool(qtype) {
+            out.push_pool(zone, p, synth.as_ref());
+            return out;
+        }
+        if let Some(set) = node.get(qtype) {
+            out.push_set(set, synth.as_ref());
+            if matches!(qtype, RecordType::NS | RecordType::MX) {
+                add_target_addresses(snap, set, &mut out);
+            }
+            return out;
+        }
+        let Some(cname) = node.get(RecordType::CNAME) else {
+            out.negative(zone, ResponseCode::NoError);
+            return out;
+        };
+        out.push_set(cname, synth.as_ref());
+        let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
+            return out;
+        };
+        let target = LowerName::new(&target.0);
+        if target == *qname || visited.contains(&target) {
+            return out; // a CNAME loop: answer the chain once
+        }
+        visited.push((*name).clone());
+        match snap.zones.find(&target) {
+            Some(z) => zone = z,
+            // Outside our zones: the client's resolver follows it.
+            None => return out,
+        }
+        name = Cow::Owned(target);
+    }
+    debug!(%qname, "CNAME chain longer than {MAX_CNAME_CHAIN}, answering the chain so far");
+    out
+}
+
+/// Resolves and expands: the full path's answer, counting pool answers per
+/// member in `stats`.
+pub fn resolve<'s>(
+    snap: &'s Snapshot,
+    qname: &LowerName,
+    qtype: RecordType,
+    stats: Option<&'s Stats>,
+) -> Answer<'s> {
+    plan(snap, qname, qtype).expand(stats)
+}
+
+/// RFC 1035 §3.3.9/§3.3.11 additional section processing: the static
+/// A/AAAA records of NS and MX targets inside our zones (optional data:
+/// dropped rather than truncating if it does not fit).
+fn add_target_addresses<'s>(snap: &'s Snapshot, set: &RrSet, out: &mut Plan<'s>) {
+    for r in &set.records {
+        let target = match &r.data {
+            RData::NS(ns) => &ns.0,
+            RData::MX(mx) => &mx.exchange,
+            _ => continue,
+        };
+        let t = LowerName::new(target);
+        let Some(node) = snap.zones.find(&t).and_then(|z| z.nodes.get(&t)) else {
+            continue;
+        };
+        push_addresses(node, out);
+    }
+    out.additional_optional = true;
+}
+
+fn push_addresses<'s>(node: &'s Node, out: &mut Plan<'s>) {
+    for ty in [RecordType::A, RecordType::AAAA] {
+        if let Some(s) = node.get(ty) {
+            out.size += s.wire_len;
+            out.additional.extend(s.records.iter());
+        }
+    }
+}
+
+/// The highest zone cut at or above `name` (below the apex), if any.
+pub fn find_cut<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z LowerName> {
+    if zone.cuts.is_empty() {
+        return None;
+    }
+    zone.cuts
+        .iter()
+        .filter(|c| c.zone_of(name))
+        .min_by_key(|c| c.num_labels())
+}
+
+fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {
+    let Some(ns) = zone.nodes.get(cut).and_then(|n| n.get(RecordType::NS)) else {
+        return;
+    };
+    out.rcode = ResponseCode::NoError;
+    out.size += ns.wire_len;
+    out.authority.extend(ns.records.iter());
+    // Glue: addresses of name servers inside the delegated zone.
+    for r in &ns.records {
+        if let RData::NS(target) = &r.data {
+            let t = LowerName::new(&target.0);
+            if cut.zone_of(&t) {
+                if let Some(node) = zone.nodes.get(&t) {
+                    push_addresses(node, out);
+                }
+            }
+        }
+    }
+}
+
+/// RFC 4592: `*.<closest encloser>` if it exists, for a name that does not.
+fn wildcard<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Node> {
+    if !zone.has_wildcards {
+        return None;
+    }
+    let mut encloser = name.base_name();
+    while !zone.nodes.contains_key(&encloser) {
+        if encloser.num_labels() <= zone.origin.num_labels() {
+            break;
+        }
+        encloser = encloser.base_name();
+    }
+    // `*.<encloser>` (LowerName::into_wildcard would replace a label instead)
+    let star = Name::from(encloser).prepend_label("*").ok()?;
+    zone.nodes.get(&LowerName::new(&star))
+}

@@ -39,15 +39,6 @@ fn setup(tag: &str, dns_extra: &str, rest: &str) -> (TempDir, std::path::PathBuf
     (dir, cfg)
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 fn framed(name: &str, rtype: RecordType) -> Vec<u8> {
     let bytes = message(name, rtype, None).to_vec().expect("encode");
     let mut out = (bytes.len() as u16).to_be_bytes().to_vec();

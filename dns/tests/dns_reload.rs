@@ -30,15 +30,6 @@ fn big_zone(serial: u32) -> String {
     z
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Sends one query at a time until `stop`; counts queries without a reply
 /// within 500 ms.
 fn load(

@@ -84,33 +84,45 @@ pub async fn bind(addrs: &[SocketAddr]) -> Result<Listeners, ServerError> {
 }
 
 fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), ServerError> {
-    let udp_err = |source| ServerError::Bind {
-        proto: "udp",
-        addr,
-        source,
-    };
-    let tcp_err = |source| ServerError::Bind {
-        proto: "tcp",
-        addr,
-        source,
-    };
-    if addr.port() != 0 {
-        let udp = udp_socket(addr).map_err(udp_err)?;
-        let tcp = tcp_listener(addr).map_err(tcp_err)?;
-        return Ok((udp, tcp));
-    }
+    let (udp, tcp, _) = bind_same_port(addr, |at| {
+        let udp = udp_socket(at).map_err(|source| ServerError::Bind {
+            proto: "udp",
+            addr: at,
+            source,
+        })?;
+        let local = udp.local_addr().map_err(|source| ServerError::Bind {
+            proto: "udp",
+            addr: at,
+            source,
+        })?;
+        Ok((udp, local))
+    })?;
+    Ok((udp, tcp))
+}
+
+/// Binds UDP (with `bind_udp`, which returns its sockets and the address
+/// they got) and a TCP listener on the same address. Port 0: the port the
+/// UDP side got, tried again with a new one if TCP has it taken. Both the
+/// full path and the fast path bind through here.
+pub fn bind_same_port<U>(
+    addr: SocketAddr,
+    mut bind_udp: impl FnMut(SocketAddr) -> Result<(U, SocketAddr), ServerError>,
+) -> Result<(U, TcpListener, SocketAddr), ServerError> {
+    let tries = if addr.port() == 0 { PORT0_TRIES } else { 1 };
     let mut last = None;
-    for _ in 0..PORT0_TRIES {
-        let udp = udp_socket(addr).map_err(udp_err)?;
-        let port = udp.local_addr().map_err(udp_err)?.port();
-        match tcp_listener(SocketAddr::new(addr.ip(), port)) {
-            Ok(tcp) => return Ok((udp, tcp)),
+    for _ in 0..tries {
+        let (udp, local) = bind_udp(addr)?;
+        match tcp_listener(local) {
+            Ok(tcp) => return Ok((udp, tcp, local)),
             Err(e) => last = Some(e),
         }
     }
-    Err(tcp_err(last.unwrap_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port")
-    })))
+    Err(ServerError::Bind {
+        proto: "tcp",
+        addr,
+        source: last
+            .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port")),
+    })
 }
 
 /// A UDP socket; IPv6 sockets are v6-only so `0.0.0.0:53` and `[::]:53`

@@ -62,9 +62,6 @@ const BUF: usize = 4096;
 /// How often an idle worker checks for shutdown.
 const IDLE_TICK: Duration = Duration::from_millis(100);
 
-/// Tries for a port free for UDP and TCP when asked for port 0.
-const PORT0_TRIES: usize = 20;
-
 /// Number of workers for `configured` (0 = available cores).
 pub fn worker_count(configured: usize) -> usize {
     if configured > 0 {
@@ -127,33 +124,18 @@ pub async fn bind(
     let mut tcp = Vec::new();
     let mut bound = Vec::new();
     for &addr in addrs {
-        let tries = if addr.port() == 0 { PORT0_TRIES } else { 1 };
-        let mut last = None;
-        for _ in 0..tries {
-            let socks = bind_udp(addr, workers)?;
+        let (socks, listener, local) = crate::server::bind_same_port(addr, |at| {
+            let socks = bind_udp(at, workers)?;
             let local = socks[0].local_addr().map_err(|source| ServerError::Bind {
                 proto: "udp",
-                addr,
+                addr: at,
                 source,
             })?;
-            match TcpListener::bind(local).await {
-                Ok(l) => {
-                    udp.extend(socks);
-                    tcp.push(l);
-                    bound.push(local);
-                    last = None;
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        if let Some(source) = last {
-            return Err(ServerError::Bind {
-                proto: "tcp",
-                addr,
-                source,
-            });
-        }
+            Ok((socks, local))
+        })?;
+        udp.extend(socks);
+        tcp.push(listener);
+        bound.push(local);
     }
     Ok((Listeners::tcp_only(Vec::new(), bound), Sockets { udp, tcp }))
 }

@@ -166,7 +166,13 @@ impl Handler {
             e.set_dnssec_ok(false);
             e
         });
-        let udp_limit = resp_edns.as_ref().map_or(512, |e| e.max_payload()) as usize;
+        // Largest message: the UDP payload size, or 64 KB over TCP. An answer
+        // that does not fit is not cut to a partial RRset: TC with an empty
+        // answer (as NSD does over TCP; Knot sends SERVFAIL).
+        let limit = match request.protocol() {
+            Protocol::Udp => resp_edns.as_ref().map_or(512, |e| e.max_payload()) as usize,
+            _ => usize::from(u16::MAX),
+        };
 
         let rcode_only = |code: ResponseCode| {
             let mut m = metadata;
@@ -224,17 +230,17 @@ impl Handler {
 
         let question = query.name().len() + 1 + 4;
         let bound = 12 + question + ans.size + if resp_edns.is_some() { 11 } else { 0 };
-        // What to send over UDP: everything, without the optional
+        // What to send: everything, without the optional
         // ADDITIONAL records, or (RFC 2181 §9) just TC so the client retries
         // over TCP. The bound is exact enough that the encode below only
         // runs for answers near the limit.
         let mut with_additional = true;
         let mut truncate = false;
-        if request.protocol() == Protocol::Udp && bound > udp_limit {
+        if bound > limit {
             let fits = |additional: bool| {
-                let mut buf = Vec::with_capacity(udp_limit);
+                let mut buf = Vec::with_capacity(limit);
                 let mut enc = BinEncoder::new(&mut buf);
-                enc.set_max_size(udp_limit as u16);
+                enc.set_max_size(u16::try_from(limit).unwrap_or(u16::MAX));
                 let mut b = MessageResponseBuilder::new(&request.queries, None);
                 if let Some(e) = &resp_edns {
                     b.edns(e);

@@ -337,3 +337,35 @@ fn serves_every_listen_address_including_ipv6() {
     let m = h.query("t.test.", RecordType::A);
     assert_eq!(addrs(&m).len(), 3);
 }
+
+/// An RRset larger than a TCP message (64 KB): TC with an empty answer, as
+/// NSD sends (Knot: SERVFAIL), never a partial RRset, on both paths.
+#[test]
+fn tcp_answer_over_64k_is_tc_not_a_partial_rrset() {
+    for fast in [true, false] {
+        let dir = TempDir::new("tcp64k");
+        let mut zone = String::from(
+            "$ORIGIN b.test.\n$TTL 300\n@ SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\nns1 A 127.0.0.1\n",
+        );
+        for i in 0..300 {
+            zone.push_str(&format!("big TXT \"{}{i:03}\"\n", "x".repeat(240)));
+        }
+        dir.write("zones/b.test.zone", &zone);
+        let cfg = dir.write(
+            "config.toml",
+            &format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\n[control]\nenabled = false\n"),
+        );
+        let h = Hadns::start(&cfg);
+        let m = query_tcp(h.addr, "big.b.test.", RecordType::TXT);
+        assert!(m.metadata.truncation, "fast_path={fast}: TC expected");
+        assert!(
+            m.answers.is_empty(),
+            "fast_path={fast}: {} answers",
+            m.answers.len()
+        );
+        assert_eq!(rcode(&m), ResponseCode::NoError);
+        // an answer that fits is still whole over TCP
+        let m = query_tcp(h.addr, "ns1.b.test.", RecordType::A);
+        assert!(!m.metadata.truncation && m.answers.len() == 1);
+    }
+}

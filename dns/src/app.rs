@@ -9,7 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
-use crate::config::{CheckType, Config, ConfigError, PoolMode, WhenAllDown};
+use crate::config::{CheckType, Config, ConfigError, PoolMode};
 use crate::handler::{Handler, Snapshot};
 use crate::health::{Checks, Target};
 use crate::pool::Pool;
@@ -89,19 +89,15 @@ pub fn summary(l: &Loaded) -> Vec<String> {
             })
             .collect();
         let mode = match p.mode {
-            PoolMode::Equal => "equal".to_string(),
-            PoolMode::Weighted => format!("weighted answers={}", p.answers),
-        };
-        let wad = match p.when_all_down {
-            WhenAllDown::All => "all",
-            WhenAllDown::None => "none",
-            WhenAllDown::Servfail => "servfail",
+            PoolMode::Equal => p.mode.to_string(),
+            PoolMode::Weighted => format!("{} answers={}", p.mode, p.answers),
         };
         out.push(format!(
-            "pool[{i}] {} {:?}: {mode}, ttl {}, when_all_down {wad}, members [{}]",
+            "pool[{i}] {} {}: {mode}, ttl {}, when_all_down {}, members [{}]",
             p.name,
             p.rtype,
             p.ttl,
+            p.when_all_down,
             members.join(", ")
         ));
     }

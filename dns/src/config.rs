@@ -212,32 +212,8 @@ pub struct MetricsConfig {
     pub listen: SocketAddr,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-pub enum PoolType {
-    A,
-    AAAA,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PoolMode {
-    /// DNSPod "equal load": every healthy member, rotated per query.
-    Equal,
-    /// DNSPod "weighted load": `answers` members per query by smooth WRR.
-    Weighted,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WhenAllDown {
-    /// Fail open: answer every member (Route 53, gdnsd).
-    #[default]
-    All,
-    /// NODATA.
-    None,
-    /// SERVFAIL.
-    Servfail,
-}
+// The pool's domain types live with the pool logic; the config names them.
+pub use crate::pool::{PoolMode, PoolType, WhenAllDown};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -23,7 +23,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::warn;
 
-use crate::config::{Config, PoolType};
+use crate::config::Config;
 use crate::pool::{Pool, PoolSpec};
 use crate::resolve::{resolve, Answer};
 use crate::stats::{Stats, Transport};
@@ -48,10 +48,7 @@ impl Snapshot {
         let mut pools = Vec::with_capacity(cfg.pools.len());
         for (i, pc) in cfg.pools.iter().enumerate() {
             let pool = Arc::new(Pool::new(PoolSpec::from_config(pc)));
-            let rtype = match pc.rtype {
-                PoolType::A => RecordType::A,
-                PoolType::AAAA => RecordType::AAAA,
-            };
+            let rtype = pc.rtype.record_type();
             let name = crate::zones::pool_name(&pc.name).map_err(|e| ZoneError::Pool {
                 config: cfg.path.clone(),
                 key: format!("pool[{i}].name"),

@@ -26,7 +26,72 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use crate::config::PoolConfig;
-pub use crate::config::{PoolMode, PoolType, WhenAllDown};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+pub enum PoolType {
+    A,
+    AAAA,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PoolMode {
+    /// DNSPod "equal load": every healthy member, rotated per query.
+    Equal,
+    /// DNSPod "weighted load": `answers` members per query by smooth WRR.
+    Weighted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenAllDown {
+    /// Fail open: answer every member (Route 53, gdnsd).
+    #[default]
+    All,
+    /// NODATA.
+    None,
+    /// SERVFAIL.
+    Servfail,
+}
+
+impl PoolType {
+    /// The DNS type a pool of this kind answers.
+    pub fn record_type(self) -> hickory_proto::rr::RecordType {
+        match self {
+            PoolType::A => hickory_proto::rr::RecordType::A,
+            PoolType::AAAA => hickory_proto::rr::RecordType::AAAA,
+        }
+    }
+}
+
+/// The names used in the config file (and so in logs and status).
+impl std::fmt::Display for PoolType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PoolType::A => "A",
+            PoolType::AAAA => "AAAA",
+        })
+    }
+}
+
+impl std::fmt::Display for PoolMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PoolMode::Equal => "equal",
+            PoolMode::Weighted => "weighted",
+        })
+    }
+}
+
+impl std::fmt::Display for WhenAllDown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WhenAllDown::All => "all",
+            WhenAllDown::None => "none",
+            WhenAllDown::Servfail => "servfail",
+        })
+    }
+}
 
 /// One pool member as the selector sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use crate::handler::{Handler, Snapshot};
 use crate::health::{Checks, Target};
 use crate::pool::Pool;
 use crate::server::{self, ServerError};
-use crate::zones::ZoneError;
+use crate::zone::ZoneError;
 
 /// Anything that stops `check` or `run`. The message names the file and
 /// the key or line.
@@ -52,7 +52,7 @@ pub struct Loaded {
 /// against the zones.
 pub fn load(config_path: &Path) -> Result<Loaded, AppError> {
     let cfg = Config::load(config_path)?;
-    let zones = crate::zones::Zones::load_dir(&cfg.zones_dir())?;
+    let zones = crate::zone::Zones::load_dir(&cfg.zones_dir())?;
     let snapshot = Snapshot::new(&cfg, zones)?;
     Ok(Loaded { cfg, snapshot })
 }

@@ -23,47 +23,9 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::warn;
 
-use crate::config::Config;
-use crate::pool::{Pool, PoolSpec};
 use crate::resolve::{resolve, Answer};
+pub use crate::snapshot::Snapshot;
 use crate::stats::{Stats, Transport};
-use crate::zones::{ZoneError, Zones};
-
-/// Everything a query needs; immutable once built (pools mutate only their
-/// own health-driven schedules, lock-free).
-#[derive(Debug)]
-pub struct Snapshot {
-    pub zones: Zones,
-    /// One per `[[pool]]`, in config order (index i = `pool[i]`).
-    pub pools: Vec<Arc<Pool>>,
-    /// Largest UDP response for EDNS clients (`dns.max_udp_size`).
-    pub max_udp_size: u16,
-}
-
-impl Snapshot {
-    /// Checks the pools against the zones and attaches a fresh [`Pool`]
-    /// (all members healthy) to each pool name.
-    pub fn new(cfg: &Config, mut zones: Zones) -> Result<Snapshot, ZoneError> {
-        zones.check_pools(cfg)?;
-        let mut pools = Vec::with_capacity(cfg.pools.len());
-        for (i, pc) in cfg.pools.iter().enumerate() {
-            let pool = Arc::new(Pool::new(PoolSpec::from_config(pc)));
-            let rtype = pc.rtype.record_type();
-            let name = crate::zones::pool_name(&pc.name).map_err(|e| ZoneError::Pool {
-                config: cfg.path.clone(),
-                key: format!("pool[{i}].name"),
-                expected: format!("a domain name ({e})"),
-            })?;
-            zones.attach_pool(&name, rtype, pool.clone());
-            pools.push(pool);
-        }
-        Ok(Snapshot {
-            zones,
-            pools,
-            max_udp_size: cfg.dns.max_udp_size,
-        })
-    }
-}
 
 /// The request handler given to hickory's `Server`. Cloning is cheap; all
 /// clones see the same (swappable) snapshot.
@@ -298,6 +260,8 @@ impl Handler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::zone::Zones;
     use hickory_proto::rr::rdata::A;
     use hickory_proto::rr::{LowerName, Name, RData};
     use std::path::{Path, PathBuf};
@@ -386,5 +350,29 @@ mod tests {
         let a = resolve(&s, &q("www.ex.test."), RecordType::ANY);
         assert_eq!(a.answers.len(), 1);
         assert_eq!(a.answers[0].record_type(), RecordType::CNAME);
+    }
+
+    #[test]
+    fn pool_overlay_name_and_its_non_terminals_exist() {
+        let pool = POOL.replace("name = \"ex.test.\"", "name = \"deep.sub.ex.test.\"");
+        let s = snapshot("overlay", &pool);
+        let a = resolve(&s, &q("deep.sub.ex.test."), RecordType::A);
+        assert_eq!(a.answers.len(), 2);
+        let a = resolve(&s, &q("sub.ex.test."), RecordType::A);
+        assert_eq!(
+            a.rcode,
+            ResponseCode::NoError,
+            "an empty non-terminal is NODATA"
+        );
+        assert!(a.answers.is_empty() && a.authority.len() == 1);
+        let a = resolve(&s, &q("other.ex.test."), RecordType::A);
+        assert_eq!(a.rcode, ResponseCode::NXDomain);
+        // the zone store itself has no node for the pool name
+        let zone = s.zones.find(&q("deep.sub.ex.test.")).unwrap();
+        assert!(!zone.nodes.contains_key(&q("deep.sub.ex.test.")));
+        // and the fast path precompiles it all the same
+        let t = crate::fastpath::table::Table::build(std::sync::Arc::new(s));
+        let wire = crate::fastpath::table::wire_name(&q("deep.sub.ex.test.")).unwrap();
+        assert!(t.names.contains_key(&wire[..]));
     }
 }

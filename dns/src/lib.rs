@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod pool;
 pub mod resolve;
 pub mod server;
+pub mod snapshot;
 pub mod stats;
 pub mod vrrp_glue;
-pub mod zones;
+pub mod zone;

@@ -34,10 +34,10 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use tracing::debug;
 
-use crate::handler::Snapshot;
 use crate::pool::Selection;
+use crate::snapshot::{At, PoolAt, Snapshot};
 use crate::stats::Stats;
-use crate::zones::{Node, PoolAt, RrSet, Zone};
+use crate::zone::{RrSet, Zone};
 
 /// Longest CNAME chain we follow (BIND and Knot stop around here too).
 pub const MAX_CNAME_CHAIN: usize = 8;
@@ -178,13 +178,13 @@ pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Pla
             refer(zone, cut, &mut out);
             return out;
         }
-        let (node, synth) = match zone.nodes.get(&name) {
+        let (node, synth) = match snap.at(zone, &name) {
             Some(node) => (node, None),
-            None => match wildcard(zone, &name) {
+            None => match wildcard(snap, zone, &name) {
                 Some(node) => (node, Some(Name::from((*name).clone()))),
                 None => {
                     out.negative(zone, ResponseCode::NXDomain);
-                    if zone.has_wildcards {
+                    if snap.has_wildcards(zone) {
                         // the closest encloser decided it
                         out.synthesized = true;
                     }
@@ -198,7 +198,7 @@ pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Pla
                 out.push_set(set, synth.as_ref());
             } else if let Some(p) = node.pools.first() {
                 out.push_pool(zone, p, synth.as_ref());
-            } else if let Some(set) = node.rrsets.first() {
+            } else if let Some(set) = node.rrsets().first() {
                 out.push_set(set, synth.as_ref());
             } else {
                 out.negative(zone, ResponseCode::NoError);
@@ -262,7 +262,7 @@ fn add_target_addresses<'s>(snap: &'s Snapshot, set: &RrSet, out: &mut Plan<'s>)
             _ => continue,
         };
         let t = LowerName::new(target);
-        let Some(node) = snap.zones.find(&t).and_then(|z| z.nodes.get(&t)) else {
+        let Some(node) = snap.zones.find(&t).and_then(|z| snap.at(z, &t)) else {
             continue;
         };
         push_addresses(node, out);
@@ -270,7 +270,7 @@ fn add_target_addresses<'s>(snap: &'s Snapshot, set: &RrSet, out: &mut Plan<'s>)
     out.additional_optional = true;
 }
 
-fn push_addresses<'s>(node: &'s Node, out: &mut Plan<'s>) {
+fn push_addresses<'s>(node: At<'s>, out: &mut Plan<'s>) {
     for ty in [RecordType::A, RecordType::AAAA] {
         if let Some(s) = node.get(ty) {
             out.size += s.wire_len;
@@ -303,7 +303,13 @@ fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {
             let t = LowerName::new(&target.0);
             if cut.zone_of(&t) {
                 if let Some(node) = zone.nodes.get(&t) {
-                    push_addresses(node, out);
+                    push_addresses(
+                        At {
+                            node: Some(node),
+                            pools: &[],
+                        },
+                        out,
+                    );
                 }
             }
         }
@@ -311,12 +317,12 @@ fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {
 }
 
 /// RFC 4592: `*.<closest encloser>` if it exists, for a name that does not.
-fn wildcard<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Node> {
-    if !zone.has_wildcards {
+fn wildcard<'s>(snap: &'s Snapshot, zone: &'s Zone, name: &LowerName) -> Option<At<'s>> {
+    if !snap.has_wildcards(zone) {
         return None;
     }
     let mut encloser = name.base_name();
-    while !zone.nodes.contains_key(&encloser) {
+    while !snap.exists(zone, &encloser) {
         if encloser.num_labels() <= zone.origin.num_labels() {
             break;
         }
@@ -324,5 +330,5 @@ fn wildcard<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z Node> {
     }
     // `*.<encloser>` (LowerName::into_wildcard would replace a label instead)
     let star = Name::from(encloser).prepend_label("*").ok()?;
-    zone.nodes.get(&LowerName::new(&star))
+    snap.at(zone, &LowerName::new(&star))
 }

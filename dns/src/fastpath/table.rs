@@ -420,7 +420,7 @@ impl Table {
             {
                 continue; // a duplicate origin (never served)
             }
-            let simple = !zone.has_wildcards && zone.cuts.is_empty();
+            let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty();
             let neg =
                 |rcode| encode_shared(&apex, true, rcode, &[&zone.negative_soa]).map(Arc::new);
             let nodata = neg(ResponseCode::NoError);
@@ -430,7 +430,10 @@ impl Table {
                 None
             };
             apexes.insert(apex.into_boxed_slice(), ZoneEntry { nxdomain });
-            for (lname, node) in &zone.nodes {
+            for lname in zone.nodes.keys().chain(snap.overlay_names(zone)) {
+                let Some(node) = snap.at(zone, lname) else {
+                    continue;
+                };
                 if find_cut(zone, lname).is_some() {
                     continue; // referrals: the full path
                 }
@@ -445,7 +448,7 @@ impl Table {
                     continue;
                 };
                 let has_cname = node.get(RecordType::CNAME).is_some();
-                let mut types: Vec<RecordType> = node.rrsets.iter().map(|s| s.rtype).collect();
+                let mut types: Vec<RecordType> = node.rrsets().iter().map(|s| s.rtype).collect();
                 types.extend(node.pools.iter().map(|p| p.rtype));
                 if has_cname {
                     types.extend([RecordType::A, RecordType::AAAA]);

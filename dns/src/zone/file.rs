@@ -1,161 +1,24 @@
-//! Zone files -> an immutable, lock-free lookup structure.
-//!
-//! Every `*.zone` file in the zones folder is read with hickory-proto's RFC
-//! 1035 master-file parser (`$ORIGIN`, `$TTL`, relative names, `@`, `( )`).
-//! `$INCLUDE` is spliced in here, before the parser sees the text, so that
-//! (a) an error inside an included file is reported with that file's name and
-//! line, and (b) the optional origin argument of `$INCLUDE` works and the
-//! parent's origin is restored afterwards (RFC 1035 §5.1; hickory's parser
-//! rejects the argument and lets an included `$ORIGIN` leak into the parent).
+//! Zone files: every `*.zone` file in the zones folder is read with
+//! hickory-proto's RFC 1035 master-file parser (`$ORIGIN`, `$TTL`, relative
+//! names, `@`, `( )`). `$INCLUDE` is spliced in here, before the parser sees
+//! the text, so that (a) an error inside an included file is reported with
+//! that file's name and line, and (b) the optional origin argument of
+//! `$INCLUDE` works and the parent's origin is restored afterwards (RFC 1035
+//! §5.1; hickory's parser rejects the argument and lets an included
+//! `$ORIGIN` leak into the parent).
 //!
 //! hickory's parser reports no line numbers, so on an error the failing line
 //! is found by re-parsing prefixes of the (spliced) text: the shortest prefix
-//! that fails with the same error ends at the offending line. This only runs
-//! on the error path.
-//!
-//! The result is a [`Zones`] value: per zone a hash map from owner name to
-//! the RRsets at that name (plus empty non-terminals), the SOA, and the
-//! RFC 2308 negative-answer SOA (TTL = min(SOA TTL, SOA MINIMUM)). It is
-//! never mutated after loading; reload builds a new one and swaps it in.
-//!
-//! Why not hickory-server's `InMemoryZoneHandler`: it guards every lookup
-//! with a tokio `RwLock`, answers ANY with everything (or maps it to A), uses
-//! the SOA's own TTL on negative answers and chases CNAMEs inside its own
-//! records, which would bypass the pools. Our own store keeps the query path
-//! lock-free and lets [`crate::handler`] get those details right.
+//! that fails with the same error (or that yields the record to blame) ends
+//! at the offending line. This only runs on the error path.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncodable;
+use hickory_proto::rr::{LowerName, Name, Record};
 use hickory_proto::serialize::txt::Parser;
 
-use crate::config::Config;
-use crate::pool::Pool;
-
-/// Errors from loading zone files and checking pools against them.
-#[derive(Debug, thiserror::Error)]
-pub enum ZoneError {
-    #[error("{dir}: cannot read zones folder: {source}")]
-    ReadDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: cannot read zone file: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    /// A syntax error; `line` is 1-based and refers to `path` (which may be
-    /// a file pulled in with `$INCLUDE`).
-    #[error("{path}:{line}: {message}")]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    /// The file parsed but is not a usable zone (no SOA, data outside the
-    /// zone, CNAME next to other data, ...).
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-    /// Like `Invalid`, for a problem with one record: `line` (1-based)
-    /// refers to `path`, which may be a file pulled in with `$INCLUDE`.
-    #[error("{path}:{line}: {message}")]
-    InvalidAt {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("{dir}: no *.zone files found")]
-    NoZones { dir: PathBuf },
-    #[error("{path}: zone {origin} is also defined in {other}")]
-    Duplicate {
-        path: PathBuf,
-        origin: String,
-        other: PathBuf,
-    },
-    /// A `[[pool]]` whose name no zone contains (or that clashes with the
-    /// zone data).
-    #[error("{config}: {key}: expected {expected}")]
-    Pool {
-        config: PathBuf,
-        key: String,
-        expected: String,
-    },
-}
-
-/// All RRs of one type at one name.
-#[derive(Debug, Clone)]
-pub struct RrSet {
-    pub rtype: RecordType,
-    pub records: Vec<Record>,
-    /// Uncompressed wire size of all records: an upper bound used to skip
-    /// the truncation check for answers that surely fit.
-    pub wire_len: usize,
-}
-
-/// A `[[pool]]` attached to its owner name.
-#[derive(Debug, Clone)]
-pub struct PoolAt {
-    pub rtype: RecordType,
-    /// The owner name used in answers.
-    pub name: Name,
-    pub pool: Arc<Pool>,
-}
-
-/// The data at one owner name. No RRsets and no pools = an empty
-/// non-terminal (the name exists because something below it does: NODATA,
-/// not NXDOMAIN).
-#[derive(Debug, Clone, Default)]
-pub struct Node {
-    pub rrsets: Vec<RrSet>,
-    /// Pools at this name; a pool wins over static records of its type.
-    pub pools: Vec<PoolAt>,
-}
-
-impl Node {
-    pub fn get(&self, rtype: RecordType) -> Option<&RrSet> {
-        self.rrsets.iter().find(|s| s.rtype == rtype)
-    }
-
-    pub fn pool(&self, rtype: RecordType) -> Option<&PoolAt> {
-        self.pools.iter().find(|p| p.rtype == rtype)
-    }
-}
-
-/// One loaded zone.
-#[derive(Debug)]
-pub struct Zone {
-    pub origin: LowerName,
-    pub file: PathBuf,
-    pub soa: Record,
-    /// The SOA as sent in the AUTHORITY section of negative answers:
-    /// TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
-    pub negative_soa: Record,
-    pub nodes: HashMap<LowerName, Node>,
-    /// Number of records read from the file(s).
-    pub records: usize,
-    pub serial: u32,
-    /// True if some owner name in the zone is a wildcard (`*.x`).
-    pub has_wildcards: bool,
-    /// Names below the apex that carry NS records (delegation points).
-    pub cuts: HashSet<LowerName>,
-}
-
-impl Zone {
-    /// The negative-caching TTL of RFC 2308: min(SOA TTL, SOA MINIMUM).
-    pub fn negative_ttl(&self) -> u32 {
-        self.negative_soa.ttl
-    }
-}
-
-/// Every zone we serve, longest origin first.
-#[derive(Debug, Default)]
-pub struct Zones {
-    zones: Vec<Zone>,
-}
+use super::store::{build_zone, Zone, Zones};
+use super::ZoneError;
 
 impl Zones {
     /// Loads every `*.zone` file (sorted by name) in `dir`.
@@ -211,90 +74,11 @@ impl Zones {
         }
         Ok(Zones::from_zones(zones))
     }
-
-    pub fn from_zones(mut zones: Vec<Zone>) -> Zones {
-        zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
-        Zones { zones }
-    }
-
-    /// The zone with the longest origin that contains `name`.
-    pub fn find(&self, name: &LowerName) -> Option<&Zone> {
-        self.zones.iter().find(|z| z.origin.zone_of(name))
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Zone> {
-        self.zones.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.zones.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.zones.is_empty()
-    }
-
-    /// Attaches a pool to its name (creating the node and any empty
-    /// non-terminals above it). The name must be inside a zone
-    /// ([`Zones::check_pools`]); returns false if it is not.
-    pub fn attach_pool(&mut self, name: &Name, rtype: RecordType, pool: Arc<Pool>) -> bool {
-        let lname = LowerName::new(name);
-        let Some(zone) = self.zones.iter_mut().find(|z| z.origin.zone_of(&lname)) else {
-            return false;
-        };
-        let mut n = lname.clone();
-        while n.num_labels() > zone.origin.num_labels() {
-            n = n.base_name();
-            zone.nodes.entry(n.clone()).or_default();
-        }
-        zone.nodes.entry(lname).or_default().pools.push(PoolAt {
-            rtype,
-            name: name.clone(),
-            pool,
-        });
-        true
-    }
-
-    /// Checks that every `[[pool]]` name lies inside one of our zones, not
-    /// below a delegation, and does not clash with a CNAME there.
-    pub fn check_pools(&self, cfg: &Config) -> Result<(), ZoneError> {
-        for (i, p) in cfg.pools.iter().enumerate() {
-            let err = |expected: String| ZoneError::Pool {
-                config: cfg.path.clone(),
-                key: format!("pool[{i}].name"),
-                expected,
-            };
-            let name = pool_name(&p.name)
-                .map_err(|e| err(format!("a domain name such as \"ha.com.\" ({e})")))?;
-            let lname = LowerName::new(&name);
-            let Some(zone) = self.find(&lname) else {
-                let list: Vec<String> = self.zones.iter().map(|z| z.origin.to_string()).collect();
-                return Err(err(format!(
-                    "a name inside one of the zones ({}); {name} is in none",
-                    list.join(", ")
-                )));
-            };
-            if let Some(node) = zone.nodes.get(&lname) {
-                if node.get(RecordType::CNAME).is_some() {
-                    return Err(err(format!(
-                        "a name without a CNAME; {name} is a CNAME in {}",
-                        zone.file.display()
-                    )));
-                }
-            }
-            if zone.cuts.iter().any(|cut| cut.zone_of(&lname)) {
-                return Err(err(format!(
-                    "a name this server is authoritative for; {name} is below a delegation (NS) in {}",
-                    zone.file.display()
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
-/// Parses a pool name from the config ("ha.com." or "ha.com") as a FQDN.
-pub fn pool_name(s: &str) -> Result<Name, hickory_proto::ProtoError> {
+/// A domain name from the config or a file name ("ha.com." or "ha.com") as
+/// a FQDN.
+pub fn fqdn(s: &str) -> Result<Name, hickory_proto::ProtoError> {
     let mut n = Name::from_ascii(s.trim())?;
     n.set_fqdn(true);
     Ok(n)
@@ -555,13 +339,8 @@ fn locate_record(sp: &Spliced, origin: &Name, rec: &Record) -> (PathBuf, usize) 
 fn origin_from_file(path: &Path) -> Name {
     path.file_stem()
         .and_then(|s| s.to_str())
-        .and_then(|s| pool_name(s).ok())
+        .and_then(|s| fqdn(s).ok())
         .unwrap_or_else(Name::root)
-}
-
-/// Uncompressed wire length of a record (name + type/class/ttl/len + rdata).
-fn wire_len(r: &Record) -> usize {
-    r.to_bytes().map(|b| b.len()).unwrap_or(512)
 }
 
 /// Loads one zone file. Its origin is the owner of its SOA record; names
@@ -596,180 +375,11 @@ pub fn load_zone_file(path: &Path) -> Result<Zone, ZoneError> {
     })
 }
 
-/// Why a parsed file is not a usable zone, and the record to blame (whose
-/// line [`locate_record`] then finds).
-struct Bad {
-    message: String,
-    at: Option<Box<Record>>,
-}
-
-fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad> {
-    let invalid = |message: String| Bad { message, at: None };
-    let invalid_at = |message: String, r: &Record| Bad {
-        message,
-        at: Some(Box::new(r.clone())),
-    };
-    let soas: Vec<&Record> = records
-        .iter()
-        .filter(|r| r.record_type() == RecordType::SOA)
-        .collect();
-    let soa = match soas.as_slice() {
-        [one] => (*one).clone(),
-        [] => {
-            return Err(invalid(
-                "no SOA record; a zone file needs exactly one".into(),
-            ))
-        }
-        _ => {
-            return Err(invalid_at(
-                format!(
-                    "{} SOA records (at {}); a zone file needs exactly one",
-                    soas.len(),
-                    soas.iter()
-                        .map(|r| r.name.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                soas[1],
-            ))
-        }
-    };
-    let RData::SOA(soa_data) = &soa.data else {
-        return Err(invalid("SOA record without SOA data".into()));
-    };
-    let serial = soa_data.serial;
-    let mut negative_soa = soa.clone();
-    negative_soa.ttl = soa.ttl.min(soa_data.minimum);
-    let origin = LowerName::new(&soa.name);
-
-    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
-    let count = records.len();
-    for r in records {
-        if r.dns_class != DNSClass::IN {
-            return Err(invalid_at(
-                format!(
-                    "{} {}: class {} (only IN is served)",
-                    r.name,
-                    r.record_type(),
-                    r.dns_class
-                ),
-                &r,
-            ));
-        }
-        let lname = LowerName::new(&r.name);
-        if !origin.zone_of(&lname) {
-            let below = lname.zone_of(&origin) && lname != origin;
-            return Err(invalid_at(
-                format!(
-                    "{} {} is outside the zone {origin} (set by the SOA{})",
-                    r.name,
-                    r.record_type(),
-                    if below {
-                        "; is the SOA below the apex?"
-                    } else {
-                        ""
-                    }
-                ),
-                &r,
-            ));
-        }
-        let node = nodes.entry(lname).or_default();
-        let rtype = r.record_type();
-        let len = wire_len(&r);
-        match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
-            Some(set) => {
-                set.wire_len += len;
-                set.records.push(r);
-            }
-            None => node.rrsets.push(RrSet {
-                rtype,
-                records: vec![r],
-                wire_len: len,
-            }),
-        }
-    }
-    for node in nodes.values_mut() {
-        for set in &mut node.rrsets {
-            // Duplicate RRs: RFC 2181 §5 treats an RRset as a set. A hash
-            // set keeps this linear for large RRsets (and the file order).
-            if set.records.len() > 1 {
-                let before = set.records.len();
-                let mut seen = HashSet::with_capacity(before);
-                set.records.retain(|r| seen.insert(r.data.clone()));
-                if set.records.len() != before {
-                    set.wire_len = set.records.iter().map(wire_len).sum();
-                }
-            }
-            // RFC 2181 §5.2: all RRs of an RRset share one TTL; use the smallest.
-            let ttl = set.records.iter().map(|r| r.ttl).min().unwrap_or(0);
-            for r in &mut set.records {
-                r.ttl = ttl;
-            }
-        }
-    }
-    // RFC 1034 §3.6.2: a CNAME owner has no other data.
-    for (name, node) in &nodes {
-        if let Some(c) = node.get(RecordType::CNAME) {
-            if node.rrsets.len() > 1 {
-                let others: Vec<String> = node
-                    .rrsets
-                    .iter()
-                    .filter(|s| s.rtype != RecordType::CNAME)
-                    .map(|s| s.rtype.to_string())
-                    .collect();
-                return Err(invalid_at(
-                    format!(
-                        "{name} has a CNAME and other data ({}); RFC 1034 §3.6.2 forbids that",
-                        others.join(", ")
-                    ),
-                    &c.records[0],
-                ));
-            }
-            if c.records.len() > 1 {
-                return Err(invalid_at(
-                    format!("{name} has more than one CNAME"),
-                    &c.records[1],
-                ));
-            }
-        }
-    }
-    if nodes
-        .get(&origin)
-        .and_then(|n| n.get(RecordType::NS))
-        .is_none()
-    {
-        return Err(invalid(format!("no NS records at the apex {origin}")));
-    }
-    let cuts: HashSet<LowerName> = nodes
-        .iter()
-        .filter(|(n, node)| **n != origin && node.get(RecordType::NS).is_some())
-        .map(|(n, _)| n.clone())
-        .collect();
-    let has_wildcards = nodes.keys().any(|n| n.is_wildcard());
-    // Empty non-terminals: every ancestor of an owner name, up to the apex.
-    let owners: Vec<LowerName> = nodes.keys().cloned().collect();
-    for mut n in owners {
-        while n.num_labels() > origin.num_labels() {
-            n = n.base_name();
-            nodes.entry(n.clone()).or_default();
-        }
-    }
-    Ok(Zone {
-        origin,
-        file: path.to_path_buf(),
-        soa,
-        negative_soa,
-        nodes,
-        records: count,
-        serial,
-        has_wildcards,
-        cuts,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::store::wire_len;
     use super::*;
+    use hickory_proto::rr::{RData, RecordType};
 
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("hadns-zones-{tag}-{}", std::process::id()));
@@ -787,7 +397,7 @@ mod tests {
         let z = Zones::load_dir(&dir).unwrap();
         assert_eq!(z.len(), 2);
         let ha = z
-            .find(&LowerName::new(&pool_name("www.ha.com").unwrap()))
+            .find(&LowerName::new(&fqdn("www.ha.com").unwrap()))
             .unwrap();
         assert_eq!(ha.origin.to_string(), "ha.com.");
         assert_eq!(ha.negative_ttl(), 60);
@@ -821,7 +431,7 @@ mod tests {
         )
         .unwrap();
         let z = load_zone_file(&f).unwrap();
-        let n = |s: &str| LowerName::new(&pool_name(s).unwrap());
+        let n = |s: &str| LowerName::new(&fqdn(s).unwrap());
         assert!(z.nodes[&n("x.elsewhere.inc.example")]
             .get(RecordType::A)
             .is_some());
@@ -929,7 +539,7 @@ mod tests {
         }
         std::fs::write(&f, text).unwrap();
         let z = load_zone_file(&f).unwrap();
-        let n = LowerName::new(&pool_name("big.d.example").unwrap());
+        let n = LowerName::new(&fqdn("big.d.example").unwrap());
         let set = z.nodes[&n].get(RecordType::A).unwrap();
         assert_eq!(set.records.len(), 5_000);
         assert_eq!(
@@ -949,7 +559,7 @@ mod tests {
         let f = d.join("e.example.zone");
         std::fs::write(&f, format!("$TTL 60\n{SOA}a.b.c A 10.0.0.1\n")).unwrap();
         let z = load_zone_file(&f).unwrap();
-        let n = |s: &str| LowerName::new(&pool_name(s).unwrap());
+        let n = |s: &str| LowerName::new(&fqdn(s).unwrap());
         assert!(z.nodes[&n("b.c.e.example")].rrsets.is_empty());
         assert!(z.nodes.contains_key(&n("c.e.example")));
     }

@@ -1,0 +1,272 @@
+//! The zone store: per zone a hash map from owner name to the RRsets at
+//! that name (plus empty non-terminals), the SOA, and the RFC 2308
+//! negative-answer SOA (TTL = min(SOA TTL, SOA MINIMUM)). Built once per
+//! load ([`build_zone`]) and never mutated; a reload builds a new one and
+//! swaps it in.
+//!
+//! Why not hickory-server's `InMemoryZoneHandler`: it guards every lookup
+//! with a tokio `RwLock`, answers ANY with everything (or maps it to A), uses
+//! the SOA's own TTL on negative answers and chases CNAMEs inside its own
+//! records, which would bypass the pools. Our own store keeps the query path
+//! lock-free and lets [`crate::resolve`] get those details right.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinEncodable;
+
+/// All RRs of one type at one name.
+#[derive(Debug, Clone)]
+pub struct RrSet {
+    pub rtype: RecordType,
+    pub records: Vec<Record>,
+    /// Uncompressed wire size of all records: an upper bound used to skip
+    /// the truncation check for answers that surely fit.
+    pub wire_len: usize,
+}
+
+/// The data at one owner name. No RRsets = an empty non-terminal (the name
+/// exists because something below it does: NODATA, not NXDOMAIN).
+#[derive(Debug, Clone, Default)]
+pub struct Node {
+    pub rrsets: Vec<RrSet>,
+}
+
+impl Node {
+    pub fn get(&self, rtype: RecordType) -> Option<&RrSet> {
+        self.rrsets.iter().find(|s| s.rtype == rtype)
+    }
+}
+
+/// One loaded zone.
+#[derive(Debug)]
+pub struct Zone {
+    pub origin: LowerName,
+    pub file: PathBuf,
+    pub soa: Record,
+    /// The SOA as sent in the AUTHORITY section of negative answers:
+    /// TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
+    pub negative_soa: Record,
+    pub nodes: HashMap<LowerName, Node>,
+    /// Number of records read from the file(s).
+    pub records: usize,
+    pub serial: u32,
+    /// True if some owner name in the zone is a wildcard (`*.x`).
+    pub has_wildcards: bool,
+    /// Names below the apex that carry NS records (delegation points).
+    pub cuts: HashSet<LowerName>,
+}
+
+impl Zone {
+    /// The negative-caching TTL of RFC 2308: min(SOA TTL, SOA MINIMUM).
+    pub fn negative_ttl(&self) -> u32 {
+        self.negative_soa.ttl
+    }
+}
+
+/// Every zone we serve, longest origin first.
+#[derive(Debug, Default)]
+pub struct Zones {
+    zones: Vec<Zone>,
+}
+
+impl Zones {
+    pub fn from_zones(mut zones: Vec<Zone>) -> Zones {
+        zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
+        Zones { zones }
+    }
+
+    /// The zone with the longest origin that contains `name`.
+    pub fn find(&self, name: &LowerName) -> Option<&Zone> {
+        self.zones.iter().find(|z| z.origin.zone_of(name))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Zone> {
+        self.zones.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.zones.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.zones.is_empty()
+    }
+}
+
+/// Uncompressed wire length of a record (name + type/class/ttl/len + rdata).
+pub(crate) fn wire_len(r: &Record) -> usize {
+    r.to_bytes().map(|b| b.len()).unwrap_or(512)
+}
+
+/// Why a parsed file is not a usable zone, and the record to blame (whose
+/// line [`locate_record`] then finds).
+pub(super) struct Bad {
+    pub(super) message: String,
+    pub(super) at: Option<Box<Record>>,
+}
+
+pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad> {
+    let invalid = |message: String| Bad { message, at: None };
+    let invalid_at = |message: String, r: &Record| Bad {
+        message,
+        at: Some(Box::new(r.clone())),
+    };
+    let soas: Vec<&Record> = records
+        .iter()
+        .filter(|r| r.record_type() == RecordType::SOA)
+        .collect();
+    let soa = match soas.as_slice() {
+        [one] => (*one).clone(),
+        [] => {
+            return Err(invalid(
+                "no SOA record; a zone file needs exactly one".into(),
+            ))
+        }
+        _ => {
+            return Err(invalid_at(
+                format!(
+                    "{} SOA records (at {}); a zone file needs exactly one",
+                    soas.len(),
+                    soas.iter()
+                        .map(|r| r.name.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                soas[1],
+            ))
+        }
+    };
+    let RData::SOA(soa_data) = &soa.data else {
+        return Err(invalid("SOA record without SOA data".into()));
+    };
+    let serial = soa_data.serial;
+    let mut negative_soa = soa.clone();
+    negative_soa.ttl = soa.ttl.min(soa_data.minimum);
+    let origin = LowerName::new(&soa.name);
+
+    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
+    let count = records.len();
+    for r in records {
+        if r.dns_class != DNSClass::IN {
+            return Err(invalid_at(
+                format!(
+                    "{} {}: class {} (only IN is served)",
+                    r.name,
+                    r.record_type(),
+                    r.dns_class
+                ),
+                &r,
+            ));
+        }
+        let lname = LowerName::new(&r.name);
+        if !origin.zone_of(&lname) {
+            let below = lname.zone_of(&origin) && lname != origin;
+            return Err(invalid_at(
+                format!(
+                    "{} {} is outside the zone {origin} (set by the SOA{})",
+                    r.name,
+                    r.record_type(),
+                    if below {
+                        "; is the SOA below the apex?"
+                    } else {
+                        ""
+                    }
+                ),
+                &r,
+            ));
+        }
+        let node = nodes.entry(lname).or_default();
+        let rtype = r.record_type();
+        let len = wire_len(&r);
+        match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
+            Some(set) => {
+                set.wire_len += len;
+                set.records.push(r);
+            }
+            None => node.rrsets.push(RrSet {
+                rtype,
+                records: vec![r],
+                wire_len: len,
+            }),
+        }
+    }
+    for node in nodes.values_mut() {
+        for set in &mut node.rrsets {
+            // Duplicate RRs: RFC 2181 §5 treats an RRset as a set. A hash
+            // set keeps this linear for large RRsets (and the file order).
+            if set.records.len() > 1 {
+                let before = set.records.len();
+                let mut seen = HashSet::with_capacity(before);
+                set.records.retain(|r| seen.insert(r.data.clone()));
+                if set.records.len() != before {
+                    set.wire_len = set.records.iter().map(wire_len).sum();
+                }
+            }
+            // RFC 2181 §5.2: all RRs of an RRset share one TTL; use the smallest.
+            let ttl = set.records.iter().map(|r| r.ttl).min().unwrap_or(0);
+            for r in &mut set.records {
+                r.ttl = ttl;
+            }
+        }
+    }
+    // RFC 1034 §3.6.2: a CNAME owner has no other data.
+    for (name, node) in &nodes {
+        if let Some(c) = node.get(RecordType::CNAME) {
+            if node.rrsets.len() > 1 {
+                let others: Vec<String> = node
+                    .rrsets
+                    .iter()
+                    .filter(|s| s.rtype != RecordType::CNAME)
+                    .map(|s| s.rtype.to_string())
+                    .collect();
+                return Err(invalid_at(
+                    format!(
+                        "{name} has a CNAME and other data ({}); RFC 1034 §3.6.2 forbids that",
+                        others.join(", ")
+                    ),
+                    &c.records[0],
+                ));
+            }
+            if c.records.len() > 1 {
+                return Err(invalid_at(
+                    format!("{name} has more than one CNAME"),
+                    &c.records[1],
+                ));
+            }
+        }
+    }
+    if nodes
+        .get(&origin)
+        .and_then(|n| n.get(RecordType::NS))
+        .is_none()
+    {
+        return Err(invalid(format!("no NS records at the apex {origin}")));
+    }
+    let cuts: HashSet<LowerName> = nodes
+        .iter()
+        .filter(|(n, node)| **n != origin && node.get(RecordType::NS).is_some())
+        .map(|(n, _)| n.clone())
+        .collect();
+    let has_wildcards = nodes.keys().any(|n| n.is_wildcard());
+    // Empty non-terminals: every ancestor of an owner name, up to the apex.
+    let owners: Vec<LowerName> = nodes.keys().cloned().collect();
+    for mut n in owners {
+        while n.num_labels() > origin.num_labels() {
+            n = n.base_name();
+            nodes.entry(n.clone()).or_default();
+        }
+    }
+    Ok(Zone {
+        origin,
+        file: path.to_path_buf(),
+        soa,
+        negative_soa,
+        nodes,
+        records: count,
+        serial,
+        has_wildcards,
+        cuts,
+    })
+}

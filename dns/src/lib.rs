@@ -1,5 +1,35 @@
 //! hadns: an authoritative DNS server with health-aware weighted pools, plus
 //! (through `hadns-vrrp`) the VRRP engine that keeps the pool's VIPs alive.
+//!
+//! # Module map
+//!
+//! How a query is answered, from the data to the wire:
+//! - [`zone`]: zone files ([`zone::file`]: reading, `$INCLUDE`, error lines)
+//!   into an immutable lookup structure ([`zone::store`]); knows no pools.
+//! - [`pool`] (pure): members + weights + health → the answer order or
+//!   choice, one atomic counter per query; the pool's domain types.
+//! - [`snapshot`]: the zones with the pools overlaid, swapped whole on reload.
+//! - [`resolve`] (pure): question + snapshot → an answer plan (CNAME chain,
+//!   wildcard, referral, negative answer, the pool to expand). The only walk
+//!   of the zone data; both encoders below use it.
+//! - [`handler`]: the full path: hickory's `RequestHandler`, EDNS and
+//!   truncation around the plan, the pool expanded per query.
+//! - [`fastpath`]: the same plans precompiled into wire bytes, served by
+//!   batched UDP workers and a bounded TCP server; anything unusual goes to
+//!   the handler.
+//! - [`server`]: binding (one port-0 rule for UDP+TCP) and hickory's
+//!   `Server` when the fast path is off.
+//!
+//! Around it:
+//! - [`config`]: the one TOML file (serde, `deny_unknown_fields`,
+//!   `validate()` naming the key and the valid range).
+//! - [`health`]: probes (tcp, http, exec) with rise/fall → watch channels.
+//! - [`vrrp_glue`]: the `[[vrrp]]` instances with their tracks; VIP held →
+//!   pool member health.
+//! - [`control`], [`metrics`], [`stats`]: `hadns status` and Prometheus.
+//! - [`fdlimit`]: the open-file limit and the share TCP clients may take.
+//! - [`app`]: the composition root: load, run, SIGHUP reload (built off the
+//!   query threads), stop.
 
 pub mod app;
 pub mod config;

@@ -3,7 +3,7 @@
 //! Parsing is serde with `deny_unknown_fields`; [`Config::load`] then runs
 //! [`Config::validate`], so every error names the file, the key and what was
 //! expected. Checks that need the zones (is a pool name inside a zone?) are
-//! done by [`crate::zones`] when they load.
+//! done by [`crate::snapshot`] when the zones load.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};

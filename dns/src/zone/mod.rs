@@ -1,4 +1,4 @@
-//! Zones: the files ([`file`]: reading, `$INCLUDE`, error lines) and the
+//! Zones: the files ([`mod@file`]: reading, `$INCLUDE`, error lines) and the
 //! immutable lookup structure they load into ([`store`]). Neither knows
 //! about pools: [`crate::snapshot`] overlays those.
 

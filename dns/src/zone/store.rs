@@ -1,7 +1,7 @@
 //! The zone store: per zone a hash map from owner name to the RRsets at
 //! that name (plus empty non-terminals), the SOA, and the RFC 2308
 //! negative-answer SOA (TTL = min(SOA TTL, SOA MINIMUM)). Built once per
-//! load ([`build_zone`]) and never mutated; a reload builds a new one and
+//! load (`build_zone`) and never mutated; a reload builds a new one and
 //! swaps it in.
 //!
 //! Why not hickory-server's `InMemoryZoneHandler`: it guards every lookup

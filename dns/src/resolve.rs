@@ -279,15 +279,22 @@ fn push_addresses<'s>(node: At<'s>, out: &mut Plan<'s>) {
     }
 }
 
-/// The highest zone cut at or above `name` (below the apex), if any.
+/// The highest zone cut at or above `name` (below the apex), if any: the
+/// name's ancestors are looked up (O(labels), whatever the number of
+/// delegations in the zone).
 pub fn find_cut<'z>(zone: &'z Zone, name: &LowerName) -> Option<&'z LowerName> {
-    if zone.cuts.is_empty() {
+    if zone.cuts.is_empty() || !zone.origin.zone_of(name) {
         return None;
     }
-    zone.cuts
-        .iter()
-        .filter(|c| c.zone_of(name))
-        .min_by_key(|c| c.num_labels())
+    let mut highest = None;
+    let mut n = name.clone();
+    while n.num_labels() > zone.origin.num_labels() {
+        if let Some(cut) = zone.cuts.get(&n) {
+            highest = Some(cut);
+        }
+        n = n.base_name();
+    }
+    highest
 }
 
 fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {

@@ -152,7 +152,7 @@ fn check_pool_name(cfg: &Config, i: usize, zones: &Zones) -> Result<Name, ZoneEr
             zone.file.display()
         )));
     }
-    if zone.cuts.iter().any(|cut| cut.zone_of(&lname)) {
+    if crate::resolve::find_cut(zone, &lname).is_some() {
         return Err(err(format!(
             "a name this server is authoritative for; {name} is below a delegation (NS) in {}",
             zone.file.display()

@@ -17,8 +17,9 @@ PATH=$PATH:/usr/sbin
 log() { printf '%s\n' "$*" >&2; }
 die() { log "bench: $*"; exit 1; }
 
-# bench_tools CMD:PACKAGE...: installs what is missing (root only). Daemons
-# never autostart (policy-rc.d exits 101 before any apt-get).
+# bench_tools CMD:PACKAGE...: installs the packages whose command is missing
+# (root only), through scripts/install-deps.sh (policy-rc.d first: daemons
+# never autostart).
 bench_tools() {
     local need=() spec cmd pkg
     for spec in "$@"; do
@@ -27,13 +28,7 @@ bench_tools() {
         command -v "$cmd" >/dev/null || [ -x "/usr/sbin/$cmd" ] || need+=("$pkg")
     done
     [ ${#need[@]} -eq 0 ] && return 0
-    [ "$(id -u)" = 0 ] || die "missing ${need[*]}; run as root to install them"
-    # Always (re)write it: an existing policy-rc.d may allow services to start.
-    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
-    chmod 755 /usr/sbin/policy-rc.d
-    log "installing ${need[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    bash "$(dirname "${BASH_SOURCE[0]}")/../scripts/install-deps.sh" "${need[@]}" || die "cannot install ${need[*]}"
 }
 
 # bench_tmp: $TMP with zones/ copied in; cleanup kills PIDS and removes it.

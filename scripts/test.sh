@@ -9,21 +9,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(bind9-dnsutils knot-dnsutils iproute2 iputils-arping keepalived tshark nginx-light unbound curl)
 if [ "$(id -u)" = 0 ]; then
-  missing=()
-  for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    # policy-rc.d exiting 101 keeps apt from starting nginx/keepalived/unbound
-    # in the host namespace.
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-    export DEBIAN_FRONTEND=noninteractive
-    echo "installing: ${missing[*]}"
-    apt-get update -qq
-    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
-    apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
+  bash scripts/install-deps.sh "${pkgs[@]}"
   exec cargo test --workspace -- --include-ignored
 else
   echo "note: not root, so the network-namespace tests (VRRP, keepalived interop) are skipped;" >&2

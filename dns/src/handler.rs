@@ -122,7 +122,8 @@ impl Handler {
             let mut e = Edns::new();
             e.set_max_payload(edns_payload(req.max_payload(), snap.max_udp_size));
             e.set_version(0);
-            e.set_dnssec_ok(false);
+            // RFC 3225 §3: the DO bit is copied into the response.
+            e.set_dnssec_ok(req.flags().dnssec_ok);
             e
         });
         // Largest message: the UDP payload size, or 64 KB over TCP. An answer
@@ -183,7 +184,9 @@ impl Handler {
                 ..Answer::default()
             },
         };
-        metadata.authoritative = ans.aa;
+        // RFC 1035 §6.2: a class ANY query is never answered
+        // authoritatively (other classes may hold data we do not have).
+        metadata.authoritative = ans.aa && query.query_class() == DNSClass::IN;
         metadata.recursion_available = false;
         metadata.response_code = ans.rcode;
 

@@ -163,6 +163,16 @@ pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Pla
     let Some(mut zone) = snap.zones.find(qname) else {
         return Plan::refused();
     };
+    if qtype == RecordType::DS {
+        // RFC 4035 §3.1.4.1: DS belongs to the parent side of a cut. At a
+        // child zone's apex that we also serve the parent of, answer from
+        // the parent (NODATA with its SOA when it has no DS RRset).
+        if *qname == zone.origin {
+            if let Some(parent) = parent_zone(snap, zone) {
+                zone = parent;
+            }
+        }
+    }
     let mut out = Plan {
         aa: true,
         ..Plan::default()
@@ -170,8 +180,12 @@ pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Pla
     let mut name: Cow<'_, LowerName> = Cow::Borrowed(qname);
     let mut visited: Vec<LowerName> = Vec::new();
     for step in 0..MAX_CNAME_CHAIN {
-        // Delegation below the apex: refer (RFC 1034 §4.3.2 step 3b).
-        if let Some(cut) = find_cut(zone, &name) {
+        // Delegation below the apex: refer (RFC 1034 §4.3.2 step 3b), but a
+        // DS query for the cut itself is the parent's to answer
+        // (RFC 4035 §3.1.4.1).
+        let cut = find_cut(zone, &name)
+            .filter(|cut| !(qtype == RecordType::DS && step == 0 && **cut == *name));
+        if let Some(cut) = cut {
             if step == 0 {
                 out.aa = false;
             }
@@ -304,11 +318,12 @@ fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {
     out.rcode = ResponseCode::NoError;
     out.size += ns.wire_len;
     out.authority.extend(ns.records.iter());
-    // Glue: addresses of name servers inside the delegated zone.
+    // Glue: addresses of name servers in this zone, below the cut or not
+    // (RFC 1034 §4.3.2: `ns1.zone` serving `child.zone` is in bailiwick too).
     for r in &ns.records {
         if let RData::NS(target) = &r.data {
             let t = LowerName::new(&target.0);
-            if cut.zone_of(&t) {
+            if zone.origin.zone_of(&t) {
                 if let Some(node) = zone.nodes.get(&t) {
                     push_addresses(
                         At {
@@ -321,6 +336,14 @@ fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {
             }
         }
     }
+}
+
+/// The zone we serve that holds the cut above `zone`'s apex, if any.
+fn parent_zone<'s>(snap: &'s Snapshot, zone: &Zone) -> Option<&'s Zone> {
+    if zone.origin.is_root() {
+        return None;
+    }
+    snap.zones.find(&zone.origin.base_name())
 }
 
 /// RFC 4592: `*.<closest encloser>` if it exists, for a name that does not.

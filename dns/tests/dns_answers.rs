@@ -369,3 +369,85 @@ fn tcp_answer_over_64k_is_tc_not_a_partial_rrset() {
         assert!(!m.metadata.truncation && m.answers.len() == 1);
     }
 }
+
+/// RFC points checked against NSD and Knot: the DO bit is echoed (RFC 3225
+/// §3); a class ANY query is not authoritative (RFC 1035 §6.2); DS is the
+/// parent's (RFC 4035 §3.1.4.1), at a delegation and at the apex of a child
+/// zone we also serve; a referral carries the addresses of in-zone name
+/// servers outside the delegated name too (RFC 1034 §4.3.2). Both paths.
+#[test]
+fn do_bit_class_any_ds_and_sibling_glue() {
+    use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{DNSClass, Name};
+    let parent = "$ORIGIN p.test.\n$TTL 300\n@ SOA ns1 hm 5 3600 600 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nc NS ns1\nnods NS ns1\nwww A 192.0.2.80\n";
+    let child = "$ORIGIN c.p.test.\n$TTL 300\n@ SOA ns1.p.test. hm 9 3600 600 604800 60\n@ NS ns1.p.test.\nwww A 192.0.2.81\n";
+    for fast in [true, false] {
+        let dir = TempDir::new("rfcpoints");
+        dir.write("zones/p.test.zone", parent);
+        dir.write("zones/c.p.test.zone", child);
+        let cfg = dir.write(
+            "config.toml",
+            &format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\n[control]\nenabled = false\n"),
+        );
+        let h = Hadns::start(&cfg);
+        let ask = |name: &str, rtype: RecordType, class: DNSClass, dnssec_ok: bool| {
+            let mut m = Message::new(4242, MessageType::Query, OpCode::Query);
+            let mut q = Query::query(Name::from_ascii(name).unwrap(), rtype);
+            q.set_query_class(class);
+            m.add_query(q);
+            let mut e = Edns::new();
+            e.set_max_payload(1232);
+            e.set_dnssec_ok(dnssec_ok);
+            m.set_edns(e);
+            query_udp_raw(h.addr, &m).0
+        };
+        // DO echoed, and only when asked
+        let m = ask("www.p.test.", RecordType::A, DNSClass::IN, true);
+        assert!(
+            m.edns.as_ref().unwrap().flags().dnssec_ok,
+            "fast={fast}: DO not echoed"
+        );
+        assert!(m.metadata.authoritative && m.answers.len() == 1);
+        let m = ask("www.p.test.", RecordType::A, DNSClass::IN, false);
+        assert!(!m.edns.as_ref().unwrap().flags().dnssec_ok);
+        // class ANY: the data, without AA
+        let m = ask("www.p.test.", RecordType::A, DNSClass::ANY, false);
+        assert!(
+            !m.metadata.authoritative,
+            "fast={fast}: AA on a class ANY answer"
+        );
+        assert_eq!(m.answers.len(), 1);
+        // DS at a delegation we do not serve: NODATA from the parent, AA
+        let m = ask("nods.p.test.", RecordType::DS, DNSClass::IN, false);
+        assert!(m.metadata.authoritative, "fast={fast}: {m:?}");
+        assert_eq!(rcode(&m), ResponseCode::NoError);
+        assert!(m.answers.is_empty());
+        assert_eq!(
+            soa_in_authority(&m).map(|r| r.name.to_string()),
+            Some("p.test.".into())
+        );
+        // DS at the apex of a child we also serve: the parent answers
+        let m = ask("c.p.test.", RecordType::DS, DNSClass::IN, false);
+        assert!(m.metadata.authoritative);
+        assert_eq!(
+            soa_in_authority(&m).map(|r| r.name.to_string()),
+            Some("p.test.".into()),
+            "fast={fast}"
+        );
+        // other types at the child apex: the child answers
+        let m = ask("c.p.test.", RecordType::SOA, DNSClass::IN, false);
+        assert_eq!(m.answers[0].name.to_string(), "c.p.test.");
+        // a referral below `nods` carries ns1.p.test's address (sibling glue)
+        let m = ask("x.nods.p.test.", RecordType::A, DNSClass::IN, false);
+        assert!(
+            !m.metadata.authoritative && !m.authorities.is_empty(),
+            "{m:?}"
+        );
+        assert!(
+            m.additionals
+                .iter()
+                .any(|r| r.name.to_string() == "ns1.p.test."),
+            "fast={fast}: no glue for ns1.p.test: {m:?}"
+        );
+    }
+}

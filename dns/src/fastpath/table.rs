@@ -502,8 +502,10 @@ impl Table {
                     };
                 }
             }
-            // Ordinary data types only (meta and unusual types: full path).
-            if qtype != 0 && qtype < 128 && qtype != 41 {
+            // Ordinary data types only (meta and unusual types: full path;
+            // DS belongs to the parent side of a cut, which the resolver
+            // decides).
+            if qtype != 0 && qtype < 128 && qtype != 41 && qtype != 43 {
                 return e.other.as_deref().map(Lookup::Fixed);
             }
             return None;

@@ -144,12 +144,22 @@ pub struct Hadns {
 
 impl Hadns {
     /// Starts `hadns run --config cfg` and waits for its "listening on" line.
+    /// A config without `[control]` gets one on 127.0.0.1 port 0 first:
+    /// tests run in parallel, and a taken control address stops hadns.
     pub fn start(cfg: &Path) -> Hadns {
         Hadns::start_with(cfg, |_| {})
     }
 
     /// [`Hadns::start`] with the command adjusted first (limits, env).
     pub fn start_with(cfg: &Path, adjust: impl FnOnce(&mut Command)) -> Hadns {
+        let text = std::fs::read_to_string(cfg).expect("read config");
+        if !text.contains("[control]") {
+            std::fs::write(
+                cfg,
+                format!("{text}\n[control]\nlisten = \"127.0.0.1:0\"\n"),
+            )
+            .expect("write config");
+        }
         let mut cmd = Command::new(BIN);
         cmd.args(["run", "--config"])
             .arg(cfg)

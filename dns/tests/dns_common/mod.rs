@@ -277,6 +277,31 @@ impl Hadns {
     pub fn query(&self, name: &str, rtype: RecordType) -> Message {
         query_udp(self.addr, name, rtype, None)
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The address of an HTTP endpoint from its log line; `what` is
+    /// "control (hadns status)" or "metrics".
+    pub fn endpoint(&mut self, what: &str) -> SocketAddr {
+        let line = self.wait_log(&format!("{what} endpoint on http://"));
+        line.split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+}
+
+/// Sends one raw HTTP request, returns the whole response.
+pub fn http(addr: SocketAddr, req: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, DEADLINE).expect("connect");
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }
 
 impl Drop for Hadns {

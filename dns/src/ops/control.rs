@@ -43,11 +43,11 @@ pub const MAX_CONNECTIONS: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
-    #[error("{what} endpoint: {addr} is already in use; is another hadns running there? (`hadns status --addr {addr}` shows it) Set [{what}] listen to a free address{hint}")]
+    #[error("{what} endpoint: {addr} is already in use ({hint})")]
     InUse {
         what: &'static str,
         addr: SocketAddr,
-        hint: &'static str,
+        hint: String,
     },
     #[error("{what} endpoint: cannot listen on {addr}: {source}")]
     Bind {
@@ -84,8 +84,13 @@ pub async fn listen(routes: Routes, addr: SocketAddr) -> Result<TcpListener, Con
                 what,
                 addr,
                 hint: match routes {
-                    Routes::Control => " or [control] enabled = false",
-                    Routes::Metrics => "",
+                    Routes::Control => format!(
+                        "is another hadns running? `hadns status --addr {addr}` shows it; \
+                         set [control] listen to a free address or [control] enabled = false"
+                    ),
+                    Routes::Metrics => {
+                        "set [metrics] listen to a free address, or remove [metrics]".into()
+                    }
                 },
             }
         } else {

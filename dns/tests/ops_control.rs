@@ -154,17 +154,11 @@ fn metrics_listener_accepts_scrapes_by_name() {
     assert!(r.contains("hadns_zone_serial{zone=\"t.test.\"} 7\n"), "{r}");
 }
 
+/// `hadns status ARGS..`: (exit success, stdout, stderr).
 fn status_text(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .arg("status")
-        .args(args)
-        .output()
-        .expect("run hadns status");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let mut all = vec![std::ffi::OsStr::new("status")];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    hadns_cmd(&all)
 }
 
 #[test]

@@ -435,11 +435,12 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 /// Runs `hadns check --config cfg`, returns (exit success, stdout, stderr).
 pub fn check(cfg: &Path) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(cfg)
-        .output()
-        .expect("run hadns check");
+    hadns_cmd(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()])
+}
+
+/// Runs `hadns ARGS..` to completion, returns (exit success, stdout, stderr).
+pub fn hadns_cmd(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run hadns");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -278,10 +278,6 @@ impl Hadns {
         query_udp(self.addr, name, rtype, None)
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// The address of an HTTP endpoint from its log line; `what` is
     /// "control (hadns status)" or "metrics".
     pub fn endpoint(&mut self, what: &str) -> SocketAddr {

@@ -46,34 +46,7 @@ enum Cmd {
 }
 
 fn status(config: Option<PathBuf>, addr: Option<std::net::SocketAddr>, json: bool) -> ExitCode {
-    let addr = match (addr, config) {
-        (Some(a), _) => a,
-        (None, Some(path)) => match hadns::config::Config::load(&path) {
-            Ok(cfg) => {
-                let control = cfg.control.unwrap_or_default();
-                if !control.enabled || control.listen.port() == 0 {
-                    eprintln!(
-                        "error: {} has no fixed control address ([control] {}); use --addr",
-                        path.display(),
-                        if control.enabled {
-                            "listen has port 0"
-                        } else {
-                            "enabled = false"
-                        }
-                    );
-                    return ExitCode::FAILURE;
-                }
-                control.listen
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        (None, None) => hadns::config::default_control_listen(),
-    };
-    let path = if json { "/status.json" } else { "/status" };
-    match hadns::ops::control::fetch(addr, path, std::time::Duration::from_secs(3)) {
+    match hadns::ops::client::status(config.as_deref(), addr, json) {
         Ok(body) => {
             print!("{body}");
             ExitCode::SUCCESS

@@ -222,6 +222,25 @@ fn status_with_config_reads_its_control_address() {
     let (ok, text, e) = status_text(&["--config", &cfg.to_string_lossy()]);
     assert!(ok, "{e}");
     assert!(text.contains(&format!(" pid {} ", h.pid())), "{text}");
+    let (ok, json, e) = status_text(&["--config", &cfg.to_string_lossy(), "--json"]);
+    assert!(
+        ok && json.contains(&format!("\"pid\":{},", h.pid())),
+        "{e}{json}"
+    );
+    // another config naming the same address: the process there does not
+    // run it, and `hadns status` says so instead of showing it
+    let other = dir.write("other.toml", &std::fs::read_to_string(&cfg).unwrap());
+    let (ok, _, e) = status_text(&["--config", &other.to_string_lossy()]);
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p).unwrap().display().to_string();
+    assert!(
+        !ok && e.contains(&format!(
+            "is hadns pid {} running {}, not {}",
+            h.pid(),
+            canon(&cfg),
+            canon(&other)
+        )),
+        "{e}"
+    );
     // port 0 in a config: no address to read, said so
     let zero = dir.write(
         "zero.toml",

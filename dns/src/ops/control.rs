@@ -450,42 +450,6 @@ fn respond(req: &Request<'_>, source: &StatusSource, routes: Routes) -> Response
     }
 }
 
-/// Fetches `path` from a control endpoint (the `hadns status` client):
-/// blocking, one request, the body if the status is 200.
-pub fn fetch(addr: SocketAddr, path: &str, timeout: Duration) -> Result<String, FetchError> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| FetchError::Connect(addr, e))?;
-    s.set_read_timeout(Some(timeout)).map_err(FetchError::Io)?;
-    s.set_write_timeout(Some(timeout)).map_err(FetchError::Io)?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .map_err(FetchError::Io)?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(FetchError::Io)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| FetchError::Response(format!("no HTTP response from {addr}")))?;
-    let status = head.lines().next().unwrap_or("");
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(FetchError::Response(format!("{status}: {}", body.trim())));
-    }
-    Ok(body.to_string())
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("cannot reach the hadns control endpoint at {0} (is hadns running with [control] there?): {1}")]
-    Connect(SocketAddr, std::io::Error),
-    #[error("control endpoint: {0}")]
-    Io(std::io::Error),
-    #[error("control endpoint answered: {0}")]
-    Response(String),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -274,7 +274,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     live.wire_vrrp(&loaded.cfg, &loaded.snapshot, &vrrp);
     let mut cfg = loaded.cfg;
     let handler = Handler::new(loaded.snapshot);
-    // `hadns status` and /metrics (crate::control); reloads swap the probes in.
+    // `hadns status` and /metrics (crate::ops); reloads swap the probes in.
     let status = Arc::new(crate::ops::status::StatusSource::new(
         &config_path,
         handler.clone(),

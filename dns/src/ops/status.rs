@@ -334,7 +334,7 @@ fn queries<S: Serializer>(q: &StatsSnapshot, s: S) -> Result<S::Ok, S::Error> {
     m.end()
 }
 
-/// Fields of [`InstanceStatus`] the text shows on its own lines; any other
+/// Fields of [`InstanceStatus`] the text shows in its own words; any other
 /// field is listed as `name: value`.
 const SHOWN: [&str; 6] = [
     "name",
@@ -343,6 +343,16 @@ const SHOWN: [&str; 6] = [
     "master",
     "vips_held",
     "counters",
+];
+/// Counters the text shows in its own words; any other is listed on the
+/// `counters:` line.
+const SHOWN_COUNTERS: [&str; 6] = [
+    "rx",
+    "adverts_rx",
+    "adverts_tx",
+    "send_errors",
+    "recv_errors",
+    "netlink_errors",
 ];
 
 impl Status {
@@ -490,6 +500,16 @@ fn vrrp_text(o: &mut String, v: &VrrpView) {
         c.recv_errors,
         c.netlink_errors
     );
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(c) {
+        let rest: Vec<String> = fields
+            .iter()
+            .filter(|(k, _)| !SHOWN_COUNTERS.contains(&k.as_str()))
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        if !rest.is_empty() {
+            let _ = writeln!(o, "  counters: {}", rest.join(", "));
+        }
+    }
     if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(s) {
         for (k, val) in fields {
             if SHOWN.contains(&k.as_str()) {
@@ -586,6 +606,10 @@ mod tests {
         assert!(t.contains("vrrp VI_1: MASTER priority 100 master 192.0.2.1 vips held transitions 1 adverts rx 0 tx 10\n"), "{t}");
         assert!(
             t.contains("  errors: rx 3 (checksum 3, addr_list 1), send 1, recv 0, netlink 2\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("  counters: became_master 0, gratuitous_tx 0, other_vrid 0, own 0\n"),
             "{t}"
         );
         assert!(t.contains("queries: udp 2 | types: - | rcodes: -\n"), "{t}");

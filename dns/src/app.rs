@@ -27,7 +27,7 @@ pub enum AppError {
     #[error(transparent)]
     Server(#[from] ServerError),
     #[error(transparent)]
-    Control(#[from] crate::control::ControlError),
+    Control(#[from] crate::ops::control::ControlError),
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
     /// Boxed: the glue error is large and `load`/`run` return `AppError`.
@@ -248,6 +248,9 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         info!("{line}");
     }
     let nofile = crate::fdlimit::raise();
+    // First, so a second hadns on this host stops here, before its VRRP
+    // instances touch the first one's VIPs.
+    let endpoints = crate::ops::control::bind(&loaded.cfg).await?;
     // Fast path on: UDP and TCP are served by crate::fastpath (which hands
     // anything unusual to the full path in-process), not by hickory's loop.
     let (listeners, fast_sockets) = if loaded.cfg.dns.fast_path {
@@ -271,13 +274,14 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     live.wire_vrrp(&loaded.cfg, &loaded.snapshot, &vrrp);
     let mut cfg = loaded.cfg;
     let handler = Handler::new(loaded.snapshot);
-    // `hadns status` and /metrics (crate::control); reloads swap the probes in.
-    let status = Arc::new(crate::control::StatusSource::new(
+    // `hadns status` and /metrics (crate::ops); reloads swap the probes in.
+    let status = Arc::new(crate::ops::status::StatusSource::new(
+        &config_path,
         handler.clone(),
         vrrp.statuses(),
         Some(live.checks_arc()),
     ));
-    let _endpoints = crate::control::start(&cfg, &status).await?;
+    let _endpoints = endpoints.start(&status);
     let fast_path = match fast_sockets {
         Some(socks) => Some(crate::fastpath::FastPath::start(
             socks,
@@ -348,11 +352,13 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                             info!("{line}");
                         }
                         info!("reload done");
+                        status.reloaded(Ok(()));
                     }
-                    Err(e) => error!(
-                        "reload failed, still serving the last good config: {}",
-                        one_line(&e.to_string())
-                    ),
+                    Err(e) => {
+                        let e = one_line(&e.to_string());
+                        error!("reload failed, still serving the last good config: {e}");
+                        status.reloaded(Err(e));
+                    }
                 }
             }
             () = &mut shutdown => break,

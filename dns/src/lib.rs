@@ -33,12 +33,11 @@
 
 pub mod app;
 pub mod config;
-pub mod control;
 pub mod fastpath;
 pub mod fdlimit;
 pub mod handler;
 pub mod health;
-pub mod metrics;
+pub mod ops;
 pub mod pool;
 pub mod resolve;
 pub mod server;

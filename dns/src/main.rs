@@ -46,21 +46,7 @@ enum Cmd {
 }
 
 fn status(config: Option<PathBuf>, addr: Option<std::net::SocketAddr>, json: bool) -> ExitCode {
-    let addr = match (addr, config) {
-        (Some(a), _) => a,
-        (None, Some(path)) => match hadns::config::Config::load(&path) {
-            Ok(cfg) => cfg
-                .control
-                .map_or_else(hadns::config::default_control_listen, |c| c.listen),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        (None, None) => hadns::config::default_control_listen(),
-    };
-    let path = if json { "/status.json" } else { "/status" };
-    match hadns::control::fetch(addr, path, std::time::Duration::from_secs(3)) {
+    match hadns::ops::client::status(config.as_deref(), addr, json) {
         Ok(body) => {
             print!("{body}");
             ExitCode::SUCCESS

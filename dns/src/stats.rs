@@ -18,9 +18,7 @@
 //! them to the shared ones once per batch, before the batch's replies are
 //! sent (so a client that got a reply sees it counted).
 
-use std::borrow::Cow;
 use std::cell::Cell;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -438,66 +436,6 @@ impl Stats {
                 .collect(),
         }
     }
-
-    /// Appends the counters in the Prometheus text exposition format 0.0.4.
-    pub fn render_prometheus(&self, out: &mut String) {
-        self.snapshot().render_prometheus(out);
-    }
-}
-
-impl StatsSnapshot {
-    /// Appends these counters in the Prometheus text exposition format 0.0.4.
-    pub fn render_prometheus(&self, out: &mut String) {
-        let s = self;
-        out.push_str("# HELP hadns_dns_queries_total DNS queries answered, by query type.\n");
-        out.push_str("# TYPE hadns_dns_queries_total counter\n");
-        for (l, n) in &s.qtype {
-            let _ = writeln!(out, "hadns_dns_queries_total{{qtype=\"{l}\"}} {n}");
-        }
-        out.push_str("# HELP hadns_dns_responses_total DNS responses, by response code.\n");
-        out.push_str("# TYPE hadns_dns_responses_total counter\n");
-        for (l, n) in &s.rcode {
-            let _ = writeln!(out, "hadns_dns_responses_total{{rcode=\"{l}\"}} {n}");
-        }
-        out.push_str(
-            "# HELP hadns_dns_transport_queries_total DNS queries answered, by transport.\n",
-        );
-        out.push_str("# TYPE hadns_dns_transport_queries_total counter\n");
-        for (l, n) in &s.transport {
-            let _ = writeln!(
-                out,
-                "hadns_dns_transport_queries_total{{transport=\"{l}\"}} {n}"
-            );
-        }
-        out.push_str(
-            "# HELP hadns_pool_member_answers_total Times a pool member's address was in an answer.\n",
-        );
-        out.push_str("# TYPE hadns_pool_member_answers_total counter\n");
-        for (pool, addr, n) in &s.members {
-            let _ = writeln!(
-                out,
-                "hadns_pool_member_answers_total{{pool=\"{}\",member=\"{addr}\"}} {n}",
-                escape_label(pool)
-            );
-        }
-    }
-}
-
-/// Escapes a Prometheus label value (backslash, double quote, newline).
-pub fn escape_label(v: &str) -> Cow<'_, str> {
-    if !v.contains(['\\', '"', '\n']) {
-        return Cow::Borrowed(v);
-    }
-    let mut s = String::with_capacity(v.len() + 2);
-    for ch in v.chars() {
-        match ch {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    Cow::Owned(s)
 }
 
 #[cfg(test)]
@@ -624,26 +562,5 @@ mod tests {
                 ("ha.com.".into(), "192.0.2.3".parse().unwrap(), 1)
             ]
         );
-    }
-
-    #[test]
-    fn prometheus_text() {
-        let s = Stats::new();
-        s.set_pools(&[pool("we\"ird.", &["192.0.2.1"])]);
-        s.query(Transport::Tcp, 6, 2);
-        let mut out = String::new();
-        s.render_prometheus(&mut out);
-        assert!(out.contains("hadns_dns_queries_total{qtype=\"SOA\"} 1\n"));
-        assert!(out.contains("hadns_dns_responses_total{rcode=\"SERVFAIL\"} 1\n"));
-        assert!(out.contains("hadns_dns_transport_queries_total{transport=\"tcp\"} 1\n"));
-        assert!(out.contains(
-            "hadns_pool_member_answers_total{pool=\"we\\\"ird.\",member=\"192.0.2.1\"} 0\n"
-        ));
-        assert!(out.contains("# TYPE hadns_dns_queries_total counter\n"));
-        // every sample line is `name{labels} value`
-        for line in out.lines().filter(|l| !l.starts_with('#')) {
-            let v = line.rsplit(' ').next().unwrap();
-            assert!(v.parse::<u64>().is_ok(), "{line}");
-        }
     }
 }

@@ -326,6 +326,47 @@ fn dns_http_weights_and_sighup_reweight() {
 
 #[test]
 #[ignore = "needs root + netns"]
+fn a_second_hadns_on_a_host_stops_before_touching_dns_or_vips() {
+    let lab = Lab::up(None);
+    let before = lab.status_json("a");
+    // the same config again on host A: its control address is taken
+    let cfg = lab.dir.join("host-a.toml");
+    let cfg = cfg.to_string_lossy();
+    let out = lab.run(&["exec", "a", "timeout", "10", HADNS, "run", "--config", &cfg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("control endpoint: 127.0.0.1:5380 is already in use"),
+        "{err}"
+    );
+    // it stopped before binding DNS and before its VRRP instances started
+    // (which would remove "stale" VIPs: the first hadns's)
+    assert!(!err.contains("listening on"), "{err}");
+    assert!(!err.contains("hadns_vrrp"), "{err}");
+    assert_eq!(lab.holder(VIP1), "a");
+    assert_eq!(lab.holder(VIP2), "b");
+    let after = lab.status_json("a");
+    assert_eq!(
+        instance_field(&before, "VI_1", "state"),
+        instance_field(&after, "VI_1", "state")
+    );
+    for inst in ["VI_1", "VI_2"] {
+        assert_eq!(
+            instance_field(&before, inst, "transitions"),
+            instance_field(&after, inst, "transitions"),
+            "{inst}: {after}"
+        );
+    }
+    // and `hadns status --config` there still shows the first process
+    let pid = |json: &str| {
+        let v: serde_json::Value = serde_json::from_str(json).expect("status JSON");
+        v["pid"].as_u64()
+    };
+    assert_eq!(pid(&before), pid(&after));
+}
+
+#[test]
+#[ignore = "needs root + netns"]
 fn kill_takeover_at_10ms_failback_and_link_cut() {
     let mut lab = Lab::up(Some("10ms"));
     assert_eq!(lab.holder(VIP2), "b");

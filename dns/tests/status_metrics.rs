@@ -5,8 +5,7 @@
 
 mod dns_common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 
 use dns_common::*;
@@ -54,24 +53,6 @@ listen = "127.0.0.1:0"
     (dir, cfg)
 }
 
-fn endpoint(h: &mut Hadns, what: &str) -> SocketAddr {
-    let line = h.wait_log(&format!("{what} endpoint on http://"));
-    line.split("http://")
-        .nth(1)
-        .and_then(|s| s.split('/').next())
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-}
-
-fn http(addr: SocketAddr, req: &str) -> String {
-    let mut s = TcpStream::connect_timeout(&addr, DEADLINE).expect("connect");
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
 fn status(addr: SocketAddr, json: bool) -> String {
     let mut cmd = Command::new(BIN);
     cmd.args(["status", "--addr", &addr.to_string()]);
@@ -101,8 +82,8 @@ fn status_and_metrics_count_queries_and_show_health() {
     let port = svc.local_addr().unwrap().port();
     let (_dir, cfg) = setup("status", port);
     let mut h = Hadns::start(&cfg);
-    let control = endpoint(&mut h, "control (hadns status)");
-    let metrics = endpoint(&mut h, "metrics");
+    let control = h.endpoint("control (hadns status)");
+    let metrics = h.endpoint("metrics");
     assert_ne!(control, metrics);
 
     // 4 weighted answers (3:1), one NXDOMAIN, one REFUSED, one TCP SOA
@@ -253,7 +234,7 @@ fn fast_path_answers_are_counted_too() {
     let svc = TcpListener::bind("127.0.0.1:0").unwrap();
     let (_dir, cfg) = setup_fast("statusfast", svc.local_addr().unwrap().port(), true);
     let mut h = Hadns::start(&cfg);
-    let metrics = endpoint(&mut h, "metrics");
+    let metrics = h.endpoint("metrics");
     for _ in 0..8 {
         assert_eq!(h.query("t.test.", RecordType::A).answers.len(), 1);
     }

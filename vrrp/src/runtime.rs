@@ -57,7 +57,7 @@ pub enum RuntimeError {
 }
 
 /// Counters of one instance: receive drops per reason plus traffic totals.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counters {
     /// Drops per reason (and the address-list mismatches, which are accepted).
     pub rx: RxCounters,
@@ -75,8 +75,9 @@ pub struct Counters {
     pub netlink_errors: u64,
 }
 
-/// What `hadns status` and the DNS side see of an instance.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `hadns status` and the DNS side see of an instance. Serialized
+/// whole into `hadns status --json`: a new field shows up there as is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InstanceStatus {
     pub name: String,
     pub state: State,
@@ -97,6 +98,20 @@ impl InstanceStatus {
             State::Backup | State::Fault => self.master.is_some(),
             State::Initialize => false,
         }
+    }
+}
+
+/// For `hadns status --json`: a state by its keepalived name ("MASTER").
+impl serde::Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// For `hadns status --json`: every receive counter by name, zeros included.
+impl serde::Serialize for RxCounters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter().map(|(c, n)| (c.name(), n)))
     }
 }
 

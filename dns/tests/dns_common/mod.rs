@@ -144,12 +144,22 @@ pub struct Hadns {
 
 impl Hadns {
     /// Starts `hadns run --config cfg` and waits for its "listening on" line.
+    /// A config without `[control]` gets one on 127.0.0.1 port 0 first:
+    /// tests run in parallel, and a taken control address stops hadns.
     pub fn start(cfg: &Path) -> Hadns {
         Hadns::start_with(cfg, |_| {})
     }
 
     /// [`Hadns::start`] with the command adjusted first (limits, env).
     pub fn start_with(cfg: &Path, adjust: impl FnOnce(&mut Command)) -> Hadns {
+        let text = std::fs::read_to_string(cfg).expect("read config");
+        if !text.contains("[control]") {
+            std::fs::write(
+                cfg,
+                format!("{text}\n[control]\nlisten = \"127.0.0.1:0\"\n"),
+            )
+            .expect("write config");
+        }
         let mut cmd = Command::new(BIN);
         cmd.args(["run", "--config"])
             .arg(cfg)
@@ -267,6 +277,27 @@ impl Hadns {
     pub fn query(&self, name: &str, rtype: RecordType) -> Message {
         query_udp(self.addr, name, rtype, None)
     }
+
+    /// The address of an HTTP endpoint from its log line; `what` is
+    /// "control (hadns status)" or "metrics".
+    pub fn endpoint(&mut self, what: &str) -> SocketAddr {
+        let line = self.wait_log(&format!("{what} endpoint on http://"));
+        line.split("http://")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+}
+
+/// Sends one raw HTTP request, returns the whole response.
+pub fn http(addr: SocketAddr, req: &str) -> String {
+    let mut s = TcpStream::connect_timeout(&addr, DEADLINE).expect("connect");
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }
 
 impl Drop for Hadns {
@@ -400,11 +431,12 @@ pub fn rss_kib(pid: u32) -> u64 {
 
 /// Runs `hadns check --config cfg`, returns (exit success, stdout, stderr).
 pub fn check(cfg: &Path) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(["check", "--config"])
-        .arg(cfg)
-        .output()
-        .expect("run hadns check");
+    hadns_cmd(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()])
+}
+
+/// Runs `hadns ARGS..` to completion, returns (exit success, stdout, stderr).
+pub fn hadns_cmd(args: &[&std::ffi::OsStr]) -> (bool, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("run hadns");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -22,7 +22,6 @@ use hadns_vrrp::runtime::{Counters, InstanceStatus};
 use serde::{Serialize, Serializer};
 use tokio::sync::watch;
 
-use crate::config::PoolMode;
 use crate::handler::Handler;
 use crate::health::Checks;
 use crate::stats::StatsSnapshot;
@@ -201,11 +200,8 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
             let healthy = p.healthy();
             PoolView {
                 name: spec.name.clone(),
-                rtype: format!("{:?}", spec.rtype),
-                mode: match spec.mode {
-                    PoolMode::Equal => "equal",
-                    PoolMode::Weighted => "weighted",
-                },
+                rtype: spec.rtype.to_string(),
+                mode: spec.mode.to_string(),
                 members: spec
                     .members
                     .iter()
@@ -282,7 +278,7 @@ pub struct PoolView {
     pub name: String,
     #[serde(rename = "type")]
     pub rtype: String,
-    pub mode: &'static str,
+    pub mode: String,
     pub members: Vec<MemberView>,
 }
 

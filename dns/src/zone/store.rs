@@ -69,17 +69,34 @@ impl Zone {
 #[derive(Debug, Default)]
 pub struct Zones {
     zones: Vec<Zone>,
+    /// Index into `zones` by origin (the first of duplicates).
+    by_origin: HashMap<LowerName, usize>,
 }
 
 impl Zones {
     pub fn from_zones(mut zones: Vec<Zone>) -> Zones {
         zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
-        Zones { zones }
+        let mut by_origin = HashMap::with_capacity(zones.len());
+        for (i, z) in zones.iter().enumerate() {
+            by_origin.entry(z.origin.clone()).or_insert(i);
+        }
+        Zones { zones, by_origin }
     }
 
-    /// The zone with the longest origin that contains `name`.
+    /// The zone with the longest origin that contains `name`: the name's
+    /// ancestors are looked up, so the cost is its label count, not the
+    /// number of zones (a hosting provider's 10,000 zones).
     pub fn find(&self, name: &LowerName) -> Option<&Zone> {
-        self.zones.iter().find(|z| z.origin.zone_of(name))
+        let mut n = name.clone();
+        loop {
+            if let Some(&i) = self.by_origin.get(&n) {
+                return self.zones.get(i);
+            }
+            if n.is_root() {
+                return None;
+            }
+            n = n.base_name();
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {

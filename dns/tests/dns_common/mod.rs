@@ -204,7 +204,13 @@ impl Hadns {
 
     /// Waits for the (n+1)-th log line containing `needle`.
     pub fn wait_log_nth(&mut self, needle: &str, n: usize) -> String {
-        let end = Instant::now() + DEADLINE;
+        self.wait_log_nth_within(needle, n, DEADLINE)
+    }
+
+    /// [`Hadns::wait_log_nth`] with its own deadline (work that scales with
+    /// a large zone in a debug build).
+    pub fn wait_log_nth_within(&mut self, needle: &str, n: usize, within: Duration) -> String {
+        let end = Instant::now() + within;
         let (m, cv) = &*self.log;
         let mut lines = m.lock().unwrap();
         loop {

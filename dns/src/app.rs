@@ -33,6 +33,8 @@ pub enum AppError {
     /// Boxed: the glue error is large and `load`/`run` return `AppError`.
     #[error(transparent)]
     Vrrp(Box<crate::vrrp_glue::GlueError>),
+    #[error(transparent)]
+    Privileges(#[from] crate::privs::PrivError),
 }
 
 impl From<crate::vrrp_glue::GlueError> for AppError {
@@ -264,6 +266,9 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         info!("listening on {a} (udp, tcp)");
     }
     let mut live = Live::start(&loaded.cfg, &loaded.snapshot, None);
+    // DNS answers and VRRP tracks start from the first probe results, not
+    // from "up": a member whose backend is down at start is never served.
+    live.checks().first_round().await;
     // VRRP instances live for the whole process (a reload does not restart
     // them); they resign (priority 0, VIPs removed) before DNS stops.
     let (vrrp_stop_tx, vrrp_stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -281,6 +286,10 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         Some(live.checks_arc()),
     ));
     let _endpoints = crate::control::start(&cfg, &status).await?;
+    // Every socket is bound: keep only what VRRP needs from now on.
+    if crate::privs::should_narrow(&cfg) {
+        crate::privs::narrow(&crate::privs::needed(&cfg, false))?;
+    }
     let _fast_path = match fast_sockets {
         Some(socks) => Some(crate::fastpath::FastPath::start(
             socks,
@@ -299,11 +308,14 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
             let _ = stop_rx.await;
         },
     ));
+    crate::service::ready("serving");
+    let _watchdog = crate::service::watchdog();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = hup.recv() => {
                 info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
+                crate::service::reloading();
                 match load(&config_path) {
                     Ok(new) => {
                         if new.cfg.dns.listen != cfg.dns.listen {
@@ -323,15 +335,20 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                             info!("{line}");
                         }
                         info!("reload done");
+                        crate::service::ready("serving (reloaded)");
                     }
-                    Err(e) => error!(
-                        "reload failed, still serving the last good config: {}",
-                        one_line(&e.to_string())
-                    ),
+                    Err(e) => {
+                        error!(
+                            "reload failed, still serving the last good config: {}",
+                            one_line(&e.to_string())
+                        );
+                        crate::service::ready("serving the last good config (reload failed)");
+                    }
                 }
             }
             () = &mut shutdown => break,
             r = &mut server => {
+                crate::service::stopping();
                 let _ = vrrp_stop_tx.send(());
                 vrrp.join().await;
                 drop(live);
@@ -343,6 +360,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         }
     }
     info!("shutting down");
+    crate::service::stopping();
     let _ = vrrp_stop_tx.send(());
     vrrp.join().await;
     let _ = stop_tx.send(());

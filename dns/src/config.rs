@@ -51,6 +51,12 @@ pub struct Config {
     /// Prometheus `/metrics`; absent = off.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// `[process]`: the user hadns drops to and the user scripts run as.
+    #[serde(default)]
+    pub process: ProcessConfig,
+    /// `[log]`: level and format of the log on stderr.
+    #[serde(default)]
+    pub log: LogConfig,
     /// Where this config was read from (set by `load`); relative paths in it
     /// are relative to this file's folder.
     #[serde(skip)]
@@ -147,6 +153,58 @@ pub fn default_control_listen() -> SocketAddr {
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     pub listen: SocketAddr,
+}
+
+/// `[process]`: least privilege (see `crate::privs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessConfig {
+    /// Started as root: switch to this user once the sockets are bound,
+    /// keeping only CAP_NET_RAW + CAP_NET_ADMIN (with `[[vrrp]]`) or nothing.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Group for `user` (default: its primary group).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Exec checks and notify scripts run as this user, with no
+    /// capabilities (keepalived's `script_user`; default: `user`).
+    #[serde(default)]
+    pub script_user: Option<String>,
+}
+
+/// `[log]`: `-v` and `RUST_LOG` override `level`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: "info", "debug", "info,hadns::health=debug", ...
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: default_log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+/// Default log filter: info, without hickory's per-request chatter.
+pub fn default_log_level() -> String {
+    "info,hickory_server=warn".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
@@ -335,6 +393,38 @@ impl Config {
                     "dns.listen",
                     format!("a specific address (e.g. each VIP) when dns.fast_path = false, got {a}: hickory's UDP listener on a wildcard address answers a query sent to a secondary address (a VIP) from the primary one, and resolvers drop it; the fast path handles wildcards (IP_PKTINFO)"),
                 ));
+            }
+        }
+        let bare_level_ok = self.log.level.split(',').all(|d| {
+            d.contains('=')
+                || d.trim()
+                    .parse::<tracing_subscriber::filter::LevelFilter>()
+                    .is_ok()
+        });
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                if bare_level_ok {
+                    Ok(f)
+                } else {
+                    Err("unknown level".into())
+                }
+            })
+        {
+            return Err(self.invalid(
+                "log.level",
+                format!("a level (error, warn, info, debug, trace) or a filter such as \"info,hadns::health=debug\" ({e})"),
+            ));
+        }
+        for (key, v) in [
+            ("process.user", &self.process.user),
+            ("process.group", &self.process.group),
+            ("process.script_user", &self.process.script_user),
+        ] {
+            if v.as_ref()
+                .is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace))
+            {
+                return Err(self.invalid(key, "a user or group name such as \"hadns\""));
             }
         }
         if self.dns.max_udp_size < 512 {

@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(bind9-dnsutils knot-dnsutils iproute2 iputils-arping keepalived tshark nginx-light unbound curl)
+pkgs=(bind9-dnsutils knot-dnsutils iproute2 iputils-arping keepalived tshark nginx-light unbound curl
+      systemd man-db util-linux passwd)
 if [ "$(id -u)" = 0 ]; then
   missing=()
   for p in "${pkgs[@]}"; do
@@ -24,6 +25,10 @@ if [ "$(id -u)" = 0 ]; then
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
+  # The .deb (from the test build: same files, no extra release compile),
+  # checked by dns/tests/package.rs; the release package is
+  # `scripts/package.sh` without arguments.
+  bash scripts/package.sh --profile dev
   exec cargo test --workspace -- --include-ignored
 else
   echo "note: not root, so the network-namespace tests (VRRP, keepalived interop) are skipped;" >&2

@@ -356,7 +356,9 @@ impl ScriptUser {
 
     /// Applies the user and the capability reset to a tokio command.
     pub fn apply(&self, cmd: &mut tokio::process::Command) {
-        cmd.env_remove("NOTIFY_SOCKET").env_remove("WATCHDOG_USEC");
+        cmd.env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID");
         if let Some(w) = self.switch_to() {
             cmd.uid(w.uid).gid(w.gid);
         }
@@ -367,7 +369,9 @@ impl ScriptUser {
     /// Same for a std command.
     pub fn apply_std(&self, cmd: &mut std::process::Command) {
         use std::os::unix::process::CommandExt;
-        cmd.env_remove("NOTIFY_SOCKET").env_remove("WATCHDOG_USEC");
+        cmd.env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID");
         if let Some(w) = self.switch_to() {
             cmd.uid(w.uid).gid(w.gid);
         }

@@ -253,6 +253,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     for line in summary(&loaded) {
         info!("{line}");
     }
+    crate::privs::preflight(&loaded.cfg)?;
     // Fast path on: UDP and TCP are served by crate::fastpath (which hands
     // anything unusual to the full path in-process), not by hickory's loop.
     let (listeners, fast_sockets) = if loaded.cfg.dns.fast_path {

@@ -51,6 +51,11 @@ pub enum PrivError {
         step: &'static str,
         source: caps::errors::CapsError,
     },
+    #[error("[[vrrp]] needs {cap} to {needed_for}, and this process does not have it")]
+    Missing {
+        cap: &'static str,
+        needed_for: &'static str,
+    },
     #[error("cannot lower the capabilities of thread {tid}: still {caps} after 2s")]
     Thread { tid: i32, caps: String },
     #[error("cannot lower the capabilities of the other threads: {0}")]
@@ -170,7 +175,8 @@ pub fn become_user(who: Option<&Identity>, keep: &CapsHashSet) -> Result<(), Pri
         move |source| PrivError::Switch { user, step, source }
     };
     // The bounding set caps what any later exec (or a bug) could regain.
-    for cap in caps::all() {
+    let bounding = caps::read(None, CapSet::Bounding).map_err(caps_err("bounding set"))?;
+    for cap in bounding {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap).map_err(caps_err("bounding set"))?;
         }
@@ -185,6 +191,37 @@ pub fn become_user(who: Option<&Identity>, keep: &CapsHashSet) -> Result<(), Pri
     caps::clear(None, CapSet::Inheritable).map_err(caps_err("inheritable"))?;
     caps::set(None, CapSet::Permitted, keep).map_err(caps_err("permitted"))?;
     caps::set(None, CapSet::Effective, keep).map_err(caps_err("effective"))?;
+    Ok(())
+}
+
+/// Fails at start, before anything is bound, when `[[vrrp]]` instances
+/// exist but the capabilities they need later are not effective (the VIPs
+/// are only added when an instance becomes master, long after the start).
+pub fn preflight(cfg: &Config) -> Result<(), PrivError> {
+    if cfg.vrrp.is_empty() {
+        return Ok(());
+    }
+    for (cap, name, needed_for) in [
+        (
+            Capability::CAP_NET_RAW,
+            "CAP_NET_RAW",
+            "send and receive adverts (raw sockets) and gratuitous ARP",
+        ),
+        (
+            Capability::CAP_NET_ADMIN,
+            "CAP_NET_ADMIN",
+            "add and remove the VIPs",
+        ),
+    ] {
+        // An unreadable set is not proof of absence: the operation itself
+        // will report it.
+        if let Ok(false) = caps::has_cap(None, CapSet::Effective, cap) {
+            return Err(PrivError::Missing {
+                cap: name,
+                needed_for,
+            });
+        }
+    }
     Ok(())
 }
 
@@ -444,6 +481,7 @@ pub fn missing_capability(err: &crate::app::AppError) -> Option<&'static str> {
             _ => None,
         },
         AppError::Privileges(PrivError::Switch { .. }) => Some("root (CAP_SETUID, CAP_SETGID)"),
+        AppError::Privileges(PrivError::Missing { cap, .. }) => Some(cap),
         _ => None,
     }
 }

@@ -7,6 +7,7 @@ pub mod control;
 pub mod fastpath;
 pub mod handler;
 pub mod health;
+pub mod keepalived_import;
 pub mod manual;
 pub mod metrics;
 pub mod pool;

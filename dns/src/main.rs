@@ -49,6 +49,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a keepalived.conf (vrrp_instance, vrrp_script, include) as hadns
+    /// TOML, with a comment for each keepalived key it cannot map.
+    ImportKeepalived {
+        /// The keepalived configuration, e.g. /etc/keepalived/keepalived.conf.
+        file: PathBuf,
+    },
     /// Write the man pages (hadns.8, hadns.toml.5) or the shell completions
     /// (bash, zsh, fish) into DIR; used by scripts/package.sh.
     #[command(hide = true)]
@@ -124,6 +130,22 @@ fn status(config: Option<PathBuf>, addr: Option<std::net::SocketAddr>, json: boo
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::ImportKeepalived { file } => match hadns::keepalived_import::import(&file) {
+            Ok(c) => {
+                print!("{}", c.toml);
+                if c.unmapped > 0 {
+                    eprintln!(
+                        "note: {} keepalived key(s) not converted; see the comments at the end",
+                        c.unmapped
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Generate { what, dir } => match generate(what, &dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -393,14 +393,7 @@ impl ScriptUser {
 
     /// Applies the user and the capability reset to a tokio command.
     pub fn apply(&self, cmd: &mut tokio::process::Command) {
-        cmd.env_remove("NOTIFY_SOCKET")
-            .env_remove("WATCHDOG_USEC")
-            .env_remove("WATCHDOG_PID");
-        if let Some(w) = self.switch_to() {
-            cmd.uid(w.uid).gid(w.gid);
-        }
-        // SAFETY: the closure only makes syscalls (prctl, capset).
-        unsafe { cmd.pre_exec(clear_caps_in_child) };
+        self.apply_std(cmd.as_std_mut());
     }
 
     /// Same for a std command.

@@ -35,10 +35,15 @@ fn setup(tag: &str) -> TempDir {
 }
 
 /// DNS on 127.0.0.1:53, pool t.test. whose first member's exec check
-/// writes who ran it (uid and capability sets) to out/who; one VRRP
-/// instance on eth0 (VIP 10.99.0.100) with `priority`; `extra` appended.
-fn config(dir: &TempDir, priority: u16, extra: &str) -> PathBuf {
+/// writes who ran it (uid and capability sets) to out/who; with
+/// `Some(priority)` one VRRP instance on eth0 (VIP 10.99.0.100); `extra`
+/// appended.
+fn config(dir: &TempDir, priority: Option<u16>, extra: &str) -> PathBuf {
     let who = dir.path().join("out/who");
+    let vrrp = match priority {
+        Some(p) => format!("[[vrrp]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\npriority = {p}\nadvert_interval = \"100ms\"\naddresses = [\"10.99.0.100/24\"]\n"),
+        None => String::new(),
+    };
     let text = format!(
         r#"
 [dns]
@@ -61,19 +66,12 @@ timeout = "2s"
 rise = 1
 fall = 1
 
-[[vrrp]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-priority = {priority}
-advert_interval = "100ms"
-addresses = ["10.99.0.100/24"]
-
+{vrrp}
 {extra}
 "#,
         who = who.display()
     );
-    dir.write(&format!("config-{priority}.toml"), &text)
+    dir.write(&format!("config-{}.toml", priority.unwrap_or(0)), &text)
 }
 
 /// `hadns run` inside namespace i, through `wrapper` (e.g. setpriv).
@@ -155,8 +153,8 @@ fn setpriv(caps: &str) -> Vec<String> {
 fn root_with_process_user_drops_to_it_and_vrrp_still_fails_over() {
     let dir = setup("privs-user");
     let extra = "[process]\nuser = \"nobody\"\n";
-    let a_cfg = config(&dir, 150, extra);
-    let b_cfg = config(&dir, 100, extra);
+    let a_cfg = config(&dir, Some(150), extra);
+    let b_cfg = config(&dir, Some(100), extra);
     let ns = Netns::new();
     let mut a = start(&ns, 1, dir.path(), &a_cfg, &[]);
     let mut b = start(&ns, 2, dir.path(), &b_cfg, &[]);
@@ -194,33 +192,12 @@ fn root_with_process_user_drops_to_it_and_vrrp_still_fails_over() {
 #[ignore = "needs root + netns"]
 fn root_with_process_user_and_no_vrrp_keeps_no_capability() {
     let dir = setup("privs-novrrp");
-    let who = dir.path().join("out/who");
-    let text = format!(
-        r#"
-[dns]
-listen = ["127.0.0.1:53"]
-zones = "zones"
-
-[process]
-user = "nobody"
-
-[[pool]]
-name = "t.test."
-members = [ {{ address = "10.0.0.1", check = "who" }} ]
-
-[check.who]
-type = "exec"
-command = ["sh", "-c", "{{ id -u; grep -E '^Cap(Prm|Eff|Amb):' /proc/self/status; }} > \"$0.tmp\" && mv \"$0.tmp\" \"$0\"", "{}"]
-interval = "200ms"
-"#,
-        who.display()
-    );
-    let cfg = dir.write("config.toml", &text);
+    let cfg = config(&dir, None, "[process]\nuser = \"nobody\"\n");
     let ns = Netns::new();
     let mut h = start(&ns, 1, dir.path(), &cfg, &[]);
     h.wait_log("listening on 127.0.0.1:53");
     wait_until("DNS on port 53", || {
-        (ns.dig(1, "t.test.") == vec!["10.0.0.1"]).then_some(())
+        (ns.dig(1, "t.test.") == vec!["10.0.0.1", "10.0.0.2"]).then_some(())
     });
     assert_identity_and_caps(h.pid(), NOBODY, &[]);
     assert_check_ran_unprivileged(&dir);
@@ -230,7 +207,7 @@ interval = "200ms"
 #[ignore = "needs root + netns"]
 fn plain_user_with_the_three_ambient_capabilities_works() {
     let dir = setup("privs-setpriv");
-    let cfg = config(&dir, 150, "");
+    let cfg = config(&dir, Some(150), "");
     let ns = Netns::new();
     let wrapper = setpriv(AMBIENT_ALL);
     let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
@@ -256,7 +233,7 @@ fn a_missing_capability_is_named() {
         ("+net_bind_service,+net_raw", "CAP_NET_ADMIN"),
     ] {
         let dir = setup("privs-missing");
-        let cfg = config(&dir, 150, "");
+        let cfg = config(&dir, Some(150), "");
         let ns = Netns::new();
         let wrapper = setpriv(caps);
         let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();

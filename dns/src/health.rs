@@ -4,8 +4,10 @@
 //! [`Checks::spawn`] starts one task per (check, target) that the config
 //! actually uses: pool members with `check = "NAME"` (probing the member's
 //! address, [`Target::Member`]) and `[[vrrp]]` tracks ([`Target::Local`],
-//! probing 127.0.0.1). Every target starts up; it goes down after `fall`
-//! failed probes in a row and up again after `rise` good ones ([`RiseFall`]).
+//! probing 127.0.0.1). A new target starts unknown: its first probe sets
+//! its state ([`Checks::first_round`] waits for that); then it goes down
+//! after `fall` failed probes in a row and up again after `rise` good ones
+//! ([`RiseFall`]).
 //! Each change is logged once with the reason. Dropping [`Checks`] aborts
 //! every task (a reload builds a new one).
 
@@ -647,6 +649,36 @@ track = [ { check = "db", weight = -30 } ]
             assert_eq!(snap.len(), 3);
             assert!(snap.iter().all(|s| s.up), "initial state is up");
         });
+    }
+
+    #[tokio::test]
+    async fn first_probe_decides_and_first_round_waits_for_it() {
+        // fall = 2, but a check starts unknown: one refused probe is enough
+        // to be down, and first_round resolves only after it.
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap().port()
+        }; // closed again: connections are refused
+        let cfg = config(&probe_config(&format!(
+            "type = \"tcp\"\nport = {port}\ntimeout = \"1s\""
+        )));
+        let checks = Checks::spawn(&cfg);
+        let rx = checks
+            .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), checks.first_round())
+            .await
+            .expect("the first round finishes within the timeout");
+        assert!(
+            !*rx.borrow(),
+            "down after the first probe, not after fall = 2"
+        );
+        assert_eq!(checks.snapshot()[0].last, "connect refused");
+        // A reload's probes carried over count as probed already.
+        let again = Checks::spawn_after(&cfg, &checks);
+        tokio::time::timeout(Duration::from_millis(50), again.first_round())
+            .await
+            .expect("carried-over probes do not wait");
     }
 
     #[tokio::test]

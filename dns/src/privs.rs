@@ -563,5 +563,32 @@ mod tests {
         });
         assert_eq!(missing_capability(&e), None);
         assert!(hint("CAP_NET_RAW").contains("cap_net_raw+ep"));
+        let vrrp = |source| {
+            crate::app::AppError::from(crate::vrrp_glue::GlueError {
+                file: "c.toml".into(),
+                index: 0,
+                instance: "VI_1".into(),
+                key: "*".into(),
+                source: hadns_vrrp::runtime::RuntimeError::Net {
+                    instance: "VI_1".into(),
+                    source,
+                },
+            })
+        };
+        let eperm = || io::Error::from_raw_os_error(libc::EPERM);
+        assert_eq!(
+            missing_capability(&vrrp(hadns_vrrp::net::NetError::Io {
+                op: "vrrp socket",
+                source: eperm()
+            })),
+            Some("CAP_NET_RAW")
+        );
+        assert_eq!(
+            missing_capability(&vrrp(hadns_vrrp::net::NetError::Netlink {
+                op: "add address",
+                source: eperm()
+            })),
+            Some("CAP_NET_ADMIN")
+        );
     }
 }

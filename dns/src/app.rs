@@ -253,7 +253,6 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     for line in summary(&loaded) {
         info!("{line}");
     }
-    crate::privs::preflight(&loaded.cfg)?;
     // Fast path on: UDP and TCP are served by crate::fastpath (which hands
     // anything unusual to the full path in-process), not by hickory's loop.
     let (listeners, fast_sockets) = if loaded.cfg.dns.fast_path {
@@ -287,10 +286,6 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         Some(live.checks_arc()),
     ));
     let _endpoints = crate::control::start(&cfg, &status).await?;
-    // Every socket is bound: keep only what VRRP needs from now on.
-    if crate::privs::should_narrow(&cfg) {
-        crate::privs::narrow(&crate::privs::needed(&cfg, false))?;
-    }
     let _fast_path = match fast_sockets {
         Some(socks) => Some(crate::fastpath::FastPath::start(
             socks,
@@ -309,14 +304,18 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
             let _ = stop_rx.await;
         },
     ));
+    // Every socket is bound: every thread keeps only what VRRP needs.
+    if crate::privs::should_narrow(&cfg) {
+        crate::privs::narrow(&crate::privs::needed(&cfg, false))?;
+    }
     crate::service::ready("serving");
     let _watchdog = crate::service::watchdog();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
                 crate::service::reloading();
+                info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
                 match load(&config_path) {
                     Ok(new) => {
                         if new.cfg.dns.listen != cfg.dns.listen {

@@ -53,10 +53,10 @@ pub struct Config {
     pub metrics: Option<MetricsConfig>,
     /// `[process]`: the user hadns drops to and the user scripts run as.
     #[serde(default)]
-    pub process: ProcessConfig,
+    pub process: crate::privs::ProcessConfig,
     /// `[log]`: level and format of the log on stderr.
     #[serde(default)]
-    pub log: LogConfig,
+    pub log: crate::service::LogConfig,
     /// Where this config was read from (set by `load`); relative paths in it
     /// are relative to this file's folder.
     #[serde(skip)]
@@ -153,58 +153,6 @@ pub fn default_control_listen() -> SocketAddr {
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     pub listen: SocketAddr,
-}
-
-/// `[process]`: least privilege (see `crate::privs`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProcessConfig {
-    /// Started as root: switch to this user once the sockets are bound,
-    /// keeping only CAP_NET_RAW + CAP_NET_ADMIN (with `[[vrrp]]`) or nothing.
-    #[serde(default)]
-    pub user: Option<String>,
-    /// Group for `user` (default: its primary group).
-    #[serde(default)]
-    pub group: Option<String>,
-    /// Exec checks and notify scripts run as this user, with no
-    /// capabilities (keepalived's `script_user`; default: `user`).
-    #[serde(default)]
-    pub script_user: Option<String>,
-}
-
-/// `[log]`: `-v` and `RUST_LOG` override `level`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    /// A tracing filter: "info", "debug", "info,hadns::health=debug", ...
-    #[serde(default = "default_log_level")]
-    pub level: String,
-    #[serde(default)]
-    pub format: LogFormat,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        LogConfig {
-            level: default_log_level(),
-            format: LogFormat::default(),
-        }
-    }
-}
-
-/// Default log filter: info, without hickory's per-request chatter.
-pub fn default_log_level() -> String {
-    "info,hickory_server=warn".into()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One human-readable line per event.
-    #[default]
-    Text,
-    /// One JSON object per line, for log shippers.
-    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]

@@ -181,7 +181,9 @@ fn main() -> ExitCode {
             // Before any thread exists: every thread inherits the new user.
             let who = hadns::privs::process_identity(&cfg).and_then(|who| {
                 hadns::privs::set_script_user(hadns::privs::script_identity(&cfg)?);
-                hadns::privs::become_user(who.as_ref(), &hadns::privs::needed(&cfg, true))
+                hadns::privs::become_user(who.as_ref(), &hadns::privs::needed(&cfg, true))?;
+                // Named now, not when an instance first becomes master.
+                hadns::privs::preflight(&cfg)
             });
             if let Err(e) = who {
                 let e = hadns::app::AppError::from(e);

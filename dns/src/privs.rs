@@ -22,8 +22,26 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use caps::{CapSet, Capability, CapsHashSet};
+use serde::Deserialize;
 
 use crate::config::Config;
+
+/// `[process]`: least privilege (see `crate::privs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessConfig {
+    /// Started as root: switch to this user once the sockets are bound,
+    /// keeping only CAP_NET_RAW + CAP_NET_ADMIN (with `[[vrrp]]`) or nothing.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Group for `user` (default: its primary group).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Exec checks and notify scripts run as this user, with no
+    /// capabilities (keepalived's `script_user`; default: `user`).
+    #[serde(default)]
+    pub script_user: Option<String>,
+}
 
 /// Why the privilege change failed.
 #[derive(Debug, thiserror::Error)]

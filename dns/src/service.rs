@@ -13,7 +13,42 @@ use std::time::Duration;
 use sd_notify::NotifyState;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+use serde::Deserialize;
+
+/// `[log]`: `-v` and `RUST_LOG` override `level`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter: "info", "debug", "info,hadns::health=debug", ...
+    #[serde(default = "default_log_level")]
+    pub level: String,
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: default_log_level(),
+            format: LogFormat::default(),
+        }
+    }
+}
+
+/// Default log filter: info, without hickory's per-request chatter.
+pub fn default_log_level() -> String {
+    "info,hickory_server=warn".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
 
 fn send(states: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(false, states) {

@@ -9,6 +9,10 @@ cd "$(dirname "$0")/.."
 
 pkgs=(bind9-dnsutils knot-dnsutils iproute2 iputils-arping keepalived tshark nginx-light unbound curl
       systemd man-db util-linux passwd)
+# The .deb from the test build (same files, no extra release compile) for
+# dns/tests/package.rs, which runs with the root-only tests; the release
+# package is `scripts/package.sh` without arguments.
+if [ "$(id -u)" = 0 ]; then bash scripts/package.sh --profile dev; fi
 if [ "$(id -u)" = 0 ]; then
   missing=()
   for p in "${pkgs[@]}"; do
@@ -25,10 +29,6 @@ if [ "$(id -u)" = 0 ]; then
     echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
     apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
-  # The .deb (from the test build: same files, no extra release compile),
-  # checked by dns/tests/package.rs; the release package is
-  # `scripts/package.sh` without arguments.
-  bash scripts/package.sh --profile dev
   exec cargo test --workspace -- --include-ignored
 else
   echo "note: not root, so the network-namespace tests (VRRP, keepalived interop) are skipped;" >&2

@@ -260,3 +260,24 @@ fn man_pages_and_completions_describe_the_cli() {
         assert!(ok, "bash completion parses: {err}");
     }
 }
+
+#[test]
+fn check_and_run_default_to_etc_hadns() {
+    // Whether or not this machine has the file, `check` names the path it
+    // read; `run` (only tried when the file is absent: it would serve)
+    // fails naming it.
+    let (_, out, err) = run(Command::new(dns_common::BIN).arg("check"));
+    assert!(
+        format!("{out}{err}").contains("/etc/hadns/hadns.toml"),
+        "check: {out}{err}"
+    );
+    if !Path::new("/etc/hadns/hadns.toml").exists() {
+        let (ok, out, err) = run(Command::new(dns_common::BIN)
+            .arg("run")
+            .env_remove("NOTIFY_SOCKET"));
+        assert!(
+            !ok && err.contains("/etc/hadns/hadns.toml"),
+            "run: {out}{err}"
+        );
+    }
+}

@@ -7,7 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(bind9-dnsutils knot-dnsutils iproute2 iputils-arping keepalived tshark nginx-light unbound curl)
+pkgs=(bind9-dnsutils knot-dnsutils iproute2 iputils-arping keepalived tshark nginx-light unbound curl
+      systemd man-db util-linux passwd)
+# The .deb from the test build (same files, no extra release compile) for
+# dns/tests/package.rs, which runs with the root-only tests; the release
+# package is `scripts/package.sh` without arguments.
+if [ "$(id -u)" = 0 ]; then bash scripts/package.sh --profile dev; fi
 if [ "$(id -u)" = 0 ]; then
   bash scripts/install-deps.sh "${pkgs[@]}"
   exec cargo test --workspace -- --include-ignored

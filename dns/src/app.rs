@@ -33,6 +33,8 @@ pub enum AppError {
     /// Boxed: the glue error is large and `load`/`run` return `AppError`.
     #[error(transparent)]
     Vrrp(Box<crate::vrrp_glue::GlueError>),
+    #[error(transparent)]
+    Privileges(#[from] crate::privs::PrivError),
 }
 
 impl From<crate::vrrp_glue::GlueError> for AppError {
@@ -264,6 +266,9 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         info!("listening on {a} (udp, tcp)");
     }
     let mut live = Live::start(&loaded.cfg, &loaded.snapshot, None);
+    // DNS answers and VRRP tracks start from the first probe results, not
+    // from "up": a member whose backend is down at start is never served.
+    live.checks().first_round().await;
     // VRRP instances live for the whole process (a reload does not restart
     // them); they resign (priority 0, VIPs removed) before DNS stops.
     let (vrrp_stop_tx, vrrp_stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -307,10 +312,17 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
             let _ = stop_rx.await;
         },
     ));
+    // Every socket is bound: every thread keeps only what VRRP needs.
+    if crate::privs::should_narrow(&cfg) {
+        crate::privs::narrow(&crate::privs::needed(&cfg, false))?;
+    }
+    crate::service::ready("serving");
+    let _watchdog = crate::service::watchdog();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = hup.recv() => {
+                crate::service::reloading();
                 info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
                 // Parsing a large zone takes seconds: not on a runtime thread
                 // (the TCP fast path and the control endpoint run there).
@@ -353,16 +365,19 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         }
                         info!("reload done");
                         status.reloaded(Ok(()));
+                        crate::service::ready("serving (reloaded)");
                     }
                     Err(e) => {
                         let e = one_line(&e.to_string());
                         error!("reload failed, still serving the last good config: {e}");
                         status.reloaded(Err(e));
+                        crate::service::ready("serving the last good config (reload failed)");
                     }
                 }
             }
             () = &mut shutdown => break,
             r = &mut server => {
+                crate::service::stopping();
                 let _ = vrrp_stop_tx.send(());
                 vrrp.join().await;
                 drop(live);
@@ -374,6 +389,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         }
     }
     info!("shutting down");
+    crate::service::stopping();
     let _ = vrrp_stop_tx.send(());
     vrrp.join().await;
     let _ = stop_tx.send(());

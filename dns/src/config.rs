@@ -51,6 +51,12 @@ pub struct Config {
     /// Prometheus `/metrics`; absent = off.
     #[serde(default)]
     pub metrics: Option<MetricsConfig>,
+    /// `[process]`: the user hadns drops to and the user scripts run as.
+    #[serde(default)]
+    pub process: crate::privs::ProcessConfig,
+    /// `[log]`: level and format of the log on stderr.
+    #[serde(default)]
+    pub log: crate::service::LogConfig,
     /// Where this config was read from (set by `load`); relative paths in it
     /// are relative to this file's folder.
     #[serde(skip)]
@@ -374,6 +380,38 @@ impl Config {
                     "dns.listen",
                     format!("a specific address (e.g. each VIP) when dns.fast_path = false, got {a}: hickory's UDP listener on a wildcard address answers a query sent to a secondary address (a VIP) from the primary one, and resolvers drop it; the fast path handles wildcards (IP_PKTINFO)"),
                 ));
+            }
+        }
+        let bare_level_ok = self.log.level.split(',').all(|d| {
+            d.contains('=')
+                || d.trim()
+                    .parse::<tracing_subscriber::filter::LevelFilter>()
+                    .is_ok()
+        });
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                if bare_level_ok {
+                    Ok(f)
+                } else {
+                    Err("unknown level".into())
+                }
+            })
+        {
+            return Err(self.invalid(
+                "log.level",
+                format!("a level (error, warn, info, debug, trace) or a filter such as \"info,hadns::health=debug\" ({e})"),
+            ));
+        }
+        for (key, v) in [
+            ("process.user", &self.process.user),
+            ("process.group", &self.process.group),
+            ("process.script_user", &self.process.script_user),
+        ] {
+            if v.as_ref()
+                .is_some_and(|n| n.is_empty() || n.contains(char::is_whitespace))
+            {
+                return Err(self.invalid(key, "a user or group name such as \"hadns\""));
             }
         }
         if self.dns.max_udp_size < 512 {

@@ -4,8 +4,10 @@
 //! [`Checks::spawn`] starts one task per (check, target) that the config
 //! actually uses: pool members with `check = "NAME"` (probing the member's
 //! address, [`Target::Member`]) and `[[vrrp]]` tracks ([`Target::Local`],
-//! probing 127.0.0.1). Every target starts up; it goes down after `fall`
-//! failed probes in a row and up again after `rise` good ones ([`RiseFall`]).
+//! probing 127.0.0.1). A new target starts unknown: its first probe sets
+//! its state ([`Checks::first_round`] waits for that); then it goes down
+//! after `fall` failed probes in a row and up again after `rise` good ones
+//! ([`RiseFall`]).
 //! Each change is logged once with the reason. Dropping [`Checks`] aborts
 //! every task (a reload builds a new one).
 
@@ -153,6 +155,8 @@ pub struct CheckStatus {
 struct Entry {
     up: watch::Receiver<bool>,
     last: Arc<Mutex<String>>,
+    /// Becomes true once the first probe finished (see [`Checks::first_round`]).
+    probed: watch::Receiver<bool>,
 }
 
 /// Owns the probe tasks; dropping it aborts them.
@@ -207,6 +211,8 @@ impl Checks {
         };
         for ((name, target), check) in wanted {
             let key = (name, target);
+            // A probe nobody ran before starts unknown: its first result decides.
+            let fresh = previous.and_then(|p| p.entries.get(&key)).is_none();
             let (up, last_text) = match previous.and_then(|p| p.entries.get(&key)) {
                 Some(e) => (
                     *e.up.borrow(),
@@ -217,6 +223,7 @@ impl Checks {
             let (name, target) = key;
             let (tx, rx) = watch::channel(up);
             let last = Arc::new(Mutex::new(last_text));
+            let (probed_tx, probed) = watch::channel(!fresh);
             let task = tokio::spawn(run_probe(
                 name.clone(),
                 target,
@@ -224,11 +231,17 @@ impl Checks {
                 up,
                 tx,
                 Arc::clone(&last),
+                (fresh, probed_tx),
             ));
             checks.tasks.push(task);
-            checks
-                .entries
-                .insert((name, target), Entry { up: rx, last });
+            checks.entries.insert(
+                (name, target),
+                Entry {
+                    up: rx,
+                    last,
+                    probed,
+                },
+            );
         }
         checks
     }
@@ -251,6 +264,21 @@ impl Checks {
                 last: e.last.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             })
             .collect()
+    }
+
+    /// Resolves once every probe has finished its first round (each probe
+    /// is bounded by its check's timeout), so DNS never answers a member
+    /// whose backend was down at start. Probes carried over by a reload
+    /// count as done.
+    pub fn first_round(&self) -> impl std::future::Future<Output = ()> + 'static {
+        let mut waits: Vec<watch::Receiver<bool>> =
+            self.entries.values().map(|e| e.probed.clone()).collect();
+        async move {
+            for rx in &mut waits {
+                // Err: the task is gone (aborted); nothing left to wait for.
+                let _ = rx.wait_for(|&done| done).await;
+            }
+        }
     }
 
     /// Number of probe tasks.
@@ -278,6 +306,7 @@ async fn run_probe(
     up: bool,
     tx: watch::Sender<bool>,
     last: Arc<Mutex<String>>,
+    (mut fresh, probed): (bool, watch::Sender<bool>),
 ) {
     let mut state = RiseFall::starting(check.rise, check.fall, up);
     let mut ticker = tokio::time::interval(check.interval);
@@ -289,6 +318,16 @@ async fn run_probe(
             Ok(ok) => ok.to_string(),
             Err(e) => e.to_string(),
         };
+        if std::mem::take(&mut fresh) {
+            // Unknown until now: the first result sets the state, no rise/fall.
+            let up = result.is_ok();
+            state = RiseFall::starting(check.rise, check.fall, up);
+            tracing::info!(check = %name, target = %target, reason = %text, "health check {} (first probe)", if up { "up" } else { "down" });
+            tx.send_replace(up);
+            *last.lock().unwrap_or_else(|p| p.into_inner()) = text;
+            probed.send_replace(true);
+            continue;
+        }
         if let Some(up) = state.record(result.is_ok()) {
             if up {
                 tracing::info!(check = %name, target = %target, reason = %text, "health check up");
@@ -426,6 +465,8 @@ async fn exec(check: &CheckConfig, target: Target) -> Result<ProbeOk, ProbeError
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
         .process_group(0);
+    // As [process] script_user, without capabilities.
+    crate::privs::script_command(&mut cmd);
     if let Target::Member(ip) = target {
         cmd.env("HADNS_CHECK_ADDRESS", ip.to_string());
     }
@@ -608,6 +649,36 @@ track = [ { check = "db", weight = -30 } ]
             assert_eq!(snap.len(), 3);
             assert!(snap.iter().all(|s| s.up), "initial state is up");
         });
+    }
+
+    #[tokio::test]
+    async fn first_probe_decides_and_first_round_waits_for_it() {
+        // fall = 2, but a check starts unknown: one refused probe is enough
+        // to be down, and first_round resolves only after it.
+        let port = {
+            let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            l.local_addr().unwrap().port()
+        }; // closed again: connections are refused
+        let cfg = config(&probe_config(&format!(
+            "type = \"tcp\"\nport = {port}\ntimeout = \"1s\""
+        )));
+        let checks = Checks::spawn(&cfg);
+        let rx = checks
+            .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), checks.first_round())
+            .await
+            .expect("the first round finishes within the timeout");
+        assert!(
+            !*rx.borrow(),
+            "down after the first probe, not after fall = 2"
+        );
+        assert_eq!(checks.snapshot()[0].last, "connect refused");
+        // A reload's probes carried over count as probed already.
+        let again = Checks::spawn_after(&cfg, &checks);
+        tokio::time::timeout(Duration::from_millis(50), again.first_round())
+            .await
+            .expect("carried-over probes do not wait");
     }
 
     #[tokio::test]

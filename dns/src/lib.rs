@@ -32,6 +32,14 @@
 //!   query threads), stop.
 
 pub mod app;
+
+// Deployment: systemd readiness and logs, privileges, the config man
+// page, keepalived.conf import.
+pub mod keepalived_import;
+pub mod manual;
+pub mod privs;
+pub mod service;
+
 pub mod config;
 pub mod fastpath;
 pub mod fdlimit;

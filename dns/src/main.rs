@@ -1,19 +1,25 @@
 //! The `hadns` command: `run` serves, `check` validates (exit 0 + a summary,
 //! or exit 1 + the error naming file and key/line).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Where `run` and `check` read the config when `--config` is not given.
+const DEFAULT_CONFIG: &str = "/etc/hadns/hadns.toml";
+
 #[derive(Parser)]
 #[command(
     name = "hadns",
     version,
-    about = "Authoritative DNS with health-aware pools + VRRP"
+    about = "Authoritative DNS with health-aware pools + VRRP",
+    after_help = "Logging: -v (debug) and -vv (trace) override RUST_LOG, which overrides [log] level in the config.\nFiles: /etc/hadns/hadns.toml, /etc/hadns/zones/*.zone (see hadns.toml(5))."
 )]
 struct Cli {
+    /// More log output: -v debug, -vv trace (overrides RUST_LOG and [log] level).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -22,12 +28,12 @@ struct Cli {
 enum Cmd {
     /// Serve DNS (and run checks and VRRP) until SIGINT/SIGTERM; SIGHUP reloads.
     Run {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Validate the config and every zone, print one line per zone/pool/check.
     Check {
-        #[arg(short, long)]
+        #[arg(short, long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Show a running hadns: VRRP instances, pool members, checks, counters
@@ -43,6 +49,55 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a keepalived.conf (vrrp_instance, vrrp_script, include) as hadns
+    /// TOML, with a comment for each keepalived key it cannot map.
+    ImportKeepalived {
+        /// The keepalived configuration, e.g. /etc/keepalived/keepalived.conf.
+        file: PathBuf,
+    },
+    /// Write the man pages (hadns.8, hadns.toml.5) or the shell completions
+    /// (bash, zsh, fish) into DIR; used by scripts/package.sh.
+    #[command(hide = true)]
+    Generate {
+        #[arg(value_enum)]
+        what: Generated,
+        dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Generated {
+    Man,
+    Completions,
+}
+
+fn generate(what: Generated, dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let cmd = Cli::command();
+    match what {
+        Generated::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd.clone())
+                .section("8")
+                .render(&mut page)?;
+            std::fs::write(dir.join("hadns.8"), page)?;
+            std::fs::write(dir.join("hadns.toml.5"), hadns::manual::config_man_page())?;
+        }
+        Generated::Completions => {
+            use clap_complete::Shell;
+            for (shell, file) in [
+                (Shell::Bash, "hadns"),
+                (Shell::Zsh, "_hadns"),
+                (Shell::Fish, "hadns.fish"),
+            ] {
+                let mut out = Vec::new();
+                clap_complete::generate(shell, &mut cmd.clone(), "hadns", &mut out);
+                std::fs::write(dir.join(file), out)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn status(config: Option<PathBuf>, addr: Option<std::net::SocketAddr>, json: bool) -> ExitCode {
@@ -61,6 +116,29 @@ fn status(config: Option<PathBuf>, addr: Option<std::net::SocketAddr>, json: boo
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
+        Cmd::ImportKeepalived { file } => match hadns::keepalived_import::import(&file) {
+            Ok(c) => {
+                print!("{}", c.toml);
+                if c.unmapped > 0 {
+                    eprintln!(
+                        "note: {} keepalived key(s) not converted; see the comments at the end",
+                        c.unmapped
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Cmd::Generate { what, dir } => match generate(what, &dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        },
         Cmd::Status { config, addr, json } => status(config, addr, json),
         Cmd::Check { config } => match hadns::app::load(&config) {
             Ok(loaded) => {
@@ -76,13 +154,31 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Run { config } => {
-            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn"));
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .with_ansi(std::io::stderr().is_terminal())
-                .init();
+            // Read once here for [log] and [process]; `run` loads it again.
+            let cfg = match hadns::config::Config::load(&config) {
+                Ok(cfg) => cfg,
+                Err(e) => {
+                    hadns::service::init_logging(cli.verbose, &Default::default());
+                    tracing::error!("{}", hadns::app::one_line(&e.to_string()));
+                    return ExitCode::FAILURE;
+                }
+            };
+            hadns::service::init_logging(cli.verbose, &cfg.log);
+            // Before any thread exists: every thread inherits the new user.
+            let who = hadns::privs::process_identity(&cfg).and_then(|who| {
+                hadns::privs::set_script_user(hadns::privs::script_identity(&cfg)?);
+                hadns::privs::become_user(who.as_ref(), &hadns::privs::needed(&cfg, true))?;
+                // Named now, not when an instance first becomes master.
+                hadns::privs::preflight(&cfg)
+            });
+            if let Err(e) = who {
+                let e = hadns::app::AppError::from(e);
+                report(&e);
+                return ExitCode::FAILURE;
+            }
+            if nix::unistd::geteuid().is_root() && cfg.process.user.is_none() {
+                tracing::warn!("running as root with every capability; set [process] user = \"hadns\" (see hadns.toml(5))");
+            }
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -100,10 +196,20 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{}", hadns::app::one_line(&e.to_string()));
+                    report(&e);
                     ExitCode::FAILURE
                 }
             }
         }
+    }
+}
+
+/// Logs a fatal error on one line, with the capability to grant when it is
+/// a permission error.
+fn report(e: &hadns::app::AppError) {
+    let msg = hadns::app::one_line(&e.to_string());
+    match hadns::privs::missing_capability(e) {
+        Some(cap) => tracing::error!("{msg}: {}", hadns::privs::hint(cap)),
+        None => tracing::error!("{msg}"),
     }
 }

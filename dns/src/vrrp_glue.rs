@@ -140,6 +140,7 @@ pub async fn spawn(
                         source: NetError::NoSuchInterface(_) | NetError::NoAddress { .. },
                         ..
                     } => "interface".to_string(),
+                    RuntimeError::HostOwnsVip { index, .. } => format!("addresses[{index}]"),
                     RuntimeError::Net { .. } | RuntimeError::Params { .. } => "*".to_string(),
                 };
                 return Err(GlueError {
@@ -242,12 +243,10 @@ mod tests {
     #[test]
     fn vip_alive_when_master_or_a_master_is_heard() {
         let st = |state, master: Option<&str>| InstanceStatus {
-            name: "VI_1".into(),
             state,
-            priority: 100,
             master: master.map(|m| m.parse().unwrap()),
             vips_held: state == State::Master,
-            counters: Default::default(),
+            ..InstanceStatus::new("VI_1", 100)
         };
         assert!(vip_alive(&st(State::Master, Some("192.0.2.1"))));
         assert!(vip_alive(&st(State::Backup, Some("192.0.2.2"))));

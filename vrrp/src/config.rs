@@ -60,8 +60,9 @@ pub struct InstanceConfig {
     #[serde(default, deserialize_with = "de_duration")]
     pub garp_refresh: Duration,
     /// Netlink valid lifetime of the VIPs, renewed while master, so a SIGKILLed
-    /// master's VIPs vanish by themselves. "auto" (default) = max(3s, 3 x
-    /// advert_interval); 0 = permanent (keepalived's behaviour); else a duration.
+    /// master's VIPs vanish by themselves, but only after a backup took over.
+    /// "auto" (default) = [`InstanceConfig::min_vip_lifetime`] (6s at 1s,
+    /// 2s at 10ms); 0 = permanent (keepalived's behaviour); else a duration.
     #[serde(default, deserialize_with = "de_vip_lifetime")]
     pub vip_lifetime: VipLifetime,
 }
@@ -112,7 +113,7 @@ fn default_true() -> bool {
 /// `vip_lifetime`: how long a VIP outlives the last renewal by its master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum VipLifetime {
-    /// max(3s, 3 x advert_interval), rounded up to whole seconds.
+    /// [`InstanceConfig::min_vip_lifetime`]: outlasts a backup's takeover.
     #[default]
     Auto,
     /// `0`: never expires (keepalived's behaviour; a SIGKILLed master keeps it).
@@ -170,6 +171,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(t).map_err(|e| {
         format!("invalid duration {text:?} ({e}); expected e.g. \"1s\", \"500ms\", \"10ms\"")
     })
+}
+
+fn ceil_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
 /// A static validation failure: the key (relative to the instance, e.g.
@@ -342,12 +347,15 @@ impl InstanceConfig {
             }
         }
         if let VipLifetime::Fixed(l) = self.vip_lifetime {
-            // The kernel counts whole seconds; renewals come every lifetime/3.
-            if l < Duration::from_secs(1) || l < 2 * self.advert_interval {
+            let min = self.min_vip_lifetime();
+            if l < min {
                 return Err(invalid(
                     "vip_lifetime",
                     format!(
-                        "\"auto\", 0 (permanent) or at least 1s and 2 x advert_interval; got {}ms",
+                        "\"auto\", 0 (permanent) or at least {}s with this advert_interval \
+                         (a renewal period + the longest Master_Down_Interval + 1s, so the VIP \
+                         outlasts a backup's takeover); got {}ms",
+                        min.as_secs(),
                         l.as_millis()
                     ),
                 ));
@@ -372,20 +380,40 @@ impl InstanceConfig {
             .collect()
     }
 
-    /// The VIPs' netlink valid lifetime; None = permanent.
+    /// The VIPs' netlink valid lifetime; None = permanent. Whole seconds
+    /// (the kernel counts seconds), never below [`Self::min_vip_lifetime`].
     pub fn effective_vip_lifetime(&self) -> Option<Duration> {
         match self.vip_lifetime {
             VipLifetime::Permanent => None,
-            VipLifetime::Fixed(d) => Some(Duration::from_secs(
-                d.as_secs() + u64::from(d.subsec_nanos() > 0),
-            )),
-            VipLifetime::Auto => {
-                let d = (3 * self.advert_interval).max(Duration::from_secs(3));
-                Some(Duration::from_secs(
-                    d.as_secs() + u64::from(d.subsec_nanos() > 0),
-                ))
-            }
+            VipLifetime::Fixed(d) => Some(ceil_secs(d)),
+            VipLifetime::Auto => Some(self.min_vip_lifetime()),
         }
+    }
+
+    /// How often a master renews its VIPs' lifetime: every advert interval,
+    /// at least every 100 ms and at most every second.
+    pub fn vip_renew_interval(&self) -> Duration {
+        self.advert_interval
+            .clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    /// The shortest VIP lifetime that outlasts a backup's takeover after the
+    /// master died right after a renewal: one renewal period, plus the
+    /// longest Master_Down_Interval a backup can have for our interval
+    /// (3 x interval + Skew_Time, which is below one interval for v3 and
+    /// below 1 s for v2; RFC 5798 §6.1, RFC 3768 §6.1), plus 1 s for the
+    /// kernel's whole-second lifetime check; rounded up to whole seconds.
+    /// The dead master's copy may overlap the new master's briefly; the
+    /// new master's gratuitous ARP / NA settles the neighbours.
+    pub fn min_vip_lifetime(&self) -> Duration {
+        let skew = if self.version == 2 {
+            Duration::from_secs(1)
+        } else {
+            self.advert_interval
+        };
+        ceil_secs(
+            self.vip_renew_interval() + 3 * self.advert_interval + skew + Duration::from_secs(1),
+        )
     }
 
     pub fn is_ipv6(&self) -> bool {
@@ -459,10 +487,17 @@ mod tests {
     fn vip_lifetime_auto_permanent_fixed() {
         let c = base();
         assert_eq!(c.vip_lifetime, VipLifetime::Auto);
-        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(3)));
+        // 1s renewal + 3 x 1s + 1s skew + 1s margin.
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(6)));
         let mut c = base();
         c.advert_interval = Duration::from_millis(1500);
-        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(5)));
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(8)));
+        c.advert_interval = Duration::from_millis(10);
+        assert_eq!(c.vip_renew_interval(), Duration::from_millis(100));
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(2)));
+        c.version = 2;
+        c.advert_interval = Duration::from_secs(1);
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(6)));
         let with = |v: &str| -> InstanceConfig {
             toml::from_str(&format!(
                 "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\nvip_lifetime = {v}\n"
@@ -480,6 +515,9 @@ mod tests {
             with("\"500ms\"").validate().unwrap_err().key,
             "vip_lifetime"
         );
+        // Shorter than a backup's takeover at 1s: refused.
+        assert_eq!(with("\"3s\"").validate().unwrap_err().key, "vip_lifetime");
+        with("\"6s\"").validate().unwrap();
     }
 
     #[test]

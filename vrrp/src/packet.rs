@@ -354,6 +354,18 @@ impl RxCounters {
     }
 }
 
+/// As a map of counter name to count, zeros included.
+impl serde::Serialize for RxCounters {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(Counter::ALL.len()))?;
+        for (c, n) in self.iter() {
+            m.serialize_entry(c.name(), &n)?;
+        }
+        m.end()
+    }
+}
+
 /// Why an [`Advert`] could not be emitted (a programming or config error).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EmitError {

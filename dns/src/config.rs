@@ -235,7 +235,7 @@ pub enum CheckType {
     Exec,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {
     #[serde(rename = "type")]

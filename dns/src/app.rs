@@ -251,6 +251,9 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     for line in summary(&loaded) {
         info!("{line}");
     }
+    for f in crate::vrrp_glue::host_findings(&loaded.cfg) {
+        warn!("{}: {f}", config_path.display());
+    }
     // Fast path on: UDP and TCP are served by crate::fastpath (which hands
     // anything unusual to the full path in-process), not by hickory's loop.
     let (listeners, fast_sockets) = if loaded.cfg.dns.fast_path {

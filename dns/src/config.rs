@@ -422,6 +422,13 @@ impl Config {
                 }
             }
         }
+        // Same VRID twice on one interface, one VIP in two instances.
+        if let Some(f) = hadns_vrrp::lint::lint(&self.vrrp)
+            .into_iter()
+            .find(|f| f.severity == hadns_vrrp::lint::Severity::Error)
+        {
+            return Err(self.invalid(format!("vrrp[{}].{}", f.index, f.key), f.message));
+        }
         let mut pool_keys = std::collections::HashSet::new();
         for (i, p) in self.pools.iter().enumerate() {
             let k = |f: &str| format!("pool[{i}].{f}");

@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use hadns_vrrp::config::InstanceConfig;
-use hadns_vrrp::net::NetError;
+use hadns_vrrp::lint::{Finding, Severity};
+use hadns_vrrp::net::{NetError, Netlink};
 use hadns_vrrp::runtime::{self, InstanceHandle, InstanceStatus, RuntimeError, Tracks};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -154,6 +155,91 @@ pub async fn spawn(
         }
     }
     Ok(set)
+}
+
+/// What `hadns check` (and `hadns run`, in its log) reports about the
+/// `[[vrrp]]` instances against this host, plus the static warnings of
+/// [`hadns_vrrp::lint`] (its errors already failed config validation).
+/// Errors: a VIP that the host configured itself on the interface, a notify
+/// script that is missing or not executable. Warnings: an interface that
+/// does not exist (yet), an IPv6 first address that is not link-local.
+pub fn host_findings(cfg: &Config) -> Vec<Finding> {
+    let mut out: Vec<Finding> = hadns_vrrp::lint::lint(&cfg.vrrp)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Warning)
+        .collect();
+    let netlink = Netlink::open().ok();
+    for (index, inst) in cfg.vrrp.iter().enumerate() {
+        let mut push = |severity, key: String, message: String| {
+            out.push(Finding {
+                severity,
+                index,
+                key,
+                message,
+            })
+        };
+        if let Some(nl) = &netlink {
+            match nl.link(&inst.interface) {
+                Ok(link) => {
+                    if inst.priority != u16::from(hadns_vrrp::fsm::OWNER_PRIORITY) {
+                        let addrs = nl.addrs(link.index, inst.is_ipv6()).unwrap_or_default();
+                        for (k, vip) in inst.vips().unwrap_or_default().iter().enumerate() {
+                            if addrs
+                                .iter()
+                                .any(|a| a.addr == vip.addr && !a.added_by_hadns())
+                            {
+                                push(
+                                    Severity::Error,
+                                    format!("addresses[{k}]"),
+                                    format!(
+                                        "VIP {} ({}) is already an address of interface {}                                          configured by the host; hadns would never hold it",
+                                        vip.addr, inst.name, inst.interface
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                Err(NetError::NoSuchInterface(_)) => push(
+                    Severity::Warning,
+                    "interface".into(),
+                    format!(
+                        "interface {:?} ({}) does not exist on this host (yet)",
+                        inst.interface, inst.name
+                    ),
+                ),
+                Err(_) => {}
+            }
+        }
+        if let Some(prog) = inst
+            .notify
+            .as_deref()
+            .and_then(|c| c.split_whitespace().next())
+        {
+            if let Some(why) = not_runnable(std::path::Path::new(prog)) {
+                push(
+                    Severity::Error,
+                    "notify".into(),
+                    format!("notify script {prog} ({}) {why}", inst.name),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Why `prog` cannot be run, if it cannot (a bare name is left to PATH).
+fn not_runnable(prog: &std::path::Path) -> Option<&'static str> {
+    use std::os::unix::fs::PermissionsExt;
+    if prog.components().count() < 2 {
+        return None;
+    }
+    match std::fs::metadata(prog) {
+        Err(_) => Some("does not exist"),
+        Ok(m) if !m.is_file() => Some("is not a file"),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => Some("is not executable"),
+        Ok(_) => None,
+    }
 }
 
 /// Feeds every pool member with `vrrp = "NAME"` into its pool: healthy while

@@ -247,6 +247,7 @@ async fn follow(
 /// if the new files are broken).
 pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let mut hup = signal(SignalKind::hangup()).map_err(AppError::Signal)?;
+    let mut dumps = crate::vrrp_glue::DumpSignals::install().map_err(AppError::Signal)?;
     let loaded = load(&config_path)?;
     for line in summary(&loaded) {
         info!("{line}");
@@ -333,6 +334,9 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                     ),
                 }
             }
+            kind = dumps.recv() => {
+                vrrp.dump(kind);
+            }
             () = &mut shutdown => break,
             r = &mut server => {
                 let _ = vrrp_stop_tx.send(());
@@ -371,15 +375,18 @@ pub fn one_line(msg: &str) -> String {
         .join(": ")
 }
 
-/// Installs SIGINT and SIGTERM handlers now and returns a future that
-/// resolves on the first of them.
+/// Installs SIGINT, SIGTERM and SIGQUIT handlers now and returns a future
+/// that resolves on the first of them: each stops hadns with a graceful
+/// VRRP handover (SIGPIPE is ignored by the Rust runtime; SIGUSR1/2 dump).
 pub fn stop_signal() -> Result<impl Future<Output = ()>, AppError> {
     let mut term = signal(SignalKind::terminate()).map_err(AppError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(AppError::Signal)?;
+    let mut quit = signal(SignalKind::quit()).map_err(AppError::Signal)?;
     Ok(async move {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM"),
             _ = int.recv() => info!("SIGINT"),
+            _ = quit.recv() => info!("SIGQUIT"),
         }
     })
 }

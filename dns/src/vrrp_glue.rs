@@ -71,6 +71,37 @@ impl VrrpSet {
         self.handles.is_empty()
     }
 
+    /// keepalived's SIGUSR1 (data) / SIGUSR2 (stats) dumps: writes the
+    /// instances' state or counters to `hadns.data` / `hadns.stats` in the
+    /// run directory ([`run_dir`]) and logs them. Returns the file written.
+    pub fn dump(&self, kind: Dump) -> Option<PathBuf> {
+        let mut text = String::new();
+        for h in &self.handles {
+            let s = h.status().borrow().clone();
+            text.push_str(&match kind {
+                Dump::Data => dump_data(&s),
+                Dump::Stats => dump_stats(&s),
+            });
+        }
+        let path = run_dir().join(match kind {
+            Dump::Data => "hadns.data",
+            Dump::Stats => "hadns.stats",
+        });
+        for line in text.lines() {
+            tracing::info!("{line}");
+        }
+        match std::fs::write(&path, &text) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "{kind:?} dump written");
+                Some(path)
+            }
+            Err(e) => {
+                tracing::warn!(file = %path.display(), "cannot write the {kind:?} dump: {e}");
+                None
+            }
+        }
+    }
+
     /// Stops every instance (priority-0 advert, VIPs removed) and waits for
     /// them to finish.
     pub async fn shutdown(self) {
@@ -85,6 +116,106 @@ impl VrrpSet {
             h.join().await;
         }
     }
+}
+
+/// Which dump an operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dump {
+    /// SIGUSR1: state, priority, master, VIPs, errors.
+    Data,
+    /// SIGUSR2: counters.
+    Stats,
+}
+
+/// SIGUSR1 and SIGUSR2, installed at start so that neither ends hadns (their
+/// default action) while it holds VIPs.
+pub struct DumpSignals {
+    usr1: tokio::signal::unix::Signal,
+    usr2: tokio::signal::unix::Signal,
+}
+
+impl DumpSignals {
+    pub fn install() -> std::io::Result<DumpSignals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(DumpSignals {
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
+        })
+    }
+
+    /// The next dump asked for.
+    pub async fn recv(&mut self) -> Dump {
+        tokio::select! {
+            _ = self.usr1.recv() => Dump::Data,
+            _ = self.usr2.recv() => Dump::Stats,
+        }
+    }
+}
+
+/// Where dumps go: systemd's `$RUNTIME_DIRECTORY` (`RuntimeDirectory=hadns`),
+/// else /run/hadns when it can be created, else the temp directory.
+pub fn run_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("RUNTIME_DIRECTORY") {
+        // systemd may pass several, separated by ':'; the first is ours.
+        let d = PathBuf::from(d);
+        if let Some(first) = d.to_str().and_then(|s| s.split(':').next()) {
+            return PathBuf::from(first);
+        }
+        return d;
+    }
+    let run = PathBuf::from("/run/hadns");
+    if std::fs::create_dir_all(&run).is_ok() {
+        return run;
+    }
+    std::env::temp_dir()
+}
+
+fn dump_data(s: &InstanceStatus) -> String {
+    let opt = |a: Option<std::net::IpAddr>| a.map(|a| a.to_string()).unwrap_or("-".into());
+    format!(
+        "VRRP instance {}: state {}, priority {}, master {}, vips {}, vip_alive {}, \
+         last_error {}, vrid_collision_source {}, duplicate_source {}, split_brain_peer {}\n",
+        s.name,
+        s.state,
+        s.priority,
+        opt(s.master),
+        if s.vips_held { "held" } else { "not held" },
+        s.vip_alive(),
+        s.last_error.as_deref().unwrap_or("-"),
+        opt(s.vrid_collision_source),
+        opt(s.duplicate_source),
+        opt(s.split_brain_peer),
+    )
+}
+
+fn dump_stats(s: &InstanceStatus) -> String {
+    let c = &s.counters;
+    let drops: Vec<String> =
+        c.rx.iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{}={n}", k.name()))
+            .collect();
+    format!(
+        "VRRP instance {}: adverts_rx {}, adverts_tx {}, became_master {}, transitions {}, \
+         gratuitous_tx {}, other_vrid {}, own {}, duplicate_source {}, split_brain {}, \
+         vip_add_failures {}, send_errors {}, recv_errors {}, netlink_errors {}, \
+         rx_drops [{}]\n",
+        s.name,
+        c.adverts_rx,
+        c.adverts_tx,
+        c.became_master,
+        c.transitions,
+        c.gratuitous_tx,
+        c.other_vrid,
+        c.own,
+        c.duplicate_source,
+        c.split_brain,
+        c.vip_add_failures,
+        c.send_errors,
+        c.recv_errors,
+        c.netlink_errors,
+        drops.join(" ")
+    )
 }
 
 /// The track inputs of one instance: its `[check.*]` probes against this host.

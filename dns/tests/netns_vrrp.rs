@@ -258,6 +258,7 @@ impl Lab {
         let child = Command::new("ip")
             .args(&a)
             .env("RUST_LOG", "info")
+            .env("RUNTIME_DIRECTORY", &self.dir)
             .stdin(Stdio::null())
             .stdout(f)
             .stderr(f2)
@@ -1454,4 +1455,35 @@ fn notify_scripts_run_in_transition_order() {
         "{}",
         lab.logs()
     );
+}
+
+/// SIGUSR1 / SIGUSR2 (keepalived's dumps) write the data / stats files and
+/// leave hadns running with its VIP; SIGQUIT stops it with a handover.
+#[test]
+#[ignore = "needs root + netns"]
+fn sigusr1_sigusr2_dump_and_sigquit_hands_over() {
+    let mut lab = Lab::new(2);
+    let n1 = lab.hadns(1, "n1", &v4(200));
+    lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    let data = lab.dir.join("hadns.data");
+    let stats = lab.dir.join("hadns.stats");
+    lab.signal(n1, Signal::SIGUSR1);
+    lab.wait_for(5 * SEC, "data dump written", |_| {
+        fs::read_to_string(&data).is_ok_and(|t| t.contains("VRRP instance VI_1: state MASTER"))
+    });
+    lab.signal(n1, Signal::SIGUSR2);
+    lab.wait_for(5 * SEC, "stats dump written", |_| {
+        fs::read_to_string(&stats).is_ok_and(|t| t.contains("adverts_tx"))
+    });
+    assert!(
+        lab.procs[n1].child.try_wait().expect("wait").is_none(),
+        "hadns died of a dump signal\n{}",
+        lab.logs()
+    );
+    assert_eq!(lab.holders(VIP), vec![1]);
+    lab.signal(n1, Signal::SIGQUIT);
+    lab.wait_exit(n1, 5 * SEC);
+    assert_eq!(lab.holders(VIP), vec![2], "{}", lab.logs());
+    assert!(lab.log(n1).contains("new master heard"), "{}", lab.logs());
 }

@@ -342,15 +342,12 @@ pub fn host_findings(cfg: &Config) -> Vec<Finding> {
                 Err(_) => {}
             }
         }
-        if let Some(prog) = inst
-            .notify
-            .as_deref()
-            .and_then(|c| c.split_whitespace().next())
-        {
+        for (key, cmd) in inst.notify_commands() {
+            let Some(prog) = cmd.program() else { continue };
             if let Some(why) = not_runnable(std::path::Path::new(prog)) {
                 push(
                     Severity::Error,
-                    "notify".into(),
+                    key.into(),
                     format!("notify script {prog} ({}) {why}", inst.name),
                 );
             }

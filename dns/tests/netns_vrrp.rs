@@ -1441,17 +1441,31 @@ fn notify_scripts_run_in_transition_order() {
     )
     .expect("notify script");
     must("chmod", &["+x", &script.to_string_lossy()]);
-    let cfg = format!("{}notify = \"{}\"\n", v4(100), script.display());
+    // keepalived's per-state scripts, as argument arrays (one argument
+    // with spaces: no whitespace splitting), run before `notify`.
+    let own = |word: &str| {
+        format!(
+            "[\"/bin/sh\", \"-c\", \"echo {word} >> {}\"]",
+            out.display()
+        )
+    };
+    let cfg = format!(
+        "{}notify = \"{}\"\nnotify_master = {}\nnotify_stop = {}\n",
+        v4(100),
+        script.display(),
+        own("master-own"),
+        own("stop-own")
+    );
     let p = lab.hadns(1, "n1", &cfg);
     lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.has(1, VIP));
     lab.signal(p, Signal::SIGTERM);
     lab.wait_exit(p, 10 * SEC);
-    lab.wait_for(5 * SEC, "three scripts ran", |_| {
-        fs::read_to_string(&out).is_ok_and(|t| t.lines().count() == 3)
+    lab.wait_for(5 * SEC, "five scripts ran", |_| {
+        fs::read_to_string(&out).is_ok_and(|t| t.lines().count() == 5)
     });
     assert_eq!(
         fs::read_to_string(&out).expect("order"),
-        "BACKUP\nMASTER\nSTOP\n",
+        "BACKUP\nmaster-own\nMASTER\nstop-own\nSTOP\n",
         "{}",
         lab.logs()
     );

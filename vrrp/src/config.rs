@@ -53,9 +53,20 @@ pub struct InstanceConfig {
     /// Also track the link state of these interfaces (down = FAULT unless weight set).
     #[serde(default)]
     pub track_interface: Vec<TrackInterfaceConfig>,
-    /// Called as `notify INSTANCE NAME STATE PRIORITY` on every state change.
+    /// Called as `notify... INSTANCE NAME STATE PRIORITY` on every state
+    /// change (STATE: BACKUP, MASTER, FAULT, STOP at shutdown).
     #[serde(default)]
-    pub notify: Option<String>,
+    pub notify: Option<Command>,
+    /// keepalived's per-state scripts, called without extra arguments before
+    /// `notify`, on entering MASTER / BACKUP / FAULT and at shutdown.
+    #[serde(default)]
+    pub notify_master: Option<Command>,
+    #[serde(default)]
+    pub notify_backup: Option<Command>,
+    #[serde(default)]
+    pub notify_fault: Option<Command>,
+    #[serde(default)]
+    pub notify_stop: Option<Command>,
     /// Re-send gratuitous ARP / unsolicited NA every this long while master (0 = off).
     #[serde(default, deserialize_with = "de_duration")]
     pub garp_refresh: Duration,
@@ -65,6 +76,54 @@ pub struct InstanceConfig {
     /// 2s at 10ms); 0 = permanent (keepalived's behaviour); else a duration.
     #[serde(default, deserialize_with = "de_vip_lifetime")]
     pub vip_lifetime: VipLifetime,
+}
+
+/// A command to run: an argument array (`["/usr/local/bin/x", "a b"]`,
+/// taken as is), or a string split at whitespace (keepalived's form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command(pub Vec<String>);
+
+impl Command {
+    /// The program (first word), if any.
+    pub fn program(&self) -> Option<&str> {
+        self.0.first().map(String::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Command, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Argv(Vec<String>),
+        }
+        let argv = match Raw::deserialize(d)? {
+            Raw::Text(t) => t.split_whitespace().map(str::to_string).collect(),
+            Raw::Argv(a) => a,
+        };
+        if argv.first().is_none_or(|p| p.trim().is_empty()) {
+            return Err(serde::de::Error::custom(
+                "a command: \"/path/to/script arg\" or [\"/path/to/script\", \"arg\"]",
+            ));
+        }
+        Ok(Command(argv))
+    }
+}
+
+impl InstanceConfig {
+    /// Every configured notify command with its key, for checks.
+    pub fn notify_commands(&self) -> impl Iterator<Item = (&'static str, &Command)> {
+        [
+            ("notify", &self.notify),
+            ("notify_master", &self.notify_master),
+            ("notify_backup", &self.notify_backup),
+            ("notify_fault", &self.notify_fault),
+            ("notify_stop", &self.notify_stop),
+        ]
+        .into_iter()
+        .filter_map(|(k, c)| c.as_ref().map(|c| (k, c)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -518,6 +577,28 @@ mod tests {
         // Shorter than a backup's takeover at 1s: refused.
         assert_eq!(with("\"3s\"").validate().unwrap_err().key, "vip_lifetime");
         with("\"6s\"").validate().unwrap();
+    }
+
+    #[test]
+    fn notify_commands_as_string_or_array() {
+        let c: InstanceConfig = toml::from_str(
+            "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\n\
+             notify = \"/bin/n.sh -v\"\nnotify_master = [\"/opt/my scripts/m.sh\", \"a b\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.notify,
+            Some(Command(vec!["/bin/n.sh".into(), "-v".into()]))
+        );
+        assert_eq!(
+            c.notify_master,
+            Some(Command(vec!["/opt/my scripts/m.sh".into(), "a b".into()]))
+        );
+        assert_eq!(c.notify_commands().count(), 2);
+        let bad: Result<InstanceConfig, _> = toml::from_str(
+            "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\nnotify = []\n",
+        );
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -924,38 +924,51 @@ fn spawn_notifier(
     cfg: &InstanceConfig,
 ) -> (mpsc::UnboundedSender<(&'static str, u8)>, JoinHandle<()>) {
     let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, u8)>();
-    let name = cfg.name.clone();
-    let cmd = cfg.notify.clone();
+    let cfg = cfg.clone();
     let task = tokio::spawn(async move {
         while let Some((state, priority)) = rx.recv().await {
-            if let Some(cmd) = &cmd {
-                run_notify(&name, cmd, state, priority).await;
+            // keepalived: the state's own script first, then `notify`.
+            let own = match state {
+                "MASTER" => &cfg.notify_master,
+                "BACKUP" => &cfg.notify_backup,
+                "FAULT" => &cfg.notify_fault,
+                "STOP" => &cfg.notify_stop,
+                _ => &None,
+            };
+            if let Some(cmd) = own {
+                run_command(&cfg.name, &cmd.0).await;
+            }
+            if let Some(cmd) = &cfg.notify {
+                let mut argv = cmd.0.clone();
+                argv.extend([
+                    "INSTANCE".to_string(),
+                    cfg.name.clone(),
+                    state.to_string(),
+                    priority.to_string(),
+                ]);
+                run_command(&cfg.name, &argv).await;
             }
         }
     });
     (tx, task)
 }
 
-/// keepalived's calling convention: `notify INSTANCE NAME STATE PRIORITY`.
-/// Waited for (the next script starts after this one); the engine itself
-/// never waits for it.
-async fn run_notify(name: &str, cmd: &str, state: &str, priority: u8) {
-    let mut words = cmd.split_whitespace();
-    let Some(prog) = words.next() else { return };
+/// Runs one notify command (argv as configured, no shell) and waits for
+/// it: the next script starts after this one; the engine never waits.
+async fn run_command(name: &str, argv: &[String]) {
+    let Some((prog, args)) = argv.split_first() else {
+        return;
+    };
     let mut c = tokio::process::Command::new(prog);
-    c.args(words)
-        .arg("INSTANCE")
-        .arg(name)
-        .arg(state)
-        .arg(priority.to_string())
+    c.args(args)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(false);
     match c.spawn() {
         Ok(mut child) => match child.wait().await {
             Ok(st) if !st.success() => {
-                tracing::warn!(instance = %name, "notify script exited with {st}")
+                tracing::warn!(instance = %name, script = %prog, "notify script exited with {st}")
             }
-            Err(e) => tracing::warn!(instance = %name, "notify script: {e}"),
+            Err(e) => tracing::warn!(instance = %name, script = %prog, "notify script: {e}"),
             _ => {}
         },
         Err(e) => tracing::warn!(instance = %name, script = %prog, "cannot run notify script: {e}"),

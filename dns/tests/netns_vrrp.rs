@@ -1163,24 +1163,38 @@ fn tracked_interface_down_hands_over() {
     });
 }
 
+/// Boot order: an interface that does not exist yet puts the instance in
+/// FAULT (named in the log) while DNS serves; when it appears the instance
+/// starts and takes its VIP.
 #[test]
 #[ignore = "needs root + netns"]
-fn unknown_interface_is_refused_naming_the_key() {
+fn missing_interface_waits_in_fault_until_it_appears() {
     let mut lab = Lab::new(1);
-    let bad =
-        inst("VI_1", 51, 100, "100ms", &format!("{VIP}/24"), "").replace("\"eth0\"", "\"nope0\"");
-    let p = lab.hadns(1, "bad", &bad);
-    lab.wait_exit(p, 5 * SEC);
-    let status = lab.procs[p]
-        .child
-        .try_wait()
-        .expect("wait")
-        .expect("exited");
-    assert!(!status.success(), "hadns must refuse an unknown interface");
-    let log = lab.log(p);
+    let late =
+        inst("VI_1", 51, 100, "100ms", &format!("{VIP}/24"), "").replace("\"eth0\"", "\"late0\"");
+    let p = lab.hadns(1, "late", &late);
+    lab.wait_for(5 * SEC, "the instance waits, naming the interface", |l| {
+        l.log(p).contains("no such interface \"late0\"")
+    });
+    lab.wait_for(5 * SEC, "DNS serves meanwhile", |l| {
+        l.dig(1, "127.0.0.1", false)
+    });
     assert!(
-        log.contains("vrrp[0].interface") && log.contains("nope0"),
-        "error must name the key and the interface: {log}"
+        lab.procs[p].child.try_wait().expect("wait").is_none(),
+        "hadns exited\n{}",
+        lab.logs()
+    );
+    let h = lab.host(1).to_string();
+    must("ip", &["-n", &h, "link", "set", "eth0", "down"]);
+    must("ip", &["-n", &h, "link", "set", "eth0", "name", "late0"]);
+    must("ip", &["-n", &h, "link", "set", "late0", "up"]);
+    lab.wait_for(
+        5 * SEC,
+        "the instance starts and holds the VIP on late0",
+        |_| {
+            must("ip", &["-n", &h, "-o", "addr", "show", "dev", "late0"])
+                .contains(&format!(" {VIP}/"))
+        },
     );
 }
 

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -247,20 +248,19 @@ struct Ctx {
     notifier: Option<mpsc::UnboundedSender<(&'static str, u8)>>,
 }
 
-/// Starts one instance: looks the interface up, removes stale VIPs that
-/// hadns added earlier (never an address the host configured), opens the
-/// sockets and spawns the task. Errors here are configuration or permission
-/// problems; after this the task never fails.
+/// Starts one instance: checks the config, looks the interface up, removes
+/// stale VIPs that hadns added earlier (never an address the host
+/// configured), opens the sockets and spawns the task. An interface that
+/// does not exist yet, or has no address yet, is not an error: the instance
+/// waits in FAULT (status `last_error` says why) and starts when it
+/// appears. Other errors here are configuration or permission problems;
+/// after this the task never fails.
 pub async fn spawn_instance(
     cfg: InstanceConfig,
     tracks: Tracks,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<InstanceHandle, RuntimeError> {
     let name = cfg.name.clone();
-    let net_err = |source| RuntimeError::Net {
-        instance: name.clone(),
-        source,
-    };
     cfg.validate().map_err(|source| RuntimeError::Config {
         instance: name.clone(),
         source,
@@ -272,6 +272,129 @@ pub async fn spawn_instance(
             expected: e,
         },
     })?;
+    let base = u8::try_from(cfg.priority).unwrap_or(fsm::OWNER_PRIORITY);
+    let (status_tx, status_rx) = watch::channel(InstanceStatus::new(&name, base));
+    let (tracks_tx, tracks_rx) = mpsc::unbounded_channel();
+    let first = prepare(&cfg, &vips).await;
+    let waiting = match first {
+        Ok(p) => Ok(p),
+        Err(e) if can_wait(&e) => Err(e),
+        Err(e) => return Err(e),
+    };
+    let shutdown: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(shutdown);
+    let task = tokio::spawn(async move {
+        let mut shutdown = shutdown;
+        let prepared = match waiting {
+            Ok(p) => p,
+            Err(e) => match wait_for_host(&cfg, &vips, e, &status_tx, &mut shutdown).await {
+                Some(p) => p,
+                None => return,
+            },
+        };
+        let (tx, notifier) = spawn_notifier(&cfg);
+        let Prepared {
+            mut ctx,
+            fsm,
+            link_watch,
+            link_up,
+            track_links,
+        } = prepared;
+        ctx.notifier = Some(tx);
+        let inputs = Inputs {
+            tracks,
+            tracks_in: tracks_rx,
+            link_watch,
+            link_up,
+            track_links,
+        };
+        run(ctx, fsm, inputs, status_tx, shutdown).await;
+        // The last scripts (STOP at shutdown) run before the instance ends.
+        if tokio::time::timeout(NOTIFY_DRAIN, notifier).await.is_err() {
+            tracing::warn!(instance = %cfg.name, "notify scripts still running at shutdown; not waiting");
+        }
+    });
+    Ok(InstanceHandle {
+        name,
+        state: status_rx,
+        tracks: tracks_tx,
+        task,
+    })
+}
+
+/// Errors that the host may fix by itself later (boot order): the interface
+/// or its address does not exist yet.
+fn can_wait(e: &RuntimeError) -> bool {
+    matches!(
+        e,
+        RuntimeError::Net {
+            source: NetError::NoSuchInterface(_) | NetError::NoAddress { .. },
+            ..
+        }
+    )
+}
+
+/// Boot order: FAULT until the interface and its address exist (re-tried on
+/// every link event and every second). None when shut down meanwhile.
+async fn wait_for_host(
+    cfg: &InstanceConfig,
+    vips: &[Vip],
+    mut err: RuntimeError,
+    status_tx: &watch::Sender<InstanceStatus>,
+    shutdown: &mut Pin<Box<dyn Future<Output = ()> + Send>>,
+) -> Option<Prepared> {
+    let mut watch = LinkWatch::open().ok();
+    let mut logged = String::new();
+    loop {
+        let msg = format!("{err}; waiting (FAULT) until it appears");
+        if msg != logged {
+            tracing::warn!(instance = %cfg.name, interface = %cfg.interface, "{msg}");
+            logged = msg.clone();
+        }
+        status_tx.send_if_modified(|s| {
+            let changed = s.state != State::Fault || s.last_error.as_deref() != Some(&msg);
+            s.state = State::Fault;
+            s.last_error = Some(msg);
+            changed
+        });
+        let link_event = async {
+            match watch.as_mut() {
+                Some(w) => {
+                    let _ = w.next().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.as_mut() => return None,
+            _ = link_event => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        match prepare(cfg, vips).await {
+            Ok(p) => {
+                tracing::info!(instance = %cfg.name, interface = %cfg.interface, "interface ready; starting");
+                return Some(p);
+            }
+            Err(e) => err = e,
+        }
+    }
+}
+
+/// An instance ready to run: its context, state machine and link state.
+struct Prepared {
+    ctx: Ctx,
+    fsm: Vrrp,
+    link_watch: LinkWatch,
+    link_up: bool,
+    track_links: Vec<(u32, i32, bool)>,
+}
+
+/// Looks the interface up, handles existing VIPs, opens the sockets.
+async fn prepare(cfg: &InstanceConfig, vips: &[Vip]) -> Result<Prepared, RuntimeError> {
+    let name = cfg.name.clone();
+    let net_err = |source| RuntimeError::Net {
+        instance: name.clone(),
+        source,
+    };
     let vip_addrs: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
     let v6 = cfg.is_ipv6();
 
@@ -315,7 +438,7 @@ pub async fn spawn_instance(
     }
     let src = match cfg.source_address {
         Some(a) => a,
-        None => wait_for_source(&netlink, &cfg, link.index, v6, &vip_addrs)
+        None => wait_for_source(&netlink, cfg, link.index, v6, &vip_addrs)
             .await
             .map_err(net_err)?,
     };
@@ -331,7 +454,7 @@ pub async fn spawn_instance(
         .map_err(net_err)?;
     let packet = PacketSocket::open(link.index).map_err(net_err)?;
     let timer = Timer::new().map_err(net_err)?;
-    let params = Params::from_config(&cfg, src).map_err(|source| RuntimeError::Params {
+    let params = Params::from_config(cfg, src).map_err(|source| RuntimeError::Params {
         instance: name.clone(),
         source,
     })?;
@@ -345,7 +468,7 @@ pub async fn spawn_instance(
     } else {
         cfg.unicast_peers.clone()
     };
-    let mut opts = ParseOptions::for_instance(&cfg);
+    let mut opts = ParseOptions::for_instance(cfg);
     // keepalived does not check the TTL of unicast adverts (they may be routed).
     opts.check_ttl = cfg.unicast_peers.is_empty();
     let auth = if cfg.version == 2 {
@@ -354,12 +477,6 @@ pub async fn spawn_instance(
         None
     };
     let lifetime = cfg.effective_vip_lifetime();
-
-    let fsm = Vrrp::new(params, std::time::Instant::now());
-    let mut status = InstanceStatus::new(&name, fsm.priority());
-    status.state = fsm.state();
-    let (status_tx, status_rx) = watch::channel(status);
-    let (tracks_tx, tracks_rx) = mpsc::unbounded_channel();
     tracing::info!(
         instance = %name,
         interface = %cfg.interface,
@@ -379,7 +496,7 @@ pub async fn spawn_instance(
         advert_interval: cfg.advert_interval,
     };
     let ctx = Ctx {
-        vips,
+        vips: vips.to_vec(),
         vip_addrs,
         src,
         dsts,
@@ -396,31 +513,14 @@ pub async fn spawn_instance(
         },
         facts: Facts::default(),
         notifier: None,
-        cfg,
+        cfg: cfg.clone(),
     };
-    let inputs = Inputs {
-        tracks,
-        tracks_in: tracks_rx,
+    Ok(Prepared {
+        ctx,
+        fsm: Vrrp::new(params, std::time::Instant::now()),
         link_watch,
         link_up: link.up,
         track_links,
-    };
-    let task = tokio::spawn(async move {
-        let (tx, notifier) = spawn_notifier(&ctx.cfg);
-        let mut ctx = ctx;
-        ctx.notifier = Some(tx);
-        let name = ctx.cfg.name.clone();
-        run(ctx, fsm, inputs, status_tx, shutdown).await;
-        // The last scripts (INIT at shutdown) run before the instance ends.
-        if tokio::time::timeout(NOTIFY_DRAIN, notifier).await.is_err() {
-            tracing::warn!(instance = %name, "notify scripts still running at shutdown; not waiting");
-        }
-    });
-    Ok(InstanceHandle {
-        name,
-        state: status_rx,
-        tracks: tracks_tx,
-        task,
     })
 }
 

@@ -268,10 +268,10 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         info!("listening on {a} (udp, tcp)");
     }
     let mut live = Live::start(&loaded.cfg, &loaded.snapshot, None);
-    // VRRP instances live for the whole process (a reload does not restart
-    // them); they resign (priority 0, VIPs removed) before DNS stops.
+    // VRRP instances: a reload applies [[vrrp]] changes (VrrpSet::reload);
+    // they resign (priority 0, VIPs removed) before DNS stops.
     let (vrrp_stop_tx, vrrp_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let vrrp = crate::vrrp_glue::spawn(&loaded.cfg, live.checks(), async {
+    let mut vrrp = crate::vrrp_glue::spawn(&loaded.cfg, live.checks(), async {
         let _ = vrrp_stop_rx.await;
     })
     .await?;
@@ -313,10 +313,11 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         if new.cfg.dns.listen != cfg.dns.listen {
                             warn!("dns.listen changed; restart hadns to apply it");
                         }
-                        if new.cfg.vrrp != cfg.vrrp {
-                            warn!("[[vrrp]] changed; restart hadns to apply it");
-                        }
                         let mut new_live = Live::start(&new.cfg, &new.snapshot, Some(live.checks()));
+                        if new.cfg.vrrp != cfg.vrrp {
+                            let r = vrrp.reload(&new.cfg, new_live.checks()).await;
+                            info!(unchanged = r.unchanged, applied_live = ?r.applied_live, restarted = ?r.restarted, added = ?r.added, removed = ?r.removed, failed = ?r.failed, "[[vrrp]] reloaded");
+                        }
                         new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
                         let lines = summary(&new);
                         handler.replace(new.snapshot);

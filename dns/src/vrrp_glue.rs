@@ -1,9 +1,8 @@
 //! Starts the `[[vrrp]]` instances of the config with their tracks
 //! (`[check.*]` probes on this host, `Target::Local`), and stops them.
 //!
-//! The instances live for the whole process: a SIGHUP reload does not
-//! restart them (that would flap the VIPs); changes to `[[vrrp]]` need a
-//! restart.
+//! A SIGHUP reload applies `[[vrrp]]` changes like keepalived's reload
+//! ([`VrrpSet::reload`]): unchanged instances are not touched.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -36,39 +35,149 @@ pub struct GlueError {
 /// The running instances.
 #[derive(Debug)]
 pub struct VrrpSet {
-    handles: Vec<InstanceHandle>,
+    members: Vec<Member>,
+    /// Stops every instance (process shutdown).
     stop: watch::Sender<bool>,
+    /// Instances removed by a reload, still resigning.
+    resigning: Vec<JoinHandle<()>>,
+}
+
+/// One running instance, its config and its own stop (a reload that
+/// removes it).
+#[derive(Debug)]
+struct Member {
+    handle: InstanceHandle,
+    cfg: InstanceConfig,
+    stop: watch::Sender<bool>,
+}
+
+/// What a SIGHUP did to the `[[vrrp]]` instances (one log line).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    pub unchanged: usize,
+    pub applied_live: Vec<String>,
+    pub restarted: Vec<String>,
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    /// Instances that could not start (logged; the others run on).
+    pub failed: Vec<String>,
 }
 
 impl VrrpSet {
     /// (instance name, status receiver) of every instance, in config order.
     pub fn statuses(&self) -> Vec<(String, watch::Receiver<InstanceStatus>)> {
-        self.handles
+        self.members
             .iter()
-            .map(|h| (h.name().to_string(), h.status()))
+            .map(|m| (m.handle.name().to_string(), m.handle.status()))
             .collect()
     }
 
     /// The status receiver of one instance by name.
     pub fn status(&self, name: &str) -> Option<watch::Receiver<InstanceStatus>> {
-        self.handles
+        self.members
             .iter()
-            .find(|h| h.name() == name)
-            .map(|h| h.status())
+            .find(|m| m.handle.name() == name)
+            .map(|m| m.handle.status())
     }
 
     /// Re-subscribes every instance's tracks to `checks` (after a reload
     /// replaced the probes; the old receivers would freeze).
     pub fn retrack(&self, cfg: &Config, checks: &Checks) {
-        for h in &self.handles {
-            if let Some(inst) = cfg.vrrp.iter().find(|i| i.name == h.name()) {
-                h.set_tracks(tracks_for(inst, checks));
+        for m in &self.members {
+            if let Some(inst) = cfg.vrrp.iter().find(|i| i.name == m.handle.name()) {
+                m.handle.set_tracks(tracks_for(inst, checks));
             }
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
+        self.members.is_empty()
+    }
+
+    /// Applies a reloaded `[[vrrp]]` (keepalived's reload): an unchanged
+    /// instance is not touched; a changed one applies the change in place
+    /// ([`InstanceConfig::applies_live`]: priority, interval, preempt,
+    /// tracks, addresses, scripts; it changes state at most once, through
+    /// its new priority) or, for a new interface/VRID/version/peers, is
+    /// stopped and started again; a removed one resigns (priority-0 advert,
+    /// VIPs kept until the new master is heard); an added one starts.
+    pub async fn reload(&mut self, cfg: &Config, checks: &Checks) -> ReloadReport {
+        let mut report = ReloadReport::default();
+        let mut old: Vec<Member> = std::mem::take(&mut self.members);
+        // Removed ones resign first (in the background: the VIPs stay until
+        // the new master is heard, and DNS reloads meanwhile).
+        let (kept, removed): (Vec<Member>, Vec<Member>) = old
+            .drain(..)
+            .partition(|m| cfg.vrrp.iter().any(|i| i.name == m.cfg.name));
+        for m in removed {
+            report.removed.push(m.cfg.name.clone());
+            let _ = m.stop.send(true);
+            self.resigning.push(tokio::spawn(m.handle.join()));
+        }
+        let mut kept = kept;
+        for inst in &cfg.vrrp {
+            let pos = kept.iter().position(|m| m.cfg.name == inst.name);
+            match pos.map(|p| kept.swap_remove(p)) {
+                Some(m) if m.cfg == *inst => {
+                    report.unchanged += 1;
+                    self.members.push(m);
+                }
+                Some(mut m) if m.cfg.applies_live(inst) => {
+                    m.handle.reconfigure(inst.clone());
+                    m.cfg = inst.clone();
+                    report.applied_live.push(inst.name.clone());
+                    self.members.push(m);
+                }
+                other => {
+                    let restart = other.is_some();
+                    if let Some(m) = other {
+                        // Resign and wait, so the new one does not clean
+                        // up VIPs the old one still holds.
+                        let _ = m.stop.send(true);
+                        m.handle.join().await;
+                    }
+                    match self.spawn_member(inst, checks).await {
+                        Ok(m) => {
+                            let list = if restart {
+                                &mut report.restarted
+                            } else {
+                                &mut report.added
+                            };
+                            list.push(inst.name.clone());
+                            self.members.push(m);
+                        }
+                        Err(e) => {
+                            tracing::error!(instance = %inst.name, "reload: cannot start: {e}");
+                            report.failed.push(inst.name.clone());
+                        }
+                    }
+                }
+            }
+        }
+        report
+    }
+
+    async fn spawn_member(
+        &self,
+        inst: &InstanceConfig,
+        checks: &Checks,
+    ) -> Result<Member, RuntimeError> {
+        let (own, mut own_rx) = watch::channel(false);
+        let mut all_rx = self.stop.subscribe();
+        let stopped = async move {
+            // A dropped sender also means stop.
+            tokio::select! {
+                _ = all_rx.wait_for(|s| *s) => {}
+                _ = own_rx.wait_for(|s| *s) => {}
+            }
+        };
+        let handle =
+            runtime::spawn_instance(inst.clone(), tracks_for(inst, checks), stopped).await?;
+        Ok(Member {
+            handle,
+            cfg: inst.clone(),
+            stop: own,
+        })
     }
 
     /// keepalived's SIGUSR1 (data) / SIGUSR2 (stats) dumps: writes the
@@ -76,8 +185,8 @@ impl VrrpSet {
     /// run directory ([`run_dir`]) and logs them. Returns the file written.
     pub fn dump(&self, kind: Dump) -> Option<PathBuf> {
         let mut text = String::new();
-        for h in &self.handles {
-            let s = h.status().borrow().clone();
+        for m in &self.members {
+            let s = m.handle.status().borrow().clone();
             text.push_str(&match kind {
                 Dump::Data => dump_data(&s),
                 Dump::Stats => dump_stats(&s),
@@ -112,8 +221,11 @@ impl VrrpSet {
     /// Waits for every instance to finish (after the shutdown future passed
     /// to [`spawn`] resolved).
     pub async fn join(self) {
-        for h in self.handles {
-            h.join().await;
+        for m in self.members {
+            m.handle.join().await;
+        }
+        for t in self.resigning {
+            let _ = t.await;
         }
     }
 }
@@ -244,25 +356,20 @@ pub async fn spawn(
     checks: &Checks,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<VrrpSet, GlueError> {
-    let (stop, stop_rx) = watch::channel(false);
+    let (stop, _) = watch::channel(false);
     let stop_outer = stop.clone();
     let outer = tokio::spawn(async move {
         shutdown.await;
         let _ = stop_outer.send(true);
     });
     let mut set = VrrpSet {
-        handles: Vec::new(),
+        members: Vec::new(),
         stop,
+        resigning: Vec::new(),
     };
     for (index, inst) in cfg.vrrp.iter().enumerate() {
-        let tracks = tracks_for(inst, checks);
-        let mut rx = stop_rx.clone();
-        let stopped = async move {
-            // A dropped sender also means stop.
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        match runtime::spawn_instance(inst.clone(), tracks, stopped).await {
-            Ok(h) => set.handles.push(h),
+        match set.spawn_member(inst, checks).await {
+            Ok(m) => set.members.push(m),
             Err(source) => {
                 outer.abort();
                 set.shutdown().await;

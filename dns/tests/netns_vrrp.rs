@@ -278,6 +278,17 @@ impl Lab {
         self.hadns_listen(i, name, vrrp, "127.0.0.1:15353")
     }
 
+    /// Rewrites the config of `hadns(.., name, ..)` with new `[[vrrp]]`
+    /// tables (then send SIGHUP).
+    fn rewrite(&self, name: &str, vrrp: &str) {
+        let zones = Path::new(env!("CARGO_MANIFEST_DIR")).join("../zones");
+        let cfg = format!(
+            "[dns]\nlisten = [\"127.0.0.1:15353\"]\nzones = \"{}\"\n\n{vrrp}",
+            zones.display()
+        );
+        fs::write(self.dir.join(format!("{name}.toml")), cfg).expect("rewrite config");
+    }
+
     fn hadns_listen(&mut self, i: usize, name: &str, vrrp: &str, listen: &str) -> usize {
         self.hadns_wrapped(i, name, vrrp, listen, &[])
     }
@@ -1514,4 +1525,67 @@ fn sigusr1_sigusr2_dump_and_sigquit_hands_over() {
     lab.wait_exit(n1, 5 * SEC);
     assert_eq!(lab.holders(VIP), vec![2], "{}", lab.logs());
     assert!(lab.log(n1).contains("new master heard"), "{}", lab.logs());
+}
+
+/// SIGHUP applies [[vrrp]] changes live: an unchanged instance keeps its
+/// VIP and state; a changed priority transitions once; a removed instance
+/// resigns (priority 0); an added one starts.
+#[test]
+#[ignore = "needs root + netns"]
+fn sighup_applies_vrrp_changes_live() {
+    let mut lab = Lab::new(2);
+    let vip2 = "192.168.56.200";
+    let vi1 = |prio| inst("VI_1", 51, prio, "100ms", &format!("{VIP}/24"), "");
+    let vi2 = |prio| inst("VI_2", 52, prio, "100ms", &format!("{vip2}/24"), "");
+    let n1 = lab.hadns(1, "n1", &(vi1(200) + &vi2(100)));
+    lab.hadns(2, "n2", &(vi1(100) + &vi2(150)));
+    lab.wait_for(5 * SEC, "VI_1 on n1, VI_2 on n2", |l| {
+        l.holders(VIP) == vec![1] && l.holders(vip2) == vec![2]
+    });
+    let vi1_changes = |l: &Lab| {
+        l.log(n1)
+            .lines()
+            .filter(|x| x.contains("state ") && x.contains("instance=VI_1"))
+            .count()
+    };
+    let before = vi1_changes(&lab);
+    // VI_2's priority goes above n2's: n1 preempts VI_2; VI_1 is untouched.
+    lab.rewrite("n1", &(vi1(200) + &vi2(250)));
+    lab.signal(n1, Signal::SIGHUP);
+    lab.wait_for(5 * SEC, "n1 takes VI_2 after the reload", |l| {
+        l.holders(vip2) == vec![1]
+    });
+    assert_eq!(lab.holders(VIP), vec![1]);
+    assert_eq!(
+        vi1_changes(&lab),
+        before,
+        "VI_1 changed state\n{}",
+        lab.logs()
+    );
+    assert!(lab.log(n1).contains("applied in place"), "{}", lab.logs());
+    // VI_2 removed: it resigns with priority 0 and n2 takes it over at once.
+    lab.rewrite("n1", &vi1(200));
+    lab.signal(n1, Signal::SIGHUP);
+    lab.wait_for(5 * SEC, "n2 takes VI_2 back", |l| {
+        l.holders(vip2) == vec![2]
+    });
+    assert!(
+        lab.log(n1).contains("removed: [\"VI_2\"]") || lab.log(n1).contains("removed=[\"VI_2\"]"),
+        "{}",
+        lab.logs()
+    );
+    // VI_2 added again with a high priority: it starts and preempts.
+    lab.rewrite("n1", &(vi1(200) + &vi2(250)));
+    lab.signal(n1, Signal::SIGHUP);
+    lab.wait_for(5 * SEC, "re-added VI_2 on n1", |l| {
+        l.holders(vip2) == vec![1]
+    });
+    assert_eq!(lab.holders(VIP), vec![1]);
+    assert_eq!(
+        vi1_changes(&lab),
+        before,
+        "VI_1 changed state\n{}",
+        lab.logs()
+    );
+    assert!(lab.procs[n1].child.try_wait().expect("wait").is_none());
 }

@@ -112,6 +112,22 @@ impl<'de> Deserialize<'de> for Command {
 }
 
 impl InstanceConfig {
+    /// Can a running instance switch from `self` to `new` in place (a
+    /// SIGHUP reload)? Priority, intervals, preempt, tracks, addresses,
+    /// notify scripts, lifetimes and v2 password apply live; a different
+    /// interface, VRID, version, peers, source address or tracked
+    /// interfaces needs the instance restarted.
+    pub fn applies_live(&self, new: &InstanceConfig) -> bool {
+        self.name == new.name
+            && self.interface == new.interface
+            && self.vrid == new.vrid
+            && self.version == new.version
+            && self.unicast_peers == new.unicast_peers
+            && self.source_address == new.source_address
+            && self.track_interface == new.track_interface
+            && self.is_ipv6() == new.is_ipv6()
+    }
+
     /// Every configured notify command with its key, for checks.
     pub fn notify_commands(&self) -> impl Iterator<Item = (&'static str, &Command)> {
         [

@@ -581,6 +581,49 @@ impl Vrrp {
         }
     }
 
+    /// A config reload changed parameters that apply live (priority,
+    /// advert interval, preempt, timers; the effective priority follows
+    /// through [`Vrrp::handle_priority`]). Never changes the state by
+    /// itself: as Master the new interval (and, with `addresses_changed`,
+    /// the new address list and gratuitous ARPs) is advertised at once; as
+    /// Backup a preemption that is no longer allowed is cancelled.
+    pub fn handle_reconfigure(
+        &mut self,
+        mut params: Params,
+        addresses_changed: bool,
+        now: Instant,
+    ) {
+        params.advert_interval = params.advert_interval.max(MIN_ADVERT_INTERVAL);
+        params.priority = params.priority.max(1);
+        let interval_changed = params.advert_interval != self.params.advert_interval;
+        self.params = params;
+        match self.state {
+            State::Master if self.resign_deadline.is_none() => {
+                if interval_changed || addresses_changed {
+                    self.master_adver_interval = self.params.advert_interval;
+                    self.send_advert(now);
+                }
+                if addresses_changed {
+                    self.actions.push_back(Action::SendGratuitous);
+                }
+                if self.params.vip_renew.is_zero() {
+                    self.vip_renew = None;
+                } else if self.vip_renew.is_none() {
+                    self.vip_renew = Some(now + self.params.vip_renew);
+                }
+            }
+            State::Backup if !self.params.preempt => {
+                self.preempt_timer = None;
+                self.preempt_target = None;
+                if matches!(self.takeover, Some(Reason::Preempting { .. })) {
+                    self.takeover = None;
+                    self.master_down_timer = Some(now + self.master_down_interval());
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The driver could not add (or renew) the VIPs on `AddVips` /
     /// `RenewVips` (module doc): a Master goes to FAULT and retries after
     /// [`VIP_RETRY`].
@@ -1314,6 +1357,34 @@ mod tests {
         v.handle_advert(&adv(2, 100, SEC), now);
         v.handle_timeout(v.poll_timeout().expect("takeover timer"));
         assert_eq!(v.state(), State::Master);
+    }
+
+    #[test]
+    fn reconfigure_never_changes_state_and_advertises_news() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(200, t0);
+        let mut p = v.params().clone();
+        p.advert_interval = SEC * 2;
+        v.handle_reconfigure(p.clone(), true, t);
+        assert_eq!(v.state(), State::Master);
+        assert_eq!(
+            drain(&mut v),
+            vec![Action::SendAdvert { priority: 200 }, Action::SendGratuitous]
+        );
+        assert_eq!(v.poll_timeout(), Some(t + SEC * 2));
+        // Unchanged parameters: nothing happens.
+        v.handle_reconfigure(p, false, t);
+        assert!(drain(&mut v).is_empty());
+        // A backup about to preempt stops when preempt is turned off.
+        let mut b = Vrrp::new(Params::new(1, 200, SEC, ip(1)), t0);
+        b.handle_startup(t0);
+        b.handle_advert(&adv(2, 100, SEC), t0);
+        let mut p = b.params().clone();
+        p.preempt = false;
+        b.handle_reconfigure(p, false, t0);
+        b.handle_advert(&adv(2, 100, SEC), t0 + SEC);
+        b.handle_timeout(t0 + SEC * 4);
+        assert_eq!(b.state(), State::Backup);
     }
 
     #[test]

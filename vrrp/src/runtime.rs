@@ -163,6 +163,7 @@ pub struct InstanceHandle {
     name: String,
     state: watch::Receiver<InstanceStatus>,
     tracks: mpsc::UnboundedSender<Tracks>,
+    reconfig: mpsc::UnboundedSender<InstanceConfig>,
     task: JoinHandle<()>,
 }
 
@@ -182,6 +183,14 @@ impl InstanceHandle {
     /// the probes); the effective priority is recomputed at once.
     pub fn set_tracks(&self, tracks: Tracks) {
         let _ = self.tracks.send(tracks);
+    }
+
+    /// Applies a reloaded config in place; the caller checked
+    /// [`InstanceConfig::applies_live`] and validated it. The state never
+    /// changes because of it (only through the new priority, as any
+    /// priority change would).
+    pub fn reconfigure(&self, cfg: InstanceConfig) {
+        let _ = self.reconfig.send(cfg);
     }
 
     /// Waits until the instance has finished its shutdown (priority-0 advert
@@ -245,7 +254,7 @@ struct Ctx {
     auth: Option<[u8; 8]>,
     io: Io,
     facts: Facts,
-    notifier: Option<mpsc::UnboundedSender<(&'static str, u8)>>,
+    notifier: Option<mpsc::UnboundedSender<NotifyJob>>,
 }
 
 /// Starts one instance: checks the config, looks the interface up, removes
@@ -275,6 +284,7 @@ pub async fn spawn_instance(
     let base = u8::try_from(cfg.priority).unwrap_or(fsm::OWNER_PRIORITY);
     let (status_tx, status_rx) = watch::channel(InstanceStatus::new(&name, base));
     let (tracks_tx, tracks_rx) = mpsc::unbounded_channel();
+    let (reconfig_tx, reconfig_rx) = mpsc::unbounded_channel();
     let first = prepare(&cfg, &vips).await;
     let waiting = match first {
         Ok(p) => Ok(p),
@@ -291,7 +301,7 @@ pub async fn spawn_instance(
                 None => return,
             },
         };
-        let (tx, notifier) = spawn_notifier(&cfg);
+        let (tx, notifier) = spawn_notifier(&cfg.name);
         let Prepared {
             mut ctx,
             fsm,
@@ -303,6 +313,7 @@ pub async fn spawn_instance(
         let inputs = Inputs {
             tracks,
             tracks_in: tracks_rx,
+            reconfig: reconfig_rx,
             link_watch,
             link_up,
             track_links,
@@ -317,6 +328,7 @@ pub async fn spawn_instance(
         name,
         state: status_rx,
         tracks: tracks_tx,
+        reconfig: reconfig_tx,
         task,
     })
 }
@@ -562,6 +574,7 @@ fn now_std(now: Instant) -> std::time::Instant {
 struct Inputs {
     tracks: Tracks,
     tracks_in: mpsc::UnboundedReceiver<Tracks>,
+    reconfig: mpsc::UnboundedReceiver<InstanceConfig>,
     link_watch: LinkWatch,
     link_up: bool,
     /// (ifindex, weight, up) per `track_interface`.
@@ -617,9 +630,9 @@ async fn run(
     // Each track's watch receiver wakes one Notify; the loop re-reads them all.
     let notify = Arc::new(Notify::new());
     let mut forwarders = forward(&inputs.tracks, &notify);
-    let base = fsm.params().priority;
 
     let now = Instant::now();
+    let base = fsm.params().priority;
     let eff = inputs.effective(base);
     if eff != Some(base) {
         fsm.handle_priority(eff, now_std(now));
@@ -661,6 +674,7 @@ async fn run(
                 }
             }
             _ = notify.notified() => {}
+            Some(new) = inputs.reconfig.recv() => reconfigure(&mut ctx, &mut fsm, new),
             Some(t) = inputs.tracks_in.recv() => {
                 for f in forwarders.drain(..) {
                     f.abort();
@@ -679,7 +693,7 @@ async fn run(
                 }
             }
         }
-        let eff = inputs.effective(base);
+        let eff = inputs.effective(fsm.params().priority);
         if eff != last_eff {
             last_eff = eff;
             fsm.handle_priority(eff, now_std(Instant::now()));
@@ -1011,46 +1025,94 @@ fn state_change(ctx: &mut Ctx, fsm: &Vrrp, from: State, to: State, reason: Reaso
     } else {
         to.as_str()
     };
-    if let Some(n) = &ctx.notifier {
-        let _ = n.send((word, fsm.priority()));
+    let c = &ctx.cfg;
+    let own = match to {
+        _ if reason == Reason::Shutdown => &c.notify_stop,
+        State::Master => &c.notify_master,
+        State::Backup => &c.notify_backup,
+        State::Fault => &c.notify_fault,
+        State::Initialize => &None,
+    };
+    // keepalived: the state's own script first, then `notify`.
+    let mut commands: Vec<Vec<String>> = own.iter().map(|c| c.0.clone()).collect();
+    if let Some(n) = &c.notify {
+        let mut argv = n.0.clone();
+        argv.extend([
+            "INSTANCE".to_string(),
+            c.name.clone(),
+            word.to_string(),
+            fsm.priority().to_string(),
+        ]);
+        commands.push(argv);
+    }
+    if let (Some(n), false) = (&ctx.notifier, commands.is_empty()) {
+        let _ = n.send(NotifyJob { commands });
     }
 }
 
-/// One task per instance that runs the notify script for each state change,
+/// The commands of one state change, in the order they run.
+struct NotifyJob {
+    commands: Vec<Vec<String>>,
+}
+
+/// One task per instance that runs the notify scripts of each state change,
 /// one after another in transition order (a script that is still running
 /// delays the next one, never reorders it). The task ends when the instance
 /// drops the sender, after running what was queued.
-fn spawn_notifier(
-    cfg: &InstanceConfig,
-) -> (mpsc::UnboundedSender<(&'static str, u8)>, JoinHandle<()>) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, u8)>();
-    let cfg = cfg.clone();
+fn spawn_notifier(name: &str) -> (mpsc::UnboundedSender<NotifyJob>, JoinHandle<()>) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<NotifyJob>();
+    let name = name.to_string();
     let task = tokio::spawn(async move {
-        while let Some((state, priority)) = rx.recv().await {
-            // keepalived: the state's own script first, then `notify`.
-            let own = match state {
-                "MASTER" => &cfg.notify_master,
-                "BACKUP" => &cfg.notify_backup,
-                "FAULT" => &cfg.notify_fault,
-                "STOP" => &cfg.notify_stop,
-                _ => &None,
-            };
-            if let Some(cmd) = own {
-                run_command(&cfg.name, &cmd.0).await;
-            }
-            if let Some(cmd) = &cfg.notify {
-                let mut argv = cmd.0.clone();
-                argv.extend([
-                    "INSTANCE".to_string(),
-                    cfg.name.clone(),
-                    state.to_string(),
-                    priority.to_string(),
-                ]);
-                run_command(&cfg.name, &argv).await;
+        while let Some(job) = rx.recv().await {
+            for argv in &job.commands {
+                run_command(&name, argv).await;
             }
         }
     });
     (tx, task)
+}
+
+/// A reloaded config applied in place (see [`InstanceHandle::reconfigure`]):
+/// parameters into the fsm, the VIP list swapped (VIPs no longer configured
+/// removed, new ones added while we hold them), receive checks rebuilt.
+fn reconfigure(ctx: &mut Ctx, fsm: &mut Vrrp, new: InstanceConfig) {
+    let now = Instant::now();
+    let (Ok(vips), Ok(params)) = (new.vips(), Params::from_config(&new, ctx.src)) else {
+        tracing::error!(instance = %ctx.cfg.name, "reloaded config not applicable; keeping the running one");
+        return;
+    };
+    let addresses_changed = vips != ctx.vips;
+    if addresses_changed && ctx.facts.vips_held {
+        for old in ctx.vips.iter().filter(|o| !vips.contains(o)) {
+            if let Err(e) = ctx
+                .io
+                .netlink
+                .del_addr(ctx.io.ifindex, old.addr, old.prefix_len)
+            {
+                ctx.facts.counters.netlink_errors += 1;
+                tracing::error!(instance = %ctx.cfg.name, vip = %old.addr, "could not remove VIP: {e}");
+            }
+        }
+    }
+    ctx.vip_addrs = vips.iter().map(|v| v.addr).collect();
+    ctx.vips = vips;
+    ctx.checks.vips = ctx.vip_addrs.clone();
+    let mut opts = ParseOptions::for_instance(&new);
+    opts.check_ttl = new.unicast_peers.is_empty();
+    ctx.checks.opts = opts;
+    ctx.checks.advert_interval = new.advert_interval;
+    ctx.auth = if new.version == 2 {
+        new.auth_pass.as_deref().map(packet::auth_data)
+    } else {
+        None
+    };
+    ctx.lifetime = new.effective_vip_lifetime();
+    tracing::info!(instance = %new.name, priority = new.priority, interval_ms = new.advert_interval.as_millis() as u64, addresses = ?ctx.vip_addrs, "reloaded config applied in place");
+    ctx.cfg = new;
+    if addresses_changed && ctx.facts.vips_held && !add_vips(ctx) {
+        fsm.handle_vip_failure(now_std(now));
+    }
+    fsm.handle_reconfigure(params, addresses_changed, now_std(now));
 }
 
 /// Runs one notify command (argv as configured, no shell) and waits for

@@ -113,3 +113,9 @@ fn ipv6_first_address_not_link_local_is_a_warning() {
     let t = vrrp("VI_6", "lo", 61, "fd00:56::100/64", "");
     warns("v6ll", &t, &["vrrp[0].addresses[0]", "link-local"]);
 }
+
+#[test]
+fn unicast_with_an_empty_peer_list() {
+    let t = vrrp("VI_1", "lo", 51, "192.0.2.100/32", "unicast_peers = []");
+    fails("nopeers", &t, &["unicast_peers", "empty peer list"]);
+}

@@ -36,8 +36,9 @@ pub struct InstanceConfig {
     pub accept: bool,
     /// VIPs with prefix length, e.g. "192.168.56.100/24". One family per instance.
     pub addresses: Vec<String>,
-    /// Empty: multicast (224.0.0.18 / ff02::12).
-    #[serde(default)]
+    /// Absent: multicast (224.0.0.18 / ff02::12). Written, it must list
+    /// at least one peer (an empty list is refused, not taken as multicast).
+    #[serde(default, deserialize_with = "de_peers")]
     pub unicast_peers: Vec<IpAddr>,
     /// Optional source address for adverts (default: the interface's primary address).
     #[serde(default)]
@@ -213,6 +214,18 @@ fn de_vip_lifetime<'de, D: Deserializer<'de>>(d: D) -> Result<VipLifetime, D::Er
     } else {
         VipLifetime::Fixed(dur)
     })
+}
+
+/// `unicast_peers`: at least one address when the key is written.
+fn de_peers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+    let peers = Vec::<IpAddr>::deserialize(d)?;
+    if peers.is_empty() {
+        return Err(serde::de::Error::custom(
+            "unicast configured with an empty peer list: list the peers' addresses, \
+             or remove unicast_peers for multicast",
+        ));
+    }
+    Ok(peers)
 }
 
 /// Accepts "1s", "10ms", "1.5s" (humantime syntax) or a bare integer of seconds.
@@ -615,6 +628,28 @@ mod tests {
             "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\nnotify = []\n",
         );
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn empty_unicast_peer_list_is_refused() {
+        let with = |peers: &str| {
+            toml::from_str::<InstanceConfig>(&format!(
+                "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\n{peers}"
+            ))
+        };
+        let e = with("unicast_peers = []\n").unwrap_err().to_string();
+        assert!(
+            e.contains("empty peer list") && e.contains("unicast_peers"),
+            "{e}"
+        );
+        assert!(with("").unwrap().unicast_peers.is_empty());
+        assert_eq!(
+            with("unicast_peers = [\"192.168.56.102\"]\n")
+                .unwrap()
+                .unicast_peers
+                .len(),
+            1
+        );
     }
 
     #[test]

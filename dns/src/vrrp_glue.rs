@@ -302,11 +302,6 @@ fn dump_data(s: &InstanceStatus) -> String {
 
 fn dump_stats(s: &InstanceStatus) -> String {
     let c = &s.counters;
-    let drops: Vec<String> =
-        c.rx.iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| format!("{}={n}", k.name()))
-            .collect();
     format!(
         "VRRP instance {}: adverts_rx {}, adverts_tx {}, became_master {}, transitions {}, \
          gratuitous_tx {}, other_vrid {}, own {}, duplicate_source {}, split_brain {}, \
@@ -326,7 +321,7 @@ fn dump_stats(s: &InstanceStatus) -> String {
         c.send_errors,
         c.recv_errors,
         c.netlink_errors,
-        drops.join(" ")
+        c.rx.summary()
     )
 }
 

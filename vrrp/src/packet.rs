@@ -346,6 +346,14 @@ impl RxCounters {
     pub fn get(&self, c: Counter) -> u64 {
         self.counts[c.index()]
     }
+    /// "name=count ..." of the non-zero counters, for logs and dumps.
+    pub fn summary(&self) -> String {
+        self.iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{}={n}", k.name()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
     /// (counter, count) for every counter, zeros included.
     pub fn iter(&self) -> impl Iterator<Item = (Counter, u64)> + '_ {
         Counter::ALL

@@ -713,11 +713,6 @@ async fn run(
         f.abort();
     }
     let c = &ctx.facts.counters;
-    let drops: Vec<String> =
-        c.rx.iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| format!("{}={n}", k.name()))
-            .collect();
     tracing::info!(
         instance = %ctx.cfg.name,
         adverts_rx = c.adverts_rx,
@@ -727,7 +722,7 @@ async fn run(
         transitions = c.transitions,
         send_errors = c.send_errors,
         "vrrp instance stopped; receive drops: [{}]",
-        drops.join(" ")
+        c.rx.summary()
     );
 }
 
@@ -973,7 +968,13 @@ fn add_vips(ctx: &mut Ctx) -> bool {
 }
 
 fn remove_vips(ctx: &mut Ctx) {
-    for vip in &ctx.vips {
+    let all = ctx.vips.clone();
+    del_vips(ctx, &all);
+    ctx.facts.vips_held = false;
+}
+
+fn del_vips(ctx: &mut Ctx, vips: &[Vip]) {
+    for vip in vips {
         if let Err(e) = ctx
             .io
             .netlink
@@ -983,7 +984,6 @@ fn remove_vips(ctx: &mut Ctx) {
             tracing::error!(instance = %ctx.cfg.name, vip = %vip.addr, "could not remove VIP: {e}");
         }
     }
-    ctx.facts.vips_held = false;
 }
 
 async fn send_gratuitous(ctx: &mut Ctx) {
@@ -1083,16 +1083,13 @@ fn reconfigure(ctx: &mut Ctx, fsm: &mut Vrrp, new: InstanceConfig) {
     };
     let addresses_changed = vips != ctx.vips;
     if addresses_changed && ctx.facts.vips_held {
-        for old in ctx.vips.iter().filter(|o| !vips.contains(o)) {
-            if let Err(e) = ctx
-                .io
-                .netlink
-                .del_addr(ctx.io.ifindex, old.addr, old.prefix_len)
-            {
-                ctx.facts.counters.netlink_errors += 1;
-                tracing::error!(instance = %ctx.cfg.name, vip = %old.addr, "could not remove VIP: {e}");
-            }
-        }
+        let gone: Vec<Vip> = ctx
+            .vips
+            .iter()
+            .filter(|o| !vips.contains(o))
+            .copied()
+            .collect();
+        del_vips(ctx, &gone);
     }
     ctx.vip_addrs = vips.iter().map(|v| v.addr).collect();
     ctx.vips = vips;

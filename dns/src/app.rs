@@ -315,8 +315,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         }
                         let mut new_live = Live::start(&new.cfg, &new.snapshot, Some(live.checks()));
                         if new.cfg.vrrp != cfg.vrrp {
-                            let r = vrrp.reload(&new.cfg, new_live.checks()).await;
-                            info!(unchanged = r.unchanged, applied_live = ?r.applied_live, restarted = ?r.restarted, added = ?r.added, removed = ?r.removed, failed = ?r.failed, "[[vrrp]] reloaded");
+                            crate::vrrp_glue::log_reload(&vrrp.reload(&new.cfg, new_live.checks()).await);
                         }
                         new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
                         let lines = summary(&new);

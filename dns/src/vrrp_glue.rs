@@ -40,6 +40,8 @@ pub struct VrrpSet {
     stop: watch::Sender<bool>,
     /// Instances removed by a reload, still resigning.
     resigning: Vec<JoinHandle<()>>,
+    /// When the last `[[vrrp]]` reload ran and what it did (for status).
+    last_reload: Option<(std::time::SystemTime, ReloadReport)>,
 }
 
 /// One running instance, its config and its own stop (a reload that
@@ -52,7 +54,7 @@ struct Member {
 }
 
 /// What a SIGHUP did to the `[[vrrp]]` instances (one log line).
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReloadReport {
     pub unchanged: usize,
     pub applied_live: Vec<String>,
@@ -92,6 +94,11 @@ impl VrrpSet {
 
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+
+    /// When the last `[[vrrp]]` reload ran and its result (None before any).
+    pub fn last_reload(&self) -> Option<&(std::time::SystemTime, ReloadReport)> {
+        self.last_reload.as_ref()
     }
 
     /// Applies a reloaded `[[vrrp]]` (keepalived's reload): an unchanged
@@ -154,6 +161,7 @@ impl VrrpSet {
                 }
             }
         }
+        self.last_reload = Some((std::time::SystemTime::now(), report.clone()));
         report
     }
 
@@ -228,6 +236,19 @@ impl VrrpSet {
             let _ = t.await;
         }
     }
+}
+
+/// One log line for a `[[vrrp]]` reload.
+pub fn log_reload(r: &ReloadReport) {
+    tracing::info!(
+        unchanged = r.unchanged,
+        applied_live = ?r.applied_live,
+        restarted = ?r.restarted,
+        added = ?r.added,
+        removed = ?r.removed,
+        failed = ?r.failed,
+        "[[vrrp]] reloaded"
+    );
 }
 
 /// Which dump an operator asked for.
@@ -361,6 +382,7 @@ pub async fn spawn(
         members: Vec::new(),
         stop,
         resigning: Vec::new(),
+        last_reload: None,
     };
     for (index, inst) in cfg.vrrp.iter().enumerate() {
         match set.spawn_member(inst, checks).await {

@@ -833,7 +833,9 @@ async fn drain(ctx: &mut Ctx, fsm: &mut Vrrp, status_tx: &watch::Sender<Instance
                     fsm.handle_vip_failure(now_std(Instant::now()));
                 }
             }
-            Action::RemoveVips => remove_vips(ctx),
+            // Nothing to remove when the add failed (and was rolled back).
+            Action::RemoveVips if ctx.facts.vips_held => remove_vips(ctx),
+            Action::RemoveVips => {}
             Action::SendGratuitous => send_gratuitous(ctx).await,
             Action::StateChange { from, to, reason } => {
                 state_change(ctx, fsm, from, to, reason);

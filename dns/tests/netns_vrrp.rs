@@ -1288,6 +1288,52 @@ fn vip_add_failure_faults_and_the_peer_holds_the_vip() {
     });
 }
 
+/// Must never happen 2, DNS side: a lone instance that cannot add its VIP
+/// holds nothing, so the pool member of that VIP leaves the answers.
+#[test]
+#[ignore = "needs root + netns"]
+fn vip_add_failure_takes_the_member_out_of_dns() {
+    let mut lab = Lab::new(1);
+    let pool = "[[pool]]\nname = \"ha.com.\"\ntype = \"A\"\nmode = \"equal\"\n\
+                members = [ { address = \"192.168.56.100\", vrrp = \"VI_1\" }, \
+                { address = \"192.168.56.200\" } ]\n";
+    let n1 = lab.hadns_wrapped(
+        1,
+        "n1-nocap",
+        &(v4(200) + pool),
+        "127.0.0.1:15353",
+        &["setpriv", "--bounding-set", "-net_admin", "--"],
+    );
+    lab.wait_for(8 * SEC, "n1 logs the missing capability", |l| {
+        l.log(n1).contains("CAP_NET_ADMIN")
+    });
+    let answers = |l: &Lab| {
+        let out = l.exec(
+            1,
+            &[
+                "dig",
+                "+short",
+                "+time=1",
+                "+tries=1",
+                "-p",
+                "15353",
+                "@127.0.0.1",
+                "ha.com",
+                "A",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let only_200 = |l: &Lab| {
+        let a = answers(l);
+        a.contains("192.168.56.200") && !a.contains("192.168.56.100")
+    };
+    lab.wait_for(5 * SEC, "DNS answers without the unheld VIP", only_200);
+    // Through the retries (FAULT -> BACKUP -> MASTER attempt -> FAULT).
+    lab.hold(3 * SEC, "the unheld VIP stays out of DNS", only_200);
+    assert!(!lab.has(1, VIP));
+}
+
 /// Must never happen 3: at a 1 s advert interval a SIGKILLed master's VIP
 /// (finite lifetime) outlives the backup's takeover: someone holds the VIP
 /// at every instant.

@@ -293,6 +293,13 @@ impl Lab {
         self.hadns_wrapped(i, name, vrrp, listen, &[])
     }
 
+    /// `hadns run` as root without CAP_NET_ADMIN (dropped from the bounding
+    /// set): it cannot add addresses, only send and receive.
+    fn hadns_without_cap_net_admin(&mut self, i: usize, name: &str, vrrp: &str) -> usize {
+        let wrapper = ["setpriv", "--bounding-set", "-net_admin", "--"];
+        self.hadns_wrapped(i, name, vrrp, "127.0.0.1:15353", &wrapper)
+    }
+
     /// As [`Lab::hadns_listen`], with `wrapper` (e.g. setpriv) in front of hadns.
     fn hadns_wrapped(
         &mut self,
@@ -1269,13 +1276,7 @@ fn vips_hadns_adds_have_a_finite_lifetime() {
 #[ignore = "needs root + netns"]
 fn vip_add_failure_faults_and_the_peer_holds_the_vip() {
     let mut lab = Lab::new(2);
-    let n1 = lab.hadns_wrapped(
-        1,
-        "n1-nocap",
-        &v4(200),
-        "127.0.0.1:15353",
-        &["setpriv", "--bounding-set", "-net_admin", "--"],
-    );
+    let n1 = lab.hadns_without_cap_net_admin(1, "n1-nocap", &v4(200));
     lab.hadns(2, "n2", &v4(100));
     lab.wait_for(8 * SEC, "n2 holds the VIP", |l| l.holders(VIP) == vec![2]);
     lab.wait_for(5 * SEC, "n1 logs the missing capability", |l| {
@@ -1297,13 +1298,7 @@ fn vip_add_failure_takes_the_member_out_of_dns() {
     let pool = "[[pool]]\nname = \"ha.com.\"\ntype = \"A\"\nmode = \"equal\"\n\
                 members = [ { address = \"192.168.56.100\", vrrp = \"VI_1\" }, \
                 { address = \"192.168.56.200\" } ]\n";
-    let n1 = lab.hadns_wrapped(
-        1,
-        "n1-nocap",
-        &(v4(200) + pool),
-        "127.0.0.1:15353",
-        &["setpriv", "--bounding-set", "-net_admin", "--"],
-    );
+    let n1 = lab.hadns_without_cap_net_admin(1, "n1-nocap", &(v4(200) + pool));
     lab.wait_for(8 * SEC, "n1 logs the missing capability", |l| {
         l.log(n1).contains("CAP_NET_ADMIN")
     });

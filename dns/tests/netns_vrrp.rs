@@ -1630,3 +1630,37 @@ fn sighup_applies_vrrp_changes_live() {
     );
     assert!(lab.procs[n1].child.try_wait().expect("wait").is_none());
 }
+
+/// Must never happen 5: reloads faster than interval x (fall - 1) must not
+/// reset a failing tracked check: the failover still happens.
+#[test]
+#[ignore = "needs root + netns"]
+fn reload_storm_does_not_reset_a_failing_track() {
+    let mut lab = Lab::new(2);
+    let flag = lab.dir.join("service-up");
+    fs::write(&flag, "").expect("flag file");
+    let n1_cfg = format!(
+        "{}track = [{{ check = \"svc\", weight = -150 }}]\n\n[check.svc]\ntype = \"exec\"\n\
+         command = [\"test\", \"-e\", \"{}\"]\ninterval = \"200ms\"\ntimeout = \"500ms\"\nrise = 1\nfall = 3\n",
+        v4(200),
+        flag.display()
+    );
+    let n1 = lab.hadns(1, "n1", &n1_cfg);
+    lab.hadns(2, "n2", &v4(100));
+    lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
+    fs::remove_file(&flag).expect("remove flag");
+    // A SIGHUP every ~100 ms, faster than 200 ms x (3 - 1).
+    let mut polls = 0u32;
+    lab.wait_for(8 * SEC, "n2 takes over despite a reload storm", |l| {
+        polls += 1;
+        if polls % 10 == 0 {
+            l.signal(n1, Signal::SIGHUP);
+        }
+        l.holders(VIP) == vec![2]
+    });
+    assert!(
+        lab.log(n1).matches("reload done").count() >= 3,
+        "{}",
+        lab.logs()
+    );
+}

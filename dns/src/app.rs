@@ -245,6 +245,7 @@ async fn follow(
 /// if the new files are broken).
 pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let mut hup = signal(SignalKind::hangup()).map_err(AppError::Signal)?;
+    let mut dumps = crate::vrrp_glue::DumpSignals::install().map_err(AppError::Signal)?;
     let loaded = load(&config_path)?;
     for line in summary(&loaded) {
         info!("{line}");
@@ -253,6 +254,9 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     // First, so a second hadns on this host stops here, before its VRRP
     // instances touch the first one's VIPs.
     let endpoints = crate::ops::control::bind(&loaded.cfg).await?;
+    for f in crate::vrrp_glue::host_findings(&loaded.cfg) {
+        warn!("{}: {f}", config_path.display());
+    }
     // Fast path on: UDP and TCP are served by crate::fastpath (which hands
     // anything unusual to the full path in-process), not by hickory's loop.
     let (listeners, fast_sockets) = if loaded.cfg.dns.fast_path {
@@ -269,10 +273,10 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     // DNS answers and VRRP tracks start from the first probe results, not
     // from "up": a member whose backend is down at start is never served.
     live.checks().first_round().await;
-    // VRRP instances live for the whole process (a reload does not restart
-    // them); they resign (priority 0, VIPs removed) before DNS stops.
+    // VRRP instances: a reload applies [[vrrp]] changes (VrrpSet::reload);
+    // they resign (priority 0, VIPs removed) before DNS stops.
     let (vrrp_stop_tx, vrrp_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let vrrp = crate::vrrp_glue::spawn(&loaded.cfg, live.checks(), async {
+    let mut vrrp = crate::vrrp_glue::spawn(&loaded.cfg, live.checks(), async {
         let _ = vrrp_stop_rx.await;
     })
     .await?;
@@ -335,10 +339,11 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         if new.cfg.dns.listen != cfg.dns.listen {
                             warn!("dns.listen changed; restart hadns to apply it");
                         }
-                        if new.cfg.vrrp != cfg.vrrp {
-                            warn!("[[vrrp]] changed; restart hadns to apply it");
-                        }
                         let mut new_live = Live::start(&new.cfg, &new.snapshot, Some(live.checks()));
+                        if new.cfg.vrrp != cfg.vrrp {
+                            crate::vrrp_glue::log_reload(&vrrp.reload(&new.cfg, new_live.checks()).await);
+                            status.set_vrrp(vrrp.statuses());
+                        }
                         new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
                         let lines = summary(&new);
                         let snap = Arc::new(new.snapshot);
@@ -374,6 +379,9 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         crate::service::ready("serving the last good config (reload failed)");
                     }
                 }
+            }
+            kind = dumps.recv() => {
+                vrrp.dump(kind);
             }
             () = &mut shutdown => break,
             r = &mut server => {
@@ -449,15 +457,18 @@ pub fn one_line(msg: &str) -> String {
         .join(": ")
 }
 
-/// Installs SIGINT and SIGTERM handlers now and returns a future that
-/// resolves on the first of them.
+/// Installs SIGINT, SIGTERM and SIGQUIT handlers now and returns a future
+/// that resolves on the first of them: each stops hadns with a graceful
+/// VRRP handover (SIGPIPE is ignored by the Rust runtime; SIGUSR1/2 dump).
 pub fn stop_signal() -> Result<impl Future<Output = ()>, AppError> {
     let mut term = signal(SignalKind::terminate()).map_err(AppError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(AppError::Signal)?;
+    let mut quit = signal(SignalKind::quit()).map_err(AppError::Signal)?;
     Ok(async move {
         tokio::select! {
             _ = term.recv() => info!("SIGTERM"),
             _ = int.recv() => info!("SIGINT"),
+            _ = quit.recv() => info!("SIGQUIT"),
         }
     })
 }

@@ -280,7 +280,7 @@ pub enum CheckType {
     Exec,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {
     #[serde(rename = "type")]
@@ -537,6 +537,13 @@ impl Config {
                     ));
                 }
             }
+        }
+        // Same VRID twice on one interface, one VIP in two instances.
+        if let Some(f) = hadns_vrrp::lint::lint(&self.vrrp)
+            .into_iter()
+            .find(|f| f.severity == hadns_vrrp::lint::Severity::Error)
+        {
+            return Err(self.invalid(format!("vrrp[{}].{}", f.index, f.key), f.message));
         }
         let mut pool_keys = std::collections::HashSet::new();
         for (i, p) in self.pools.iter().enumerate() {

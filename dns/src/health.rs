@@ -152,17 +152,31 @@ pub struct CheckStatus {
     pub last: String,
 }
 
+#[derive(Clone)]
 struct Entry {
     up: watch::Receiver<bool>,
     last: Arc<Mutex<String>>,
     /// Becomes true once the first probe finished (see [`Checks::first_round`]).
     probed: watch::Receiver<bool>,
+    /// The definition the task probes with (a reload keeps the task when
+    /// this did not change).
+    check: CheckConfig,
+    _task: Arc<ProbeTask>,
 }
 
-/// Owns the probe tasks; dropping it aborts them.
+/// A probe task, aborted when the last [`Checks`] that uses it is dropped
+/// (a reload shares unchanged probes between the old and the new set).
+struct ProbeTask(JoinHandle<()>);
+
+impl Drop for ProbeTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Owns the probe tasks; dropping it aborts those no other set shares.
 pub struct Checks {
     entries: BTreeMap<(String, Target), Entry>,
-    tasks: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for Checks {
@@ -181,8 +195,10 @@ impl Checks {
     }
 
     /// Like [`Checks::spawn`] for a reload: a (check, target) that `previous`
-    /// also probes starts in its current state instead of up, so a member
-    /// that is down does not come back for `fall` intervals after SIGHUP.
+    /// probes with the same definition keeps its running probe (state,
+    /// rise/fall counters and schedule), so reloads faster than the probe
+    /// interval never reset a failing check; a changed one starts in its
+    /// current state instead of up.
     pub fn spawn_after(cfg: &Config, previous: &Checks) -> Checks {
         Self::spawn_inner(cfg, Some(previous))
     }
@@ -207,12 +223,18 @@ impl Checks {
         }
         let mut checks = Checks {
             entries: BTreeMap::new(),
-            tasks: Vec::with_capacity(wanted.len()),
         };
         for ((name, target), check) in wanted {
             let key = (name, target);
             // A probe nobody ran before starts unknown: its first result decides.
             let fresh = previous.and_then(|p| p.entries.get(&key)).is_none();
+            if let Some(e) = previous
+                .and_then(|p| p.entries.get(&key))
+                .filter(|e| e.check == *check)
+            {
+                checks.entries.insert(key, e.clone());
+                continue;
+            }
             let (up, last_text) = match previous.and_then(|p| p.entries.get(&key)) {
                 Some(e) => (
                     *e.up.borrow(),
@@ -233,13 +255,14 @@ impl Checks {
                 Arc::clone(&last),
                 (fresh, probed_tx),
             ));
-            checks.tasks.push(task);
             checks.entries.insert(
                 (name, target),
                 Entry {
                     up: rx,
                     last,
                     probed,
+                    check: check.clone(),
+                    _task: Arc::new(ProbeTask(task)),
                 },
             );
         }
@@ -283,19 +306,11 @@ impl Checks {
 
     /// Number of probe tasks.
     pub fn len(&self) -> usize {
-        self.tasks.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
-}
-
-impl Drop for Checks {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
+        self.entries.is_empty()
     }
 }
 
@@ -811,6 +826,42 @@ track = [ { check = "db", weight = -30 } ]
         assert_eq!(new.snapshot()[0].last, "connect refused");
         // A fresh spawn starts up.
         assert!(*Checks::spawn(&cfg).subscribe("c", target).unwrap().borrow());
+    }
+
+    #[tokio::test]
+    async fn reload_keeps_an_unchanged_probe_running() {
+        // Fails every 50 ms, fall = 2: down after ~100 ms, however often
+        // the config is reloaded meanwhile.
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let def = format!("type = \"tcp\"\nport = {port}\ntimeout = \"30ms\"");
+        let cfg = config(&probe_config(&def));
+        let target = Target::Member("127.0.0.1".parse().unwrap());
+        let mut checks = Checks::spawn(&cfg);
+        let mut rx = checks.subscribe("c", target).unwrap();
+        // A reload storm: one every 30 ms, faster than interval x (fall - 1).
+        let storm = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                let next = Checks::spawn_after(&cfg, &checks);
+                checks = next;
+                let r = checks.subscribe("c", target).unwrap();
+                if !*r.borrow() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), storm)
+            .await
+            .expect("the check goes down despite the reloads");
+        assert!(!*rx.borrow_and_update());
+        // A changed definition restarts the probe, in its current state.
+        let cfg2 = config(&probe_config(&def.replace("30ms", "40ms")));
+        let changed = Checks::spawn_after(&cfg2, &checks);
+        drop(checks);
+        assert!(!*changed.subscribe("c", target).unwrap().borrow());
     }
 
     #[tokio::test]

@@ -476,9 +476,6 @@ fn unmapped(s: &Stmt, prefix: &str) -> String {
             "configure it with the host's network setup"
         }
         "use_vmac" | "vmac_xmit_base" => "hadns has no VMAC mode",
-        "notify_master" | "notify_backup" | "notify_fault" | "notify_stop" => {
-            "use `notify` (called as SCRIPT INSTANCE NAME STATE PRIORITY) and switch on STATE"
-        }
         _ => "no hadns equivalent",
     };
     let words = s.words.join(" ");
@@ -613,9 +610,11 @@ fn instance(
                     ));
                 }
             }
-            "notify" => {
+            // Same names and calling convention in hadns.
+            key @ ("notify" | "notify_master" | "notify_backup" | "notify_fault"
+            | "notify_stop") => {
                 let cmd = c.words[1..].join(" ");
-                keys.push(("notify".into(), q(&cmd)));
+                keys.push((key.into(), q(&cmd)));
             }
             _ => notes.push(unmapped(c, &prefix)),
         }
@@ -744,7 +743,10 @@ vrrp_instance VI_2
         assert_eq!(a.addresses, vec!["192.168.56.100/24"]);
         assert_eq!(a.track[0].check, "chk_nginx");
         assert_eq!(a.track[0].weight, -60, "the vrrp_script's weight");
-        assert_eq!(a.notify.as_deref(), Some("/usr/local/bin/vrrp-notify.sh"));
+        assert_eq!(
+            a.notify.as_ref().and_then(|c| c.program()),
+            Some("/usr/local/bin/vrrp-notify.sh")
+        );
         let b = &cfg.vrrp[1];
         assert!(!b.preempt, "nopreempt");
         assert_eq!(b.preempt_delay, std::time::Duration::from_secs(5));
@@ -848,12 +850,12 @@ vrrp_instance VI_1 {
             "keepalived.conf:2: vrrp_sync_group G1 {...}: hadns has no sync groups",
             "keepalived.conf:7: virtual_server 192.168.56.100 80 {...}: hadns has no load balancer",
             "vrrp_instance VI_1: use_vmac: hadns has no VMAC mode",
-            "vrrp_instance VI_1: notify_master /bin/echo master: use `notify`",
+            "notify_master = \"/bin/echo master\"",
             "auth_type AH: hadns supports PASS only",
         ] {
             assert!(c.toml.contains(want), "{want:?} in\n{}", c.toml);
         }
-        assert_eq!(c.unmapped, 5);
+        assert_eq!(c.unmapped, 4);
     }
 
     #[test]

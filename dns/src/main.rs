@@ -145,6 +145,20 @@ fn main() -> ExitCode {
                 for line in hadns::app::summary(&loaded) {
                     println!("{line}");
                 }
+                let findings = hadns::vrrp_glue::host_findings(&loaded.cfg);
+                for f in &findings {
+                    let level = match f.severity {
+                        hadns_vrrp::lint::Severity::Error => "error",
+                        hadns_vrrp::lint::Severity::Warning => "warning",
+                    };
+                    eprintln!("{level}: {}: {f}", config.display());
+                }
+                if findings
+                    .iter()
+                    .any(|f| f.severity == hadns_vrrp::lint::Severity::Error)
+                {
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: OK", config.display());
                 ExitCode::SUCCESS
             }

@@ -254,3 +254,47 @@ fn a_missing_capability_is_named() {
         }
     }
 }
+
+#[test]
+#[ignore = "needs root + netns"]
+fn notify_scripts_run_as_script_user() {
+    // hadns stays root (no `user`); its notify scripts, like its exec
+    // checks, run as `script_user` without capabilities.
+    let dir = setup("privs-notify");
+    let report = dir.path().join("out/notify");
+    // The first lines of `extra` belong to the [[vrrp]] table above them.
+    let extra = format!(
+        "notify_master = [\"sh\", \"-c\", \"{{ id -u; grep -E '^Cap(Prm|Eff|Amb):' /proc/self/status; }} > \\\"$0.tmp\\\" && mv \\\"$0.tmp\\\" \\\"$0\\\"\", \"{}\"]\n\n[process]\nscript_user = \"nobody\"\n",
+        report.display()
+    );
+    let cfg = config(&dir, Some(150), &extra);
+    let ns = Netns::new();
+    let mut h = start(&ns, 1, dir.path(), &cfg, &[]);
+    h.wait_log("listening on 127.0.0.1:53");
+    wait_until("the VIP on the dummy interface", || {
+        ns.holds(1, "10.99.0.100").then_some(())
+    });
+    let text = wait_until("the notify_master script's report", || {
+        std::fs::read_to_string(&report).ok()
+    });
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(NOBODY.to_string().as_str()),
+        "notify_master ran as: {text}\n{}",
+        h.log_text()
+    );
+    for l in lines {
+        let (k, v) = l.split_once(':').unwrap();
+        assert_eq!(v.trim(), mask(&[]), "notify script {k}: {text}");
+    }
+    // hadns itself is still root.
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{}/status", h.pid()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .map(|v| v.split_whitespace().next().unwrap().to_string()),
+        Some("0".to_string())
+    );
+}

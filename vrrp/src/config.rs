@@ -36,8 +36,9 @@ pub struct InstanceConfig {
     pub accept: bool,
     /// VIPs with prefix length, e.g. "192.168.56.100/24". One family per instance.
     pub addresses: Vec<String>,
-    /// Empty: multicast (224.0.0.18 / ff02::12).
-    #[serde(default)]
+    /// Absent: multicast (224.0.0.18 / ff02::12). Written, it must list
+    /// at least one peer (an empty list is refused, not taken as multicast).
+    #[serde(default, deserialize_with = "de_peers")]
     pub unicast_peers: Vec<IpAddr>,
     /// Optional source address for adverts (default: the interface's primary address).
     #[serde(default)]
@@ -53,17 +54,93 @@ pub struct InstanceConfig {
     /// Also track the link state of these interfaces (down = FAULT unless weight set).
     #[serde(default)]
     pub track_interface: Vec<TrackInterfaceConfig>,
-    /// Called as `notify INSTANCE NAME STATE PRIORITY` on every state change.
+    /// Called as `notify... INSTANCE NAME STATE PRIORITY` on every state
+    /// change (STATE: BACKUP, MASTER, FAULT, STOP at shutdown).
     #[serde(default)]
-    pub notify: Option<String>,
+    pub notify: Option<Command>,
+    /// keepalived's per-state scripts, called without extra arguments before
+    /// `notify`, on entering MASTER / BACKUP / FAULT and at shutdown.
+    #[serde(default)]
+    pub notify_master: Option<Command>,
+    #[serde(default)]
+    pub notify_backup: Option<Command>,
+    #[serde(default)]
+    pub notify_fault: Option<Command>,
+    #[serde(default)]
+    pub notify_stop: Option<Command>,
     /// Re-send gratuitous ARP / unsolicited NA every this long while master (0 = off).
     #[serde(default, deserialize_with = "de_duration")]
     pub garp_refresh: Duration,
     /// Netlink valid lifetime of the VIPs, renewed while master, so a SIGKILLed
-    /// master's VIPs vanish by themselves. "auto" (default) = max(3s, 3 x
-    /// advert_interval); 0 = permanent (keepalived's behaviour); else a duration.
+    /// master's VIPs vanish by themselves, but only after a backup took over.
+    /// "auto" (default) = [`InstanceConfig::min_vip_lifetime`] (6s at 1s,
+    /// 2s at 10ms); 0 = permanent (keepalived's behaviour); else a duration.
     #[serde(default, deserialize_with = "de_vip_lifetime")]
     pub vip_lifetime: VipLifetime,
+}
+
+/// A command to run: an argument array (`["/usr/local/bin/x", "a b"]`,
+/// taken as is), or a string split at whitespace (keepalived's form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command(pub Vec<String>);
+
+impl Command {
+    /// The program (first word), if any.
+    pub fn program(&self) -> Option<&str> {
+        self.0.first().map(String::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Command, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Argv(Vec<String>),
+        }
+        let argv = match Raw::deserialize(d)? {
+            Raw::Text(t) => t.split_whitespace().map(str::to_string).collect(),
+            Raw::Argv(a) => a,
+        };
+        if argv.first().is_none_or(|p| p.trim().is_empty()) {
+            return Err(serde::de::Error::custom(
+                "a command: \"/path/to/script arg\" or [\"/path/to/script\", \"arg\"]",
+            ));
+        }
+        Ok(Command(argv))
+    }
+}
+
+impl InstanceConfig {
+    /// Can a running instance switch from `self` to `new` in place (a
+    /// SIGHUP reload)? Priority, intervals, preempt, tracks, addresses,
+    /// notify scripts, lifetimes and v2 password apply live; a different
+    /// interface, VRID, version, peers, source address or tracked
+    /// interfaces needs the instance restarted.
+    pub fn applies_live(&self, new: &InstanceConfig) -> bool {
+        self.name == new.name
+            && self.interface == new.interface
+            && self.vrid == new.vrid
+            && self.version == new.version
+            && self.unicast_peers == new.unicast_peers
+            && self.source_address == new.source_address
+            && self.track_interface == new.track_interface
+            && self.is_ipv6() == new.is_ipv6()
+    }
+
+    /// Every configured notify command with its key, for checks.
+    pub fn notify_commands(&self) -> impl Iterator<Item = (&'static str, &Command)> {
+        [
+            ("notify", &self.notify),
+            ("notify_master", &self.notify_master),
+            ("notify_backup", &self.notify_backup),
+            ("notify_fault", &self.notify_fault),
+            ("notify_stop", &self.notify_stop),
+        ]
+        .into_iter()
+        .filter_map(|(k, c)| c.as_ref().map(|c| (k, c)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -112,7 +189,7 @@ fn default_true() -> bool {
 /// `vip_lifetime`: how long a VIP outlives the last renewal by its master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum VipLifetime {
-    /// max(3s, 3 x advert_interval), rounded up to whole seconds.
+    /// [`InstanceConfig::min_vip_lifetime`]: outlasts a backup's takeover.
     #[default]
     Auto,
     /// `0`: never expires (keepalived's behaviour; a SIGKILLed master keeps it).
@@ -137,6 +214,18 @@ fn de_vip_lifetime<'de, D: Deserializer<'de>>(d: D) -> Result<VipLifetime, D::Er
     } else {
         VipLifetime::Fixed(dur)
     })
+}
+
+/// `unicast_peers`: at least one address when the key is written.
+fn de_peers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+    let peers = Vec::<IpAddr>::deserialize(d)?;
+    if peers.is_empty() {
+        return Err(serde::de::Error::custom(
+            "unicast configured with an empty peer list: list the peers' addresses, \
+             or remove unicast_peers for multicast",
+        ));
+    }
+    Ok(peers)
 }
 
 /// Accepts "1s", "10ms", "1.5s" (humantime syntax) or a bare integer of seconds.
@@ -170,6 +259,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(t).map_err(|e| {
         format!("invalid duration {text:?} ({e}); expected e.g. \"1s\", \"500ms\", \"10ms\"")
     })
+}
+
+fn ceil_secs(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
 /// A static validation failure: the key (relative to the instance, e.g.
@@ -342,12 +435,15 @@ impl InstanceConfig {
             }
         }
         if let VipLifetime::Fixed(l) = self.vip_lifetime {
-            // The kernel counts whole seconds; renewals come every lifetime/3.
-            if l < Duration::from_secs(1) || l < 2 * self.advert_interval {
+            let min = self.min_vip_lifetime();
+            if l < min {
                 return Err(invalid(
                     "vip_lifetime",
                     format!(
-                        "\"auto\", 0 (permanent) or at least 1s and 2 x advert_interval; got {}ms",
+                        "\"auto\", 0 (permanent) or at least {}s with this advert_interval \
+                         (a renewal period + the longest Master_Down_Interval + 1s, so the VIP \
+                         outlasts a backup's takeover); got {}ms",
+                        min.as_secs(),
                         l.as_millis()
                     ),
                 ));
@@ -372,20 +468,40 @@ impl InstanceConfig {
             .collect()
     }
 
-    /// The VIPs' netlink valid lifetime; None = permanent.
+    /// The VIPs' netlink valid lifetime; None = permanent. Whole seconds
+    /// (the kernel counts seconds), never below [`Self::min_vip_lifetime`].
     pub fn effective_vip_lifetime(&self) -> Option<Duration> {
         match self.vip_lifetime {
             VipLifetime::Permanent => None,
-            VipLifetime::Fixed(d) => Some(Duration::from_secs(
-                d.as_secs() + u64::from(d.subsec_nanos() > 0),
-            )),
-            VipLifetime::Auto => {
-                let d = (3 * self.advert_interval).max(Duration::from_secs(3));
-                Some(Duration::from_secs(
-                    d.as_secs() + u64::from(d.subsec_nanos() > 0),
-                ))
-            }
+            VipLifetime::Fixed(d) => Some(ceil_secs(d)),
+            VipLifetime::Auto => Some(self.min_vip_lifetime()),
         }
+    }
+
+    /// How often a master renews its VIPs' lifetime: every advert interval,
+    /// at least every 100 ms and at most every second.
+    pub fn vip_renew_interval(&self) -> Duration {
+        self.advert_interval
+            .clamp(Duration::from_millis(100), Duration::from_secs(1))
+    }
+
+    /// The shortest VIP lifetime that outlasts a backup's takeover after the
+    /// master died right after a renewal: one renewal period, plus the
+    /// longest Master_Down_Interval a backup can have for our interval
+    /// (3 x interval + Skew_Time, which is below one interval for v3 and
+    /// below 1 s for v2; RFC 5798 §6.1, RFC 3768 §6.1), plus 1 s for the
+    /// kernel's whole-second lifetime check; rounded up to whole seconds.
+    /// The dead master's copy may overlap the new master's briefly; the
+    /// new master's gratuitous ARP / NA settles the neighbours.
+    pub fn min_vip_lifetime(&self) -> Duration {
+        let skew = if self.version == 2 {
+            Duration::from_secs(1)
+        } else {
+            self.advert_interval
+        };
+        ceil_secs(
+            self.vip_renew_interval() + 3 * self.advert_interval + skew + Duration::from_secs(1),
+        )
     }
 
     pub fn is_ipv6(&self) -> bool {
@@ -459,10 +575,17 @@ mod tests {
     fn vip_lifetime_auto_permanent_fixed() {
         let c = base();
         assert_eq!(c.vip_lifetime, VipLifetime::Auto);
-        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(3)));
+        // 1s renewal + 3 x 1s + 1s skew + 1s margin.
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(6)));
         let mut c = base();
         c.advert_interval = Duration::from_millis(1500);
-        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(5)));
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(8)));
+        c.advert_interval = Duration::from_millis(10);
+        assert_eq!(c.vip_renew_interval(), Duration::from_millis(100));
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(2)));
+        c.version = 2;
+        c.advert_interval = Duration::from_secs(1);
+        assert_eq!(c.effective_vip_lifetime(), Some(Duration::from_secs(6)));
         let with = |v: &str| -> InstanceConfig {
             toml::from_str(&format!(
                 "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\nvip_lifetime = {v}\n"
@@ -479,6 +602,53 @@ mod tests {
         assert_eq!(
             with("\"500ms\"").validate().unwrap_err().key,
             "vip_lifetime"
+        );
+        // Shorter than a backup's takeover at 1s: refused.
+        assert_eq!(with("\"3s\"").validate().unwrap_err().key, "vip_lifetime");
+        with("\"6s\"").validate().unwrap();
+    }
+
+    #[test]
+    fn notify_commands_as_string_or_array() {
+        let c: InstanceConfig = toml::from_str(
+            "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\n\
+             notify = \"/bin/n.sh -v\"\nnotify_master = [\"/opt/my scripts/m.sh\", \"a b\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.notify,
+            Some(Command(vec!["/bin/n.sh".into(), "-v".into()]))
+        );
+        assert_eq!(
+            c.notify_master,
+            Some(Command(vec!["/opt/my scripts/m.sh".into(), "a b".into()]))
+        );
+        assert_eq!(c.notify_commands().count(), 2);
+        let bad: Result<InstanceConfig, _> = toml::from_str(
+            "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\nnotify = []\n",
+        );
+        assert!(bad.is_err());
+    }
+
+    #[test]
+    fn empty_unicast_peer_list_is_refused() {
+        let with = |peers: &str| {
+            toml::from_str::<InstanceConfig>(&format!(
+                "name = \"VI_1\"\ninterface = \"eth0\"\nvrid = 51\naddresses = [\"192.168.56.100/24\"]\n{peers}"
+            ))
+        };
+        let e = with("unicast_peers = []\n").unwrap_err().to_string();
+        assert!(
+            e.contains("empty peer list") && e.contains("unicast_peers"),
+            "{e}"
+        );
+        assert!(with("").unwrap().unicast_peers.is_empty());
+        assert_eq!(
+            with("unicast_peers = [\"192.168.56.102\"]\n")
+                .unwrap()
+                .unicast_peers
+                .len(),
+            1
         );
     }
 

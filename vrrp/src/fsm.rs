@@ -52,6 +52,17 @@
 //!   delay instead of nobody holding it for Skew_Time. The driver keeps
 //!   running until [`Vrrp::is_stopped`].
 //! - Adverts whose source is our own primary address are ignored.
+//! - **VIP renewal**: VIPs carry a finite netlink lifetime so a SIGKILLed
+//!   master's copy expires by itself; while Master the machine asks for a
+//!   `RenewVips` every `vip_renew` (zero = permanent VIPs, no renewal).
+//! - **VIPs that could not be added** ([`Vrrp::handle_vip_failure`], e.g. no
+//!   CAP_NET_ADMIN): a Master that does not hold its VIPs must not advertise
+//!   as master, or its peers stay Backup and nobody holds them. It goes to
+//!   FAULT like a failed track (priority-0 advert, `RemoveVips` for those
+//!   that were added) and retries after [`VIP_RETRY`]: Backup again, but
+//!   without preempting a live master until the driver reports the VIPs
+//!   held ([`Vrrp::handle_vips_held`]), so a host that cannot add them does
+//!   not keep taking the VIP away from one that can.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -67,6 +78,8 @@ pub const OWNER_PRIORITY: u8 = 255;
 pub const DEFAULT_GARP_DELAY: Duration = Duration::from_secs(5);
 /// The shortest advert interval we run (v3 allows 10 ms, RFC 5798 §5.2.7).
 pub const MIN_ADVERT_INTERVAL: Duration = Duration::from_millis(10);
+/// After the VIPs could not be added: FAULT this long before trying again.
+pub const VIP_RETRY: Duration = Duration::from_secs(1);
 
 /// Static parameters of one virtual router.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +99,8 @@ pub struct Params {
     pub garp_delay: Duration,
     /// Periodic gratuitous refresh while master (zero = off).
     pub garp_refresh: Duration,
+    /// Renew the VIPs' lifetime this often while master (zero = permanent VIPs).
+    pub vip_renew: Duration,
 }
 
 impl Params {
@@ -101,6 +116,7 @@ impl Params {
             primary_addr,
             garp_delay: DEFAULT_GARP_DELAY,
             garp_refresh: Duration::ZERO,
+            vip_renew: Duration::ZERO,
         }
     }
 
@@ -131,6 +147,11 @@ impl Params {
             primary_addr,
             garp_delay: DEFAULT_GARP_DELAY,
             garp_refresh: cfg.garp_refresh,
+            vip_renew: if cfg.effective_vip_lifetime().is_some() {
+                cfg.vip_renew_interval()
+            } else {
+                Duration::ZERO
+            },
         })
     }
 }
@@ -207,6 +228,10 @@ pub enum Reason {
     Fault,
     /// Fault -> Backup / Master: the tracks are up again.
     Recovered,
+    /// Master -> Fault: the driver could not add the VIPs.
+    VipsNotAdded,
+    /// Fault -> Backup: trying again after the VIPs could not be added.
+    VipRetry,
     /// -> Initialize: shutting down.
     Shutdown,
 }
@@ -233,6 +258,10 @@ impl fmt::Display for Reason {
             }
             Reason::Fault => f.write_str("fault: a tracked check is down"),
             Reason::Recovered => f.write_str("recovered from fault"),
+            Reason::VipsNotAdded => f.write_str(
+                "fault: the virtual addresses could not be added (not advertising as master)",
+            ),
+            Reason::VipRetry => f.write_str("retrying after the VIPs could not be added"),
             Reason::Shutdown => f.write_str("shutdown"),
         }
     }
@@ -249,6 +278,8 @@ pub enum Action {
     RemoveVips,
     /// Send gratuitous ARPs (IPv4) / unsolicited NAs (IPv6) for every VIP.
     SendGratuitous,
+    /// Renew the VIPs' netlink lifetime (add them again with NLM_F_REPLACE).
+    RenewVips,
     /// Log one line and run the notify script.
     StateChange {
         from: State,
@@ -283,6 +314,11 @@ pub struct Vrrp {
     /// Graceful shutdown in progress: release the VIPs at this instant at the
     /// latest.
     resign_deadline: Option<Instant>,
+    vip_renew: Option<Instant>,
+    /// In FAULT because the VIPs could not be added: Backup again at this instant.
+    vip_retry: Option<Instant>,
+    /// The last VIP add failed and none has succeeded since: do not preempt.
+    vips_failed: bool,
     actions: VecDeque<Action>,
 }
 
@@ -309,6 +345,9 @@ impl Vrrp {
             garp_refresh: None,
             last_lower_reply: None,
             resign_deadline: None,
+            vip_renew: None,
+            vip_retry: None,
+            vips_failed: false,
             actions: VecDeque::new(),
         }
     }
@@ -370,6 +409,8 @@ impl Vrrp {
             self.preempt_timer,
             self.garp_repeat,
             self.garp_refresh,
+            self.vip_renew,
+            self.vip_retry,
         ]
         .into_iter()
         .flatten()
@@ -438,6 +479,10 @@ impl Vrrp {
                     self.garp_refresh = Some(now + self.params.garp_refresh);
                     self.actions.push_back(Action::SendGratuitous);
                 }
+                if due(self.vip_renew, now) {
+                    self.vip_renew = Some(now + self.params.vip_renew);
+                    self.actions.push_back(Action::RenewVips);
+                }
             }
             State::Backup => {
                 if due(self.preempt_timer, now) {
@@ -462,6 +507,13 @@ impl Vrrp {
                     // Bookkeeping only: the master we heard is gone.
                     self.master_down_timer = None;
                     self.master_addr = None;
+                }
+                if due(self.vip_retry, now) {
+                    self.vip_retry = None;
+                    if !self.fault {
+                        let master = self.master_addr;
+                        self.become_backup(now, Reason::VipRetry, master);
+                    }
                 }
             }
         }
@@ -494,7 +546,8 @@ impl Vrrp {
         self.priority = p;
         if self.fault {
             self.fault = false;
-            if self.state == State::Fault {
+            // A pending VIP retry decides when to leave FAULT.
+            if self.state == State::Fault && self.vip_retry.is_none() {
                 if p == OWNER_PRIORITY {
                     self.become_master(now, Reason::Recovered);
                 } else {
@@ -525,6 +578,66 @@ impl Vrrp {
             }
             State::Initialize | State::Fault => {}
         }
+    }
+
+    /// A config reload changed parameters that apply live (priority,
+    /// advert interval, preempt, timers; the effective priority follows
+    /// through [`Vrrp::handle_priority`]). Never changes the state by
+    /// itself: as Master the new interval (and, with `addresses_changed`,
+    /// the new address list and gratuitous ARPs) is advertised at once; as
+    /// Backup a preemption that is no longer allowed is cancelled.
+    pub fn handle_reconfigure(
+        &mut self,
+        mut params: Params,
+        addresses_changed: bool,
+        now: Instant,
+    ) {
+        params.advert_interval = params.advert_interval.max(MIN_ADVERT_INTERVAL);
+        params.priority = params.priority.max(1);
+        let interval_changed = params.advert_interval != self.params.advert_interval;
+        self.params = params;
+        match self.state {
+            State::Master if self.resign_deadline.is_none() => {
+                if interval_changed || addresses_changed {
+                    self.master_adver_interval = self.params.advert_interval;
+                    self.send_advert(now);
+                }
+                if addresses_changed {
+                    self.actions.push_back(Action::SendGratuitous);
+                }
+                if self.params.vip_renew.is_zero() {
+                    self.vip_renew = None;
+                } else if self.vip_renew.is_none() {
+                    self.vip_renew = Some(now + self.params.vip_renew);
+                }
+            }
+            State::Backup if !self.params.preempt => {
+                self.preempt_timer = None;
+                self.preempt_target = None;
+                if matches!(self.takeover, Some(Reason::Preempting { .. })) {
+                    self.takeover = None;
+                    self.master_down_timer = Some(now + self.master_down_interval());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The driver could not add (or renew) the VIPs on `AddVips` /
+    /// `RenewVips` (module doc): a Master goes to FAULT and retries after
+    /// [`VIP_RETRY`].
+    pub fn handle_vip_failure(&mut self, now: Instant) {
+        self.vips_failed = true;
+        if self.state != State::Master || self.resign_deadline.is_some() {
+            return;
+        }
+        self.enter_fault_for(Reason::VipsNotAdded);
+        self.vip_retry = Some(now + VIP_RETRY);
+    }
+
+    /// The driver added the VIPs: preempting is allowed again.
+    pub fn handle_vips_held(&mut self) {
+        self.vips_failed = false;
     }
 
     /// RFC 5798 §6.4.2 / §6.4.3: the Shutdown event.
@@ -607,8 +720,9 @@ impl Vrrp {
         }
         self.master_addr = Some(adv.src);
         // RFC 5798 §6.4.2: if Preempt_Mode is False, or the advert's priority is
-        // greater than or equal to the local priority: accept it.
-        if !self.params.preempt || adv.priority >= self.priority {
+        // greater than or equal to the local priority: accept it. Also while
+        // our VIPs could not be added (module doc).
+        if !self.params.preempt || adv.priority >= self.priority || self.vips_failed {
             self.preempt_timer = None;
             self.preempt_target = None;
             self.accept(adv, now);
@@ -734,6 +848,9 @@ impl Vrrp {
         if !self.params.garp_refresh.is_zero() {
             self.garp_refresh = Some(now + self.params.garp_refresh);
         }
+        if !self.params.vip_renew.is_zero() {
+            self.vip_renew = Some(now + self.params.vip_renew);
+        }
     }
 
     fn become_backup(&mut self, now: Instant, reason: Reason, master: Option<IpAddr>) {
@@ -748,6 +865,10 @@ impl Vrrp {
     }
 
     fn enter_fault(&mut self) {
+        self.enter_fault_for(Reason::Fault);
+    }
+
+    fn enter_fault_for(&mut self, reason: Reason) {
         let from = self.state;
         // From Backup: keep watching the master's liveness (for master_addr).
         let watch = self
@@ -755,7 +876,7 @@ impl Vrrp {
             .filter(|_| self.master_addr.is_some());
         self.clear_timers();
         self.master_down_timer = watch;
-        self.change(State::Fault, Reason::Fault);
+        self.change(State::Fault, reason);
         if from == State::Master {
             // Resign like a shutdown so the backup takes over after Skew_Time.
             self.actions.push_back(Action::SendAdvert { priority: 0 });
@@ -780,6 +901,8 @@ impl Vrrp {
         self.garp_repeat = None;
         self.garp_refresh = None;
         self.last_lower_reply = None;
+        self.vip_renew = None;
+        self.vip_retry = None;
     }
 }
 
@@ -1130,6 +1253,7 @@ mod tests {
                 primary_addr: ip(1),
                 garp_delay: DEFAULT_GARP_DELAY,
                 garp_refresh: SEC * 60,
+                vip_renew: SEC,
             }
         );
         let mut bad = cfg.clone();
@@ -1164,5 +1288,113 @@ mod tests {
             .to_string(),
             "preempted by 10.0.0.2 (priority 200)"
         );
+    }
+
+    #[test]
+    fn vips_renewed_every_vip_renew_while_master_only() {
+        let t0 = Instant::now();
+        let mut p = Params::new(1, 200, SEC, ip(1));
+        p.vip_renew = SEC;
+        let mut v = Vrrp::new(p, t0);
+        v.handle_startup(t0);
+        let t = v.poll_timeout().expect("master down timer");
+        v.handle_timeout(t);
+        drain(&mut v);
+        v.handle_timeout(t + SEC);
+        assert!(drain(&mut v).contains(&Action::RenewVips));
+        v.handle_timeout(t + SEC * 3 / 2);
+        assert!(!drain(&mut v).contains(&Action::RenewVips));
+        v.handle_timeout(t + SEC * 2);
+        assert!(drain(&mut v).contains(&Action::RenewVips));
+        // Backup: no more renewals.
+        v.handle_advert(&adv(2, 250, SEC), t + SEC * 2);
+        drain(&mut v);
+        v.handle_timeout(t + SEC * 3);
+        assert!(!drain(&mut v).contains(&Action::RenewVips));
+    }
+
+    #[test]
+    fn vip_failure_faults_resigns_and_retries_without_preempting() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(200, t0);
+        v.handle_vip_failure(t);
+        assert_eq!(v.state(), State::Fault);
+        assert_eq!(v.master_addr(), None);
+        assert_eq!(
+            drain(&mut v),
+            vec![
+                Action::StateChange {
+                    from: State::Master,
+                    to: State::Fault,
+                    reason: Reason::VipsNotAdded
+                },
+                Action::SendAdvert { priority: 0 },
+                Action::RemoveVips,
+            ]
+        );
+        // A lower-priority peer takes over and is heard.
+        v.handle_advert(&adv(2, 100, SEC), t + SEC / 2);
+        assert_eq!(v.master_addr(), Some(ip(2)));
+        assert_eq!(v.poll_timeout(), Some(t + VIP_RETRY));
+        v.handle_timeout(t + VIP_RETRY);
+        assert_eq!(v.state(), State::Backup);
+        assert!(drain(&mut v).contains(&Action::StateChange {
+            from: State::Fault,
+            to: State::Backup,
+            reason: Reason::VipRetry
+        }));
+        // Its adverts keep us Backup: no preemption while the VIPs failed.
+        for i in 1..10u32 {
+            let now = t + VIP_RETRY + SEC * i;
+            v.handle_advert(&adv(2, 100, SEC), now);
+            v.handle_timeout(now);
+            assert_eq!(v.state(), State::Backup, "after {i} s");
+        }
+        // Once the VIPs were added, preempting is allowed again.
+        v.handle_vips_held();
+        let now = t + VIP_RETRY + SEC * 10;
+        v.handle_advert(&adv(2, 100, SEC), now);
+        v.handle_timeout(v.poll_timeout().expect("takeover timer"));
+        assert_eq!(v.state(), State::Master);
+    }
+
+    #[test]
+    fn reconfigure_never_changes_state_and_advertises_news() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(200, t0);
+        let mut p = v.params().clone();
+        p.advert_interval = SEC * 2;
+        v.handle_reconfigure(p.clone(), true, t);
+        assert_eq!(v.state(), State::Master);
+        assert_eq!(
+            drain(&mut v),
+            vec![Action::SendAdvert { priority: 200 }, Action::SendGratuitous]
+        );
+        assert_eq!(v.poll_timeout(), Some(t + SEC * 2));
+        // Unchanged parameters: nothing happens.
+        v.handle_reconfigure(p, false, t);
+        assert!(drain(&mut v).is_empty());
+        // A backup about to preempt stops when preempt is turned off.
+        let mut b = Vrrp::new(Params::new(1, 200, SEC, ip(1)), t0);
+        b.handle_startup(t0);
+        b.handle_advert(&adv(2, 100, SEC), t0);
+        let mut p = b.params().clone();
+        p.preempt = false;
+        b.handle_reconfigure(p, false, t0);
+        b.handle_advert(&adv(2, 100, SEC), t0 + SEC);
+        b.handle_timeout(t0 + SEC * 4);
+        assert_eq!(b.state(), State::Backup);
+    }
+
+    #[test]
+    fn vip_retry_waits_for_a_failed_track() {
+        let t0 = Instant::now();
+        let (mut v, t) = master(200, t0);
+        v.handle_vip_failure(t);
+        v.handle_priority(None, t);
+        v.handle_timeout(t + VIP_RETRY);
+        assert_eq!(v.state(), State::Fault);
+        v.handle_priority(Some(200), t + VIP_RETRY * 2);
+        assert_eq!(v.state(), State::Backup);
     }
 }

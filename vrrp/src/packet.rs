@@ -261,7 +261,7 @@ pub enum Counter {
     AuthFailure,
     /// v2 advert interval differs from ours [advert_interval_err]; dropped.
     AdvertInterval,
-    /// Address list differs from ours [addr_list_err]; logged, still accepted.
+    /// Address list differs from ours: a VRID collision, dropped (see `rx`).
     AddrList,
     /// Informational: accepted with the other v3-over-IPv4 checksum convention.
     ChecksumOtherConvention,
@@ -345,6 +345,14 @@ impl RxCounters {
     }
     pub fn get(&self, c: Counter) -> u64 {
         self.counts[c.index()]
+    }
+    /// "name=count ..." of the non-zero counters, for logs and dumps.
+    pub fn summary(&self) -> String {
+        self.iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{}={n}", k.name()))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
     /// (counter, count) for every counter, zeros included.
     pub fn iter(&self) -> impl Iterator<Item = (Counter, u64)> + '_ {
@@ -740,8 +748,8 @@ pub fn check_advert_interval(adv: &Advert, configured: Duration) -> Result<(), D
 
 /// RFC 5798 §7.1 "MAY verify that the IP address(es) associated with the
 /// VRID are valid": true when the advert carries exactly the configured
-/// addresses (any order). A mismatch is not a drop reason here (keepalived
-/// logs it and counts [`Counter::AddrList`]); the caller decides.
+/// addresses (any order). The receive checks (`rx`) drop a mismatch and
+/// count it as [`Counter::AddrList`].
 pub fn addresses_match(adv: &Advert, configured: &[IpAddr]) -> bool {
     adv.addrs.len() == configured.len() && configured.iter().all(|c| adv.addrs.contains(c))
 }

@@ -141,6 +141,12 @@ impl Sim {
                         assert!(!self.nodes[i].vips, "router {i} added its VIPs twice");
                         self.nodes[i].vips = true;
                     }
+                    Action::RenewVips => {
+                        assert!(
+                            self.nodes[i].vips,
+                            "router {i} renewed VIPs it did not hold"
+                        );
+                    }
                     Action::RemoveVips => {
                         assert!(
                             self.nodes[i].vips,

@@ -12,7 +12,6 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -26,86 +25,46 @@ use crate::handler::Handler;
 use crate::health::Checks;
 use crate::stats::StatsSnapshot;
 
-/// One VRRP instance as the status source follows it.
-struct Instance {
-    status: watch::Receiver<InstanceStatus>,
-    /// State changes seen by the watcher task (coalesced changes closer
-    /// together than the task wakes up count once).
-    transitions: Arc<AtomicU64>,
-}
-
 /// Where the status comes from: the live handler (zones, pools, query
 /// counters), the VRRP instances, the current probes (swapped on reload)
 /// and the last reload's result.
 pub struct StatusSource {
     config: PathBuf,
     handler: Handler,
-    instances: Vec<(String, Instance)>,
+    /// (name, status receiver) per VRRP instance; a reload replaces it.
+    instances: Mutex<Vec<(String, watch::Receiver<InstanceStatus>)>>,
     checks: ArcSwapOption<Checks>,
     started: Instant,
     started_at: SystemTime,
     last_reload: Mutex<Option<ReloadView>>,
-    watchers: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for StatusSource {
-    fn drop(&mut self) {
-        for t in &self.watchers {
-            t.abort();
-        }
-    }
 }
 
 impl StatusSource {
     /// `config` = the config file this process runs; `vrrp` = (instance
-    /// name, status receiver) in config order. Must be called inside a tokio
-    /// runtime when `vrrp` is not empty (one small task per instance counts
-    /// state transitions).
+    /// name, status receiver) in config order.
     pub fn new(
         config: &Path,
         handler: Handler,
         vrrp: Vec<(String, watch::Receiver<InstanceStatus>)>,
         checks: Option<Arc<Checks>>,
     ) -> StatusSource {
-        let mut watchers = Vec::new();
-        let instances = vrrp
-            .into_iter()
-            .map(|(name, status)| {
-                let transitions = Arc::new(AtomicU64::new(0));
-                let mut rx = status.clone();
-                let t = Arc::clone(&transitions);
-                watchers.push(tokio::spawn(async move {
-                    let mut last = rx.borrow_and_update().state;
-                    while rx.changed().await.is_ok() {
-                        let now = rx.borrow_and_update().state;
-                        if now != last {
-                            t.fetch_add(1, Ordering::Relaxed);
-                            last = now;
-                        }
-                    }
-                }));
-                (
-                    name,
-                    Instance {
-                        status,
-                        transitions,
-                    },
-                )
-            })
-            .collect();
         StatusSource {
             // the file an operator would edit, even if started with a relative path
             config: std::fs::canonicalize(config)
                 .or_else(|_| std::path::absolute(config))
                 .unwrap_or_else(|_| config.to_path_buf()),
             handler,
-            instances,
+            instances: Mutex::new(vrrp),
             checks: ArcSwapOption::new(checks),
             started: Instant::now(),
             started_at: SystemTime::now(),
             last_reload: Mutex::new(None),
-            watchers,
         }
+    }
+
+    /// The VRRP instances after a reload (added or removed ones).
+    pub fn set_vrrp(&self, vrrp: Vec<(String, watch::Receiver<InstanceStatus>)>) {
+        *self.instances.lock().unwrap_or_else(|p| p.into_inner()) = vrrp;
     }
 
     /// The probes after a reload.
@@ -146,16 +105,10 @@ impl StatusSource {
             .unwrap_or_default();
         let vrrp = self
             .instances
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .map(|(_, inst)| {
-                let status = inst.status.borrow().clone();
-                VrrpView {
-                    vip_alive: status.vip_alive(),
-                    rx_errors: rx_errors(&status.counters),
-                    transitions: inst.transitions.load(Ordering::Relaxed),
-                    status,
-                }
-            })
+            .map(|(_, rx)| VrrpView::new(rx.borrow().clone()))
             .collect();
         Status {
             version: env!("CARGO_PKG_VERSION"),
@@ -270,7 +223,19 @@ pub struct VrrpView {
     pub vip_alive: bool,
     /// Received packets dropped (see [`rx_errors`]).
     pub rx_errors: u64,
+    /// State changes (the engine counts every one, fast flaps included).
     pub transitions: u64,
+}
+
+impl VrrpView {
+    pub fn new(status: InstanceStatus) -> VrrpView {
+        VrrpView {
+            vip_alive: status.vip_alive(),
+            rx_errors: rx_errors(&status.counters),
+            transitions: status.counters.transitions,
+            status,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,13 +264,16 @@ pub struct CheckView {
     pub last: String,
 }
 
-/// Receive errors of an instance: every drop reason (address-list
-/// mismatches and the other checksum convention are accepted, not dropped).
+/// Receive errors of an instance: every drop reason, VRID collisions
+/// (`addr_list`) included; the other checksum convention is accepted.
 pub fn rx_errors(c: &Counters) -> u64 {
+    rx_drops(c).map(|(_, n)| n).sum()
+}
+
+/// (reason, count) of every receive drop reason, zeros included.
+fn rx_drops(c: &Counters) -> impl Iterator<Item = (Counter, u64)> + '_ {
     c.rx.iter()
-        .filter(|(ctr, _)| !matches!(ctr, Counter::AddrList | Counter::ChecksumOtherConvention))
-        .map(|(_, n)| n)
-        .sum()
+        .filter(|(ctr, _)| !matches!(ctr, Counter::ChecksumOtherConvention))
 }
 
 fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -342,8 +310,9 @@ const SHOWN: [&str; 6] = [
 ];
 /// Counters the text shows in its own words; any other is listed on the
 /// `counters:` line.
-const SHOWN_COUNTERS: [&str; 6] = [
+const SHOWN_COUNTERS: [&str; 7] = [
     "rx",
+    "transitions",
     "adverts_rx",
     "adverts_tx",
     "send_errors",
@@ -478,11 +447,10 @@ fn vrrp_text(o: &mut String, v: &VrrpView) {
         c.adverts_rx,
         c.adverts_tx,
     );
-    let drops: Vec<String> =
-        c.rx.iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(ctr, n)| format!("{} {n}", ctr.name()))
-            .collect();
+    let drops: Vec<String> = rx_drops(c)
+        .filter(|(_, n)| *n > 0)
+        .map(|(ctr, n)| format!("{} {n}", ctr.name()))
+        .collect();
     let _ = writeln!(
         o,
         "  errors: rx {}{}, send {}, recv {}, netlink {}",
@@ -558,26 +526,20 @@ mod tests {
             netlink_errors: 2,
             send_errors: 1,
             adverts_tx: 10,
+            transitions: 1,
             ..Default::default()
         };
         for _ in 0..3 {
             counters.rx.incr(Counter::Checksum);
         }
-        counters.rx.incr(Counter::AddrList); // accepted: not an error
-        let status = InstanceStatus {
-            name: "VI_1".into(),
-            state: State::Master,
-            priority: 100,
-            master: Some("192.0.2.1".parse().unwrap()),
-            vips_held: true,
-            counters,
-        };
-        VrrpView {
-            vip_alive: status.vip_alive(),
-            rx_errors: rx_errors(&status.counters),
-            transitions: 1,
-            status,
-        }
+        // accepted, not an error
+        counters.rx.incr(Counter::ChecksumOtherConvention);
+        let mut status = InstanceStatus::new("VI_1", 100);
+        status.state = State::Master;
+        status.master = Some("192.0.2.1".parse().unwrap());
+        status.vips_held = true;
+        status.counters = counters;
+        VrrpView::new(status)
     }
 
     #[test]
@@ -601,11 +563,11 @@ mod tests {
         );
         assert!(t.contains("vrrp VI_1: MASTER priority 100 master 192.0.2.1 vips held transitions 1 adverts rx 0 tx 10\n"), "{t}");
         assert!(
-            t.contains("  errors: rx 3 (checksum 3, addr_list 1), send 1, recv 0, netlink 2\n"),
+            t.contains("  errors: rx 3 (checksum 3), send 1, recv 0, netlink 2\n"),
             "{t}"
         );
         assert!(
-            t.contains("  counters: became_master 0, gratuitous_tx 0, other_vrid 0, own 0\n"),
+            t.contains("  counters: became_master 0, duplicate_source 0, gratuitous_tx 0, other_vrid 0, own 0, split_brain 0, vip_add_failures 0\n"),
             "{t}"
         );
         assert!(t.contains("queries: udp 2 | types: - | rcodes: -\n"), "{t}");

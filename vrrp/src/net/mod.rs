@@ -9,7 +9,9 @@ mod packet_socket;
 mod socket;
 mod timer;
 
-pub use netlink::{primary_address, AddrInfo, Lifetime, LinkInfo, LinkWatch, Netlink};
+pub use netlink::{
+    primary_address, AddrInfo, Lifetime, LinkInfo, LinkWatch, Netlink, HADNS_ADDR_PROTO,
+};
 pub use packet_socket::PacketSocket;
 pub use socket::{Received, VrrpSocket, IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6};
 pub use timer::Timer;

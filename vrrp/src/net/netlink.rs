@@ -38,6 +38,8 @@ const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
 const IFA_CACHEINFO: u16 = 6;
 const IFA_FLAGS: u16 = 8;
+/// The address's originator (Linux 5.18+); 0-3 are the kernel's own.
+const IFA_PROTO: u16 = 11;
 const IFA_F_SECONDARY: u32 = 0x01;
 const IFA_F_NODAD: u32 = 0x02;
 const IFA_F_TENTATIVE: u32 = 0x40;
@@ -74,6 +76,8 @@ pub struct AddrInfo {
     pub flags: u32,
     /// Seconds; `u32::MAX` = forever.
     pub valid_lft: u32,
+    /// IFA_PROTO (0 when the kernel reports none).
+    pub proto: u8,
 }
 
 impl AddrInfo {
@@ -89,6 +93,43 @@ impl AddrInfo {
     pub fn is_link_local_scope(&self) -> bool {
         self.scope == RT_SCOPE_LINK
     }
+    /// Was this address added by hadns ([`Netlink::add_addr`] marks it with
+    /// [`HADNS_ADDR_PROTO`])? On kernels older than 5.18, which keep no
+    /// IFA_PROTO, a finite lifetime is the only mark: an address the host
+    /// configured for good is permanent.
+    pub fn added_by_hadns(&self) -> bool {
+        self.proto == HADNS_ADDR_PROTO || (!kernel_keeps_addr_proto() && !self.is_permanent())
+    }
+}
+
+/// The IFA_PROTO value hadns puts on the VIPs it adds (112 = VRRP's IP
+/// protocol number), so that stale-VIP cleanup never touches an address
+/// the host configured. `ip addr` shows it as `proto 112`.
+pub const HADNS_ADDR_PROTO: u8 = 112;
+
+/// Linux 5.18 added IFA_PROTO; older kernels ignore the attribute.
+fn kernel_keeps_addr_proto() -> bool {
+    static KEEPS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *KEEPS.get_or_init(|| {
+        // SAFETY: zeroed utsname is valid; uname fills it.
+        let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+        // SAFETY: u is a valid, writable utsname.
+        if unsafe { libc::uname(&mut u) } != 0 {
+            return true;
+        }
+        // SAFETY: uname NUL-terminates release.
+        let rel = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
+        release_at_least(&rel.to_string_lossy(), 5, 18)
+    })
+}
+
+/// "6.1.0-13-amd64" >= (major, minor)?
+fn release_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let (ma, mi) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (ma, mi) >= (major, minor)
 }
 
 /// Lifetime of an address added by [`Netlink::add_addr`].
@@ -244,6 +285,7 @@ fn parse_addr(payload: &[u8]) -> Option<AddrInfo> {
     let mut local = None;
     let mut address = None;
     let mut valid_lft = u32::MAX;
+    let mut proto = 0;
     for (ty, data) in attrs(&payload[IFADDRMSG_LEN..]) {
         let ip = match (family as i32, data.len()) {
             (libc::AF_INET, 4) => Some(IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(data).ok()?))),
@@ -256,6 +298,7 @@ fn parse_addr(payload: &[u8]) -> Option<AddrInfo> {
             IFA_LOCAL => local = ip,
             IFA_ADDRESS => address = ip,
             IFA_FLAGS if data.len() == 4 => flags = u32::from_ne_bytes(data.try_into().ok()?),
+            IFA_PROTO if data.len() == 1 => proto = data[0],
             IFA_CACHEINFO if data.len() >= 8 => {
                 valid_lft = u32::from_ne_bytes(data[4..8].try_into().ok()?)
             }
@@ -269,6 +312,7 @@ fn parse_addr(payload: &[u8]) -> Option<AddrInfo> {
         scope,
         flags,
         valid_lft,
+        proto,
     })
 }
 
@@ -492,6 +536,7 @@ impl Netlink {
             push_attr(&mut body, IFA_FLAGS, &extra.to_ne_bytes());
         }
         if let Some(l) = lifetime {
+            push_attr(&mut body, IFA_PROTO, &[HADNS_ADDR_PROTO]);
             let s = l.secs();
             let mut ci = Vec::with_capacity(16);
             ci.extend_from_slice(&s.to_ne_bytes()); // ifa_prefered
@@ -504,7 +549,8 @@ impl Netlink {
     }
 
     /// Adds `addr/prefix_len` to interface `index`, or renews its lifetime if
-    /// it is already there (NLM_F_REPLACE). IPv6 addresses skip DAD
+    /// it is already there (NLM_F_REPLACE), marked as ours
+    /// ([`HADNS_ADDR_PROTO`]). IPv6 addresses skip DAD
     /// (IFA_F_NODAD): the VIP must answer at once, and the old master's copy
     /// would make it fail.
     pub fn add_addr(
@@ -633,6 +679,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn kernel_release_comparison() {
+        assert!(release_at_least("6.18.44-fc-v1147", 5, 18));
+        assert!(release_at_least("5.18.0", 5, 18));
+        assert!(!release_at_least("5.10.0-27-amd64", 5, 18));
+        assert!(!release_at_least("4.19.0", 5, 18));
+        assert!(!release_at_least("", 5, 18));
+    }
+
+    #[test]
     fn lifetime_rounds_up_to_whole_seconds() {
         assert_eq!(Lifetime::Valid(Duration::from_millis(10)).secs(), 1);
         assert_eq!(Lifetime::Valid(Duration::from_millis(3000)).secs(), 3);
@@ -666,6 +721,7 @@ mod tests {
             scope: 0,
             flags,
             valid_lft: u32::MAX,
+            proto: 0,
         };
         let vip: IpAddr = "192.168.56.100".parse().unwrap();
         let list = [

@@ -232,7 +232,8 @@ struct Bucket {
     tag: u64,
     /// GCRA theoretical arrival time, ns.
     tat: u64,
-    /// Limited responses in the current episode (slip counter).
+    /// Limited responses in the current episode (slip counter); the
+    /// episode ends when the bucket has refilled completely.
     limited: u32,
 }
 
@@ -340,11 +341,13 @@ impl<H: BuildHasher> Limiter<H> {
         };
         let (interval, burst, slip) = (self.interval, self.burst, self.settings.slip);
         let b = &mut self.buckets[slot];
+        if b.tat <= now {
+            b.limited = 0; // full again: a later flood is a new episode
+        }
         let tat = b.tat.max(now);
         if tat - now <= burst {
-            // RFC-less GCRA: conforming, one interval more is owed.
+            // GCRA: conforming; one interval more is owed.
             b.tat = tat + interval;
-            b.limited = 0;
             return SEND;
         }
         b.limited = b.limited.saturating_add(1);
@@ -462,11 +465,21 @@ mod tests {
     }
 
     #[test]
-    fn episode_start_is_reported_once() {
+    fn episode_start_is_reported_once_per_flood() {
         let mut l = limiter(2, 2);
-        let v: Vec<Verdict> = (0..6).map(|_| l.decide(ip("192.0.2.1"), &A, SEC)).collect();
+        let mut at = |now: u64, n: usize| -> Vec<Verdict> {
+            (0..n).map(|_| l.decide(ip("192.0.2.1"), &A, now)).collect()
+        };
+        let v = at(SEC, 6);
         assert_eq!(v.iter().filter(|v| v.started).count(), 1);
         assert!(v[2].started);
+        // a sustained flood: a token refills and is spent, same episode
+        let v = at(SEC + SEC / 2, 4);
+        assert_eq!(v[0].action, Action::Send);
+        assert!(v.iter().all(|v| !v.started), "{v:?}");
+        // idle until the bucket is full: the next flood is a new episode
+        let v = at(10 * SEC, 4);
+        assert_eq!(v.iter().filter(|v| v.started).count(), 1);
     }
 
     #[test]
@@ -586,20 +599,18 @@ mod tests {
         s.buckets = 8;
         let mut l = Limiter::new(s, Fixed::default());
         assert_eq!(l.buckets.len(), 8);
+        // a busy key, over its rate
+        let busy = burst(&mut l, "198.51.100.1", &A, 5, SEC);
+        assert_eq!(count(&busy, Action::Send), 2);
         // a flood of distinct keys: the table does not grow, every new key
-        // starts with a full bucket
+        // starts with a full bucket, and it takes the idler slot of its
+        // pair, never the busy key's
         for i in 0..10_000u32 {
             let src = IpAddr::from(std::net::Ipv4Addr::from(i << 8));
             assert_eq!(l.decide(src, &A, SEC).action, Action::Send);
         }
         assert_eq!(l.buckets.len(), 8);
-        // a busy key keeps its bucket against one idle newcomer per slot pair
-        let busy = burst(&mut l, "198.51.100.1", &A, 5, 2 * SEC);
-        assert_eq!(count(&busy, Action::Send), 2);
-        assert_eq!(
-            l.decide(ip("198.51.100.1"), &A, 2 * SEC).action,
-            Action::Drop
-        );
+        assert_eq!(l.decide(ip("198.51.100.1"), &A, SEC).action, Action::Drop);
         // sizes round up to a power of two
         let mut s = settings(2, 0);
         s.buckets = 1000;

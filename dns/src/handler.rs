@@ -64,21 +64,8 @@ impl Handler {
 
     /// RRL's decision for a UDP response (TCP is never limited).
     fn limit(&self, request: &Request, rcode: ResponseCode, plan: Option<&Answer<'_>>) -> Action {
-        let (Some(rrl), Protocol::Udp, Some(q)) = (
-            &self.rrl,
-            request.protocol(),
-            request.queries.queries().first(),
-        ) else {
-            return Action::Send;
-        };
-        rrl.decide(
-            &self.stats,
-            request.src().ip(),
-            q.name(),
-            q.query_type(),
-            rcode,
-            plan,
-        )
+        let limit = |rrl: &crate::ratelimit::Shared| rrl.limit(&self.stats, request, rcode, plan);
+        self.rrl.as_deref().map_or(Action::Send, limit)
     }
 
     /// Swaps in a new snapshot; queries in flight finish on the old one.

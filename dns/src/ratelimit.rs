@@ -18,6 +18,8 @@ use std::time::Instant;
 
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, RecordType};
+use hickory_server::net::xfer::Protocol;
+use hickory_server::server::Request;
 use tracing::info;
 
 use crate::fastpath::table::{wire_name, Table};
@@ -155,6 +157,23 @@ impl Shared {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Limiter> {
         self.limiter.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Decides the full path's response to `request` (UDP only: TCP is
+    /// never limited); `plan`: None for an error answered before resolving.
+    pub fn limit(
+        &self,
+        stats: &Stats,
+        request: &Request,
+        rcode: ResponseCode,
+        plan: Option<&Plan<'_>>,
+    ) -> Action {
+        let (Protocol::Udp, Some(q)) = (request.protocol(), request.queries.queries().first())
+        else {
+            return Action::Send;
+        };
+        let (src, name, qtype) = (request.src().ip(), q.name(), q.query_type());
+        self.decide(stats, src, name, qtype, rcode, plan)
     }
 
     /// Decides the full path's response to `src` for `qname`/`qtype`

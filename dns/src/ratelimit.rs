@@ -144,6 +144,15 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(settings: Settings) -> Shared {
+        let whitelist: Vec<String> = settings.whitelist.iter().map(|n| n.to_string()).collect();
+        info!(
+            rate = settings.rate,
+            slip = settings.slip,
+            prefixes = %format_args!("/{} /{}", settings.ipv4_prefix, settings.ipv6_prefix),
+            buckets = settings.buckets,
+            whitelist = %whitelist.join(" "),
+            "response rate limiting on (UDP)"
+        );
         Shared {
             limiter: Mutex::new(limiter(settings.clone())),
             settings,

@@ -103,24 +103,33 @@ pub fn limit_fast(
         return Some(len);
     }
     let mut buf = [0u8; 256];
-    let Some((qname, n)) = reply.get(12..len).and_then(|q| lower_name(q, &mut buf)) else {
+    let Some(class) = class_of_reply(table, &reply[..len], &mut buf) else {
         return Some(len);
     };
-    let qtype = reply
-        .get(12 + n..14 + n)
-        .map_or(0, |t| u16::from_be_bytes([t[0], t[1]]));
+    match decide(l, stats, src, &class, now) {
+        Action::Send => Some(len),
+        Action::Drop => None,
+        Action::Slip => slip_reply(reply, len, opt),
+    }
+}
+
+/// The class of a fast-path reply (its question is the query's, uncompressed
+/// at offset 12); None if the question cannot be read.
+pub fn class_of_reply<'b>(
+    table: &Table,
+    reply: &[u8],
+    buf: &'b mut [u8; 256],
+) -> Option<Class<'b>> {
+    let (qname, n) = lower_name(reply.get(12..)?, buf)?;
+    let t = reply.get(12 + n..14 + n)?;
+    let qtype = u16::from_be_bytes([t[0], t[1]]);
     let rcode = u16::from(reply[3] & 0x0f);
     // The zone whose NXDOMAIN body the table used (Table::lookup's walk).
     let zone = (rcode == u16::from(ResponseCode::NXDomain))
         .then(|| apex_of(table, qname))
         .flatten();
     // The fast path never answers referrals (they go to the full path).
-    let class = Class::of(rcode, qname, qtype, zone, None);
-    match decide(l, stats, src, &class, now) {
-        Action::Send => Some(len),
-        Action::Drop => None,
-        Action::Slip => slip_reply(reply, len, opt),
-    }
+    Some(Class::of(rcode, qname, qtype, zone, None))
 }
 
 /// The closest zone apex of the table that `name` is in.
@@ -199,23 +208,37 @@ impl Shared {
         if self.settings.exempt(src) {
             return Action::Send;
         }
-        let q = wire_name(qname).unwrap_or_default();
-        let (zone, cut) = plan.map_or((None, None), class_of_plan);
-        let class = Class::of(
-            u16::from(rcode),
-            &q,
-            u16::from(qtype),
-            zone.as_deref(),
-            cut.as_deref(),
-        );
-        decide(&mut self.lock(), stats, src, &class, now_ns())
+        with_plan_class(qname, qtype, rcode, plan, |class| {
+            decide(&mut self.lock(), stats, src, class, now_ns())
+        })
     }
+}
+
+/// Calls `f` with the class of the full path's response to `qname`/`qtype`
+/// with `rcode` (`plan`: None for an error answered before resolving).
+pub fn with_plan_class<R>(
+    qname: &LowerName,
+    qtype: RecordType,
+    rcode: ResponseCode,
+    plan: Option<&Plan<'_>>,
+    f: impl FnOnce(&Class<'_>) -> R,
+) -> R {
+    let q = wire_name(qname).unwrap_or_default();
+    let (zone, cut) = plan.map_or((None, None), facts_of_plan);
+    let class = Class::of(
+        u16::from(rcode),
+        &q,
+        u16::from(qtype),
+        zone.as_deref(),
+        cut.as_deref(),
+    );
+    f(&class)
 }
 
 /// The facts of a plan [`Class::of`] needs beyond the rcode: the zone of a
 /// negative answer (its SOA owner) and the cut of a referral (the owner of
 /// the NS records in AUTHORITY of a non-authoritative, answerless reply).
-pub fn class_of_plan(plan: &Plan<'_>) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+fn facts_of_plan(plan: &Plan<'_>) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     let owner = |t: RecordType| {
         plan.authority
             .first()

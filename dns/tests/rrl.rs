@@ -210,3 +210,70 @@ fn rrl_config_is_validated_and_defaults_exempt_loopback() {
         assert!(e.contains(key), "{text}: {e}");
     }
 }
+
+/// Both paths classify a response alike: for every answer the fast path
+/// precompiles (answer, CNAME, pool, NODATA, NXDOMAIN, REFUSED), the class
+/// read from its reply equals the class the full path derives from the
+/// resolver's plan — so a query is limited by the same rule whichever path
+/// answers it.
+#[test]
+fn rrl_classifies_alike_on_both_paths() {
+    use hadns::fastpath::table::Table;
+    use hadns::ratelimit::{class_of_reply, with_plan_class};
+    use hickory_proto::rr::{LowerName, Name};
+
+    let dir = TempDir::new("rrl-class");
+    dir.write(
+        "zones/c.test.zone",
+        "$ORIGIN c.test.\n$TTL 300\n@ IN SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nwww CNAME ns1\n",
+    );
+    dir.write(
+        "zones/d.test.zone",
+        "$ORIGIN d.test.\n$TTL 300\n@ IN SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\nns1 A 192.0.2.53\nsub NS ns.sub\nns.sub A 192.0.2.54\n",
+    );
+    let cfg = dir.write(
+        "config.toml",
+        &config("[[pool]]\nname = \"p.c.test.\"\nmembers = [ { address = \"10.0.0.1\" } ]\n"),
+    );
+    let snap = std::sync::Arc::new(hadns::app::load(&cfg).expect("load").snapshot);
+    let table = Table::build(snap.clone());
+    let cases = [
+        ("ns1.c.test.", RecordType::A),
+        ("NS1.C.test.", RecordType::A),
+        ("www.c.test.", RecordType::A),
+        ("p.c.test.", RecordType::A),
+        ("ns1.c.test.", RecordType::TXT),
+        ("nx.c.test.", RecordType::A),
+        ("deep.nx.c.test.", RecordType::AAAA),
+        ("example.org.", RecordType::A),
+    ];
+    let mut seen = std::collections::HashSet::new();
+    for (name, rtype) in cases {
+        let q = message(name, rtype, None).to_vec().unwrap();
+        let mut out = [0u8; 4096];
+        let n = hadns::fastpath::wire::answer(&table, &q, &mut out, None)
+            .unwrap_or_else(|| panic!("{name} {rtype} is precompiled"));
+        let mut buf = [0u8; 256];
+        let fast = class_of_reply(&table, &out[..n], &mut buf).expect("class");
+        let lname = LowerName::new(&Name::from_ascii(name).unwrap());
+        let plan = hadns::resolve::plan(&snap, &lname, rtype);
+        let full = with_plan_class(&lname, rtype, plan.rcode, Some(&plan), |c| format!("{c:?}"));
+        assert_eq!(format!("{fast:?}"), full, "{name} {rtype}");
+        seen.insert(fast.label());
+    }
+    assert_eq!(
+        seen.len(),
+        3,
+        "answer, nxdomain and error covered: {seen:?}"
+    );
+    // referrals are the full path's only: keyed by the delegation point
+    let lname = LowerName::new(&Name::from_ascii("www.a.sub.d.test.").unwrap());
+    let plan = hadns::resolve::plan(&snap, &lname, RecordType::A);
+    let full = with_plan_class(&lname, RecordType::A, plan.rcode, Some(&plan), |c| {
+        format!("{c:?}")
+    });
+    let cut = hadns::rrl::Class::Referral {
+        cut: b"\x03sub\x01d\x04test\x00",
+    };
+    assert_eq!(full, format!("{cut:?}"));
+}

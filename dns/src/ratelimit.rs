@@ -3,9 +3,9 @@
 //! the facts each path knows about its response.
 //!
 //! - Fast path: one [`Limiter`] per UDP worker thread (no lock), keyed from
-//!   the precompiled reply ([`limit_fast`]).
+//!   the precompiled reply ([`limit_fast`], [`class_of_reply`]).
 //! - Full path: one [`Limiter`] behind a mutex in the [`crate::handler::Handler`]
-//!   (UDP queries only), keyed from the resolver's plan ([`class_of_plan`]).
+//!   (UDP queries only), keyed from the resolver's plan ([`with_plan_class`]).
 //!
 //! Both build the key with [`Class::of`] from the same facts (rcode, query
 //! name and type, NXDOMAIN zone, referral cut), so a query is classified

@@ -92,8 +92,9 @@ bench_ports() {
 
 zone_names() { for f in "$1"/*.zone; do basename "$f" .zone; done; }
 
-# conf_hadns NAME ZONEDIR WORKERS [FAST_PATH]: $TMP/NAME.toml; ha.com is an
-# equal pool with the two addresses NSD/Knot/gdnsd serve statically.
+# conf_hadns NAME ZONEDIR WORKERS [FAST_PATH] [RRL]: $TMP/NAME.toml; ha.com
+# is an equal pool with the two addresses NSD/Knot/gdnsd serve statically.
+# RRL: the body of its [rrl] section (default: off, like the others here).
 conf_hadns() {
     cat >"$TMP/$1.toml" <<EOF
 [dns]
@@ -104,6 +105,9 @@ fast_path = ${4:-true}
 
 [control]
 enabled = false
+
+[rrl]
+${5:-enabled = false}
 
 [[pool]]
 name = "ha.com."
@@ -117,7 +121,8 @@ members = [
 EOF
 }
 
-# conf_nsd NAME ZONEDIR: $TMP/NAME/nsd.conf (one server process).
+# conf_nsd NAME ZONEDIR [RRL_RATE]: $TMP/NAME/nsd.conf (one server process;
+# response rate limiting at RRL_RATE per /24, slip 2, or off).
 conf_nsd() {
     local d="$TMP/$1" z
     mkdir -p "$d"
@@ -141,8 +146,9 @@ server:
     hide-version: yes
     # Debian's NSD has response rate limiting on (200 qps per /24): off, or
     # a benchmark from one address measures the limiter.
-    rrl-ratelimit: 0
-    rrl-whitelist-ratelimit: 0
+    rrl-ratelimit: ${3:-0}
+    rrl-whitelist-ratelimit: ${3:-0}
+    rrl-slip: 2
 remote-control:
     control-enable: no
 EOF
@@ -152,7 +158,8 @@ EOF
     } >"$d/nsd.conf"
 }
 
-# conf_knot NAME ZONEDIR WORKERS: $TMP/NAME/knot.conf.
+# conf_knot NAME ZONEDIR WORKERS [RRL_RATE]: $TMP/NAME/knot.conf (with
+# mod-rrl at RRL_RATE, slip 2, when given).
 conf_knot() {
     local d="$TMP/$1" z
     mkdir -p "$d/db"
@@ -173,6 +180,11 @@ database:
 log:
   - target: "$d/knot.log"
     any: warning
+EOF
+        if [ -n "${4:-}" ]; then
+            printf 'mod-rrl:\n  - id: rrl\n    rate-limit: %s\n    slip: 2\n' "$4"
+        fi
+        cat <<EOF
 template:
   - id: default
     storage: "$2"
@@ -181,8 +193,9 @@ template:
     zonefile-load: whole
     journal-content: none
     semantic-checks: off
-zone:
 EOF
+        if [ -n "${4:-}" ]; then printf '    global-module: mod-rrl/rrl\n'; fi
+        printf 'zone:\n'
         for z in $(zone_names "$2"); do printf '  - domain: %s\n' "$z"; done
     } >"$d/knot.conf"
 }

@@ -23,10 +23,17 @@
 #             then shares CPU $GEN_CPU) vs 1 worker
 #   bigzone   a zone of $BIG_NAMES names: load time and resident memory of
 #             hadns, NSD and Knot, then qps on random names of it
+#   rrl       response rate limiting: the fast path with RRL on (rate
+#             $RRL_HIGH, no whitelist: every query goes through the limiter,
+#             none is limited) vs off, interleaved rounds; then
+#             $RRL_COUNT identical queries at $RRL_QPS qps from one source
+#             (bench/rrl-probe.py) against hadns (fast and full path), NSD
+#             and Knot, each limiting at $RRL_RATE/s with slip 2
 #
 # Env: DURATION (s, 5), ROUNDS (3), SERVERS ("hadns knot nsd gdnsd"),
 #      INFLIGHT (256), SOCKETS (4), DNSPERF_CLIENTS (8), DNSPERF_OUTSTANDING (200),
-#      BIG_NAMES (1000000), SERVER_CPU (1), GEN_CPU (0), BASE_PORT, KEEP_TMP=1.
+#      BIG_NAMES (1000000), RRL_HIGH (1000000), RRL_RATE (200), RRL_COUNT (3000),
+#      RRL_QPS (41000), SERVER_CPU (1), GEN_CPU (0), BASE_PORT, KEEP_TMP=1.
 set -euo pipefail
 
 # shellcheck source=bench/lib.sh
@@ -41,10 +48,19 @@ DNSPERF_CLIENTS=${DNSPERF_CLIENTS:-8}
 DNSPERF_OUTSTANDING=${DNSPERF_OUTSTANDING:-200}
 PARTS=${PARTS:-"loadgen dnsperf tcp workers2"}
 BIG_NAMES=${BIG_NAMES:-1000000}
+RRL_HIGH=${RRL_HIGH:-1000000}
+RRL_RATE=${RRL_RATE:-200}
+RRL_COUNT=${RRL_COUNT:-3000}
+RRL_QPS=${RRL_QPS:-41000}
 
 has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 
-bench_tools dnsperf:dnsperf nsd:nsd knotd:knot gdnsd:gdnsd dig:bind9-dnsutils taskset:util-linux
+tools="nsd:nsd knotd:knot dig:bind9-dnsutils taskset:util-linux"
+{ has_part dnsperf || has_part tcp; } && tools+=" dnsperf:dnsperf"
+[[ " $SERVERS " == *" gdnsd "* ]] && tools+=" gdnsd:gdnsd"
+has_part rrl && tools+=" python3:python3"
+# shellcheck disable=SC2086
+bench_tools $tools
 ncpu=$(nproc --all)
 [ "$ncpu" -gt "$SERVER_CPU" ] && [ "$ncpu" -gt "$GEN_CPU" ] ||
     die "needs CPUs $GEN_CPU and $SERVER_CPU (have $ncpu); set SERVER_CPU/GEN_CPU"
@@ -57,7 +73,7 @@ LOADGEN="$BENCH_ROOT/target/release/hadns-loadgen"
 bench_tmp
 QF="$TMP/queries.txt"
 bench_query_file "$QF"
-bench_ports $SERVERS hadns2
+bench_ports $SERVERS hadns2 rrloff rrlon rrlfast rrlfull rrlnsd rrlknot
 for s in $SERVERS; do
     case $s in
     hadns) conf_hadns hadns "$TMP/zones" 1 ;;
@@ -185,6 +201,52 @@ if has_part workers2 && [[ " $SERVERS " == *" hadns "* ]]; then
         "$(median <<<"${W[hadns]}")" "$(median <<<"${W[hadns.cpu]}")" "$(median <<<"${W[hadns.per]}")"
     printf '  2 workers on CPUs %s,%s:  %10.0f qps, server CPUs busy %.2f, %8.0f qps per CPU-second\n' "$GEN_CPU" "$SERVER_CPU" \
         "$(median <<<"${W[hadns2]}")" "$(median <<<"${W[hadns2.cpu]}")" "$(median <<<"${W[hadns2.per]}")"
+fi
+
+if has_part rrl; then
+    conf_hadns rrloff "$TMP/zones" 1 true "enabled = false"
+    conf_hadns rrlon "$TMP/zones" 1 true $'rate = '"$RRL_HIGH"$'\nwhitelist = []'
+    for s in rrloff rrlon; do bench_start "$s" hadns "$TMP/$s.log"; done
+    for s in rrloff rrlon; do bench_wait "$s"; done
+    declare -A RQ RM
+    for r in $(seq "$ROUNDS"); do
+        for s in rrloff rrlon; do
+            read -r q _ _ lost < <(run_loadgen "${PORT[$s]}") || die "loadgen against $s failed"
+            RQ[$s]="${RQ[$s]:-} $q"
+            log "rrl round $r $s: $q qps, lost $lost"
+        done
+    done
+    for s in rrloff rrlon; do bench_stop "$s"; done
+    printf '\nhadns fast path with RRL on (rate %s/s, no whitelist) vs off, loadgen, median of %s rounds:\n' "$RRL_HIGH" "$ROUNDS"
+    for s in rrloff rrlon; do
+        RM[$s]=$(median <<<"${RQ[$s]}")
+        printf '  %-8s %10.0f qps   %s\n' "$s" "${RM[$s]}" "${RQ[$s]# }"
+    done
+    awk -v a="${RM[rrlon]}" -v b="${RM[rrloff]}" 'BEGIN {printf "  on/off = %.3f\n", (b > 0 ? a / b : 0)}'
+
+    lim=$'rate = '"$RRL_RATE"$'\nslip = 2\nwhitelist = []'
+    conf_hadns rrlfast "$TMP/zones" 1 true "$lim"
+    conf_hadns rrlfull "$TMP/zones" 1 false "$lim"
+    conf_nsd rrlnsd "$TMP/zones" "$RRL_RATE"
+    conf_knot rrlknot "$TMP/zones" 1 "$RRL_RATE"
+    bench_start rrlfast hadns "$TMP/rrlfast.log"
+    bench_start rrlfull hadns "$TMP/rrlfull.log"
+    bench_start rrlnsd nsd "$TMP/rrlnsd.log"
+    bench_start rrlknot knot "$TMP/rrlknot.log"
+    for s in rrlfast rrlfull rrlnsd rrlknot; do bench_wait "$s"; done
+    printf '\n%s identical queries (ha.com A) at %s qps from one source, RRL %s/s slip 2:\n' "$RRL_COUNT" "$RRL_QPS" "$RRL_RATE"
+    printf '  %-16s %6s %6s %6s %6s %11s\n' server full tc none "sent/s" "tc/replied"
+    for s in rrlfast rrlfull rrlnsd rrlknot; do
+        # a fresh second for each: buckets refilled after bench_wait's queries
+        sleep 1.1
+        out=$(taskset -c "$GEN_CPU" python3 "$BENCH_ROOT/bench/rrl-probe.py" "${PORT[$s]}" ha.com "$RRL_COUNT" "$RRL_QPS") ||
+            die "rrl-probe against $s failed"
+        read -r full tc none rate < <(sed -n 's/^RRL sent=[0-9]* full=\([0-9]*\) tc=\([0-9]*\) none=\([0-9]*\) rate=\([0-9]*\)$/\1 \2 \3 \4/p' <<<"$out")
+        case $s in rrlfast) label="hadns fast path" ;; rrlfull) label="hadns full path" ;; rrlnsd) label=nsd ;; *) label=knot ;; esac
+        printf '  %-16s %6s %6s %6s %6s %10.0f%%\n' "$label" "$full" "$tc" "$none" "$rate" \
+            "$(awk -v t="$tc" -v f="$full" 'BEGIN {print (t + f > 0 ? 100 * t / (t + f) : 0)}')"
+    done
+    for s in rrlfast rrlfull rrlnsd rrlknot; do bench_stop "$s"; done
 fi
 
 if has_part bigzone; then

@@ -282,7 +282,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     .await?;
     live.wire_vrrp(&loaded.cfg, &loaded.snapshot, &vrrp);
     let mut cfg = loaded.cfg;
-    let handler = Handler::new(loaded.snapshot);
+    let handler = Handler::new(loaded.snapshot).with_rrl(cfg.rrl.settings());
     // `hadns status` and /metrics (crate::ops); reloads swap the probes in.
     let status = Arc::new(crate::ops::status::StatusSource::new(
         &config_path,

@@ -57,6 +57,9 @@ pub struct Config {
     /// `[log]`: level and format of the log on stderr.
     #[serde(default)]
     pub log: crate::service::LogConfig,
+    /// Response rate limiting of UDP answers (see [`crate::rrl`]).
+    #[serde(default)]
+    pub rrl: RrlConfig,
     /// Where this config was read from (set by `load`); relative paths in it
     /// are relative to this file's folder.
     #[serde(skip)]
@@ -221,6 +224,112 @@ pub struct MetricsConfig {
 // The pool's domain types live with the pool logic; the config names them.
 pub use crate::pool::{PoolMode, PoolType, WhenAllDown};
 
+/// `[rrl]`: response rate limiting (NSD's defaults: on, 200/s, slip 2;
+/// loopback exempt).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RrlConfig {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Responses per second per (source prefix, answer class).
+    #[serde(default = "default_rrl_rate")]
+    pub rate: u32,
+    /// Every `slip`-th limited response is sent truncated; 0 = drop all.
+    #[serde(default = "default_rrl_slip")]
+    pub slip: u32,
+    #[serde(default = "default_rrl_ipv4_prefix")]
+    pub ipv4_prefix: u8,
+    #[serde(default = "default_rrl_ipv6_prefix")]
+    pub ipv6_prefix: u8,
+    /// Buckets per UDP worker (and for the full path); rounded up to a
+    /// power of two.
+    #[serde(default = "default_rrl_table_size")]
+    pub table_size: usize,
+    /// Sources never limited.
+    #[serde(default = "default_rrl_whitelist")]
+    pub whitelist: Vec<crate::rrl::Net>,
+}
+
+impl Default for RrlConfig {
+    fn default() -> Self {
+        RrlConfig {
+            enabled: true,
+            rate: default_rrl_rate(),
+            slip: default_rrl_slip(),
+            ipv4_prefix: default_rrl_ipv4_prefix(),
+            ipv6_prefix: default_rrl_ipv6_prefix(),
+            table_size: default_rrl_table_size(),
+            whitelist: default_rrl_whitelist(),
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_rrl_rate() -> u32 {
+    200
+}
+fn default_rrl_slip() -> u32 {
+    2
+}
+fn default_rrl_ipv4_prefix() -> u8 {
+    24
+}
+fn default_rrl_ipv6_prefix() -> u8 {
+    56
+}
+fn default_rrl_table_size() -> usize {
+    65536
+}
+fn default_rrl_whitelist() -> Vec<crate::rrl::Net> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// Valid ranges of `[rrl]`.
+const MAX_RRL_RATE: u32 = 10_000_000;
+const MAX_RRL_SLIP: u32 = 100;
+const MAX_RRL_TABLE: usize = 1 << 24;
+
+impl RrlConfig {
+    /// The limiter's settings; None when RRL is off.
+    pub fn settings(&self) -> Option<crate::rrl::Settings> {
+        self.enabled.then(|| crate::rrl::Settings {
+            rate: self.rate,
+            slip: self.slip,
+            ipv4_prefix: self.ipv4_prefix,
+            ipv6_prefix: self.ipv6_prefix,
+            buckets: self.table_size,
+            whitelist: self.whitelist.clone(),
+        })
+    }
+
+    fn validate(&self, cfg: &Config) -> Result<(), ConfigError> {
+        if !(1..=MAX_RRL_RATE).contains(&self.rate) {
+            return Err(cfg.invalid(
+                "rrl.rate",
+                format!("1..={MAX_RRL_RATE} responses per second (enabled = false turns RRL off)"),
+            ));
+        }
+        if self.slip > MAX_RRL_SLIP {
+            return Err(cfg.invalid("rrl.slip", format!("0..={MAX_RRL_SLIP}")));
+        }
+        if !(1..=32).contains(&self.ipv4_prefix) {
+            return Err(cfg.invalid("rrl.ipv4_prefix", "1..=32"));
+        }
+        if !(1..=128).contains(&self.ipv6_prefix) {
+            return Err(cfg.invalid("rrl.ipv6_prefix", "1..=128"));
+        }
+        if !(2..=MAX_RRL_TABLE).contains(&self.table_size) {
+            return Err(cfg.invalid("rrl.table_size", format!("2..={MAX_RRL_TABLE} buckets")));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
@@ -374,6 +483,7 @@ impl Config {
         if self.dns.listen.is_empty() {
             return Err(self.invalid("dns.listen", "at least one address:port"));
         }
+        self.rrl.validate(self)?;
         if !self.dns.fast_path {
             if let Some(a) = self.dns.listen.iter().find(|a| a.ip().is_unspecified()) {
                 return Err(self.invalid(

@@ -24,6 +24,7 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::warn;
 
 use crate::resolve::{resolve, Answer};
+use crate::rrl::Action;
 pub use crate::snapshot::Snapshot;
 use crate::stats::{Stats, Transport};
 
@@ -34,6 +35,8 @@ pub struct Handler {
     state: Arc<ArcSwap<Snapshot>>,
     /// Query counters (`hadns status`, `/metrics`); kept across reloads.
     stats: Arc<Stats>,
+    /// Response rate limiting of UDP answers (None: off).
+    rrl: Option<Arc<crate::ratelimit::Shared>>,
 }
 
 impl Handler {
@@ -43,7 +46,26 @@ impl Handler {
         Handler {
             state: Arc::new(ArcSwap::from_pointee(snapshot)),
             stats,
+            rrl: None,
         }
+    }
+
+    /// Turns response rate limiting on (`Some`) or off for UDP answers.
+    pub fn with_rrl(mut self, settings: Option<crate::rrl::Settings>) -> Handler {
+        self.rrl = settings.map(|s| Arc::new(crate::ratelimit::Shared::new(s)));
+        self
+    }
+
+    /// The rate limiting settings, if on (the fast path's workers build
+    /// their own tables from them).
+    pub fn rrl(&self) -> Option<&crate::rrl::Settings> {
+        self.rrl.as_deref().map(crate::ratelimit::Shared::settings)
+    }
+
+    /// RRL's decision for a UDP response (TCP is never limited).
+    fn limit(&self, request: &Request, rcode: ResponseCode, plan: Option<&Answer<'_>>) -> Action {
+        let limit = |rrl: &crate::ratelimit::Shared| rrl.limit(&self.stats, request, rcode, plan);
+        self.rrl.as_deref().map_or(Action::Send, limit)
     }
 
     /// Swaps in a new snapshot; queries in flight finish on the old one.
@@ -151,11 +173,17 @@ impl Handler {
             None
         };
         if let Some(code) = early {
+            let mut metadata = rcode_only(code);
+            match self.limit(request, code, None) {
+                Action::Send => {}
+                Action::Slip => metadata.truncation = true,
+                Action::Drop => return error_info(request, code),
+            }
             let mut b = MessageResponseBuilder::new(&request.queries, None);
             if let Some(e) = &resp_edns {
                 b.edns(e);
             }
-            let resp = b.build_no_records(rcode_only(code));
+            let resp = b.build_no_records(metadata);
             return match response_handle.send_response(resp).await {
                 Ok(info) => info,
                 Err(error) => {
@@ -197,8 +225,13 @@ impl Handler {
         // over TCP. The bound is exact enough that the encode below only
         // runs for answers near the limit.
         let mut with_additional = true;
-        let mut truncate = false;
-        if bound > limit {
+        // RRL: a limited response is dropped or slipped (sent truncated).
+        let mut truncate = match self.limit(request, ans.rcode, Some(&ans)) {
+            Action::Send => false,
+            Action::Slip => true,
+            Action::Drop => return error_info(request, ans.rcode),
+        };
+        if !truncate && bound > limit {
             let fits = |additional: bool| {
                 let mut buf = Vec::with_capacity(limit);
                 let mut enc = BinEncoder::new(&mut buf);

@@ -17,6 +17,10 @@
 //! - [`fastpath`]: the same plans precompiled into wire bytes, served by
 //!   batched UDP workers and a bounded TCP server; anything unusual goes to
 //!   the handler.
+//! - [`rrl`] (pure): response rate limiting — answer class, fixed-size
+//!   bucket table, answer / drop / slip on a passed-in clock;
+//!   [`ratelimit`] wires it to both paths (a table per fast-path worker,
+//!   one behind a mutex for the full path's UDP answers).
 //! - [`server`]: binding (one port-0 rule for UDP+TCP) and hickory's
 //!   `Server` when the fast path is off.
 //!
@@ -47,7 +51,9 @@ pub mod handler;
 pub mod health;
 pub mod ops;
 pub mod pool;
+pub mod ratelimit;
 pub mod resolve;
+pub mod rrl;
 pub mod server;
 pub mod snapshot;
 pub mod stats;

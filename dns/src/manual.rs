@@ -62,6 +62,13 @@ pub const KEYS: &[(&str, &str, &str, &str)] = &[
     ("process", "script_user", "", "User of exec checks and notify scripts (default: user); they never get capabilities."),
     ("log", "level", "\"info,hickory_server=warn\"", "A level or tracing filter. RUST_LOG overrides it, -v / -vv override both."),
     ("log", "format", "\"text\"", "text, or json (one object per line). Under systemd (JOURNAL_STREAM) text lines carry no timestamp."),
+    ("rrl", "enabled", "true", "Response rate limiting of UDP answers (BIND/Knot/NSD RRL semantics)."),
+    ("rrl", "rate", "200", "Responses per second per (client prefix, answer class)."),
+    ("rrl", "slip", "2", "Every slip-th limited response goes out truncated (TC, the client retries over TCP); 0 = drop all."),
+    ("rrl", "ipv4_prefix", "24", "IPv4 clients are grouped by this prefix."),
+    ("rrl", "ipv6_prefix", "56", "IPv6 clients are grouped by this prefix."),
+    ("rrl", "table_size", "65536", "Buckets per UDP worker, rounded up to a power of two (memory is bounded by it)."),
+    ("rrl", "whitelist", "[\"127.0.0.0/8\", \"::1/128\"]", "Client networks never limited."),
 ];
 
 fn esc(s: &str) -> String {
@@ -128,6 +135,7 @@ mod tests {
             "[[vrrp]]",
             "[process]",
             "[log]",
+            "[rrl]",
             "[control]",
         ] {
             assert!(page.contains(&format!(".SH {s}")), "{s}");

@@ -192,6 +192,8 @@ pub struct Stats {
     rcode: [AtomicU64; 7],
     transport: [AtomicU64; 2],
     members: ArcSwap<MemberTable>,
+    /// Response rate limiting: [limited, slipped] (see [`Stats::rrl`]).
+    rrl: [AtomicU64; 2],
 }
 
 impl Default for Stats {
@@ -324,6 +326,10 @@ pub struct StatsSnapshot {
     pub transport: Vec<(&'static str, u64)>,
     /// (pool name, member address, answers).
     pub members: Vec<(String, IpAddr, u64)>,
+    /// UDP responses over the rate limit (dropped or slipped).
+    pub rrl_limited: u64,
+    /// Of those, sent truncated.
+    pub rrl_slipped: u64,
 }
 
 impl StatsSnapshot {
@@ -340,6 +346,17 @@ impl Stats {
             rcode: Default::default(),
             transport: Default::default(),
             members: ArcSwap::from_pointee(MemberTable::default()),
+            rrl: Default::default(),
+        }
+    }
+
+    /// Counts one rate-limited UDP response (`slipped`: sent truncated,
+    /// else dropped).
+    #[inline]
+    pub fn rrl(&self, slipped: bool) {
+        self.rrl[0].fetch_add(1, Ordering::Relaxed);
+        if slipped {
+            self.rrl[1].fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -434,6 +451,8 @@ impl Stats {
                 .iter()
                 .flat_map(|p| p.members.iter().map(|(a, c)| (p.name.clone(), *a, get(c))))
                 .collect(),
+            rrl_limited: get(&self.rrl[0]),
+            rrl_slipped: get(&self.rrl[1]),
         }
     }
 }

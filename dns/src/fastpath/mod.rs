@@ -627,6 +627,8 @@ fn worker(sock: UdpSocket, shared: &Shared) {
     let mut b = Batch::new(pktinfo);
     // Counted per thread, added to the shared counters once per batch.
     let mut stats = LocalStats::new(shared.handler.stats().clone());
+    // Response rate limiting: this worker's own buckets (no lock).
+    let mut rrl = shared.handler.rrl().cloned().map(crate::ratelimit::limiter);
     while !shared.stop.load(Ordering::Relaxed) {
         let n = match b.recv(fd) {
             Ok(n) => n,
@@ -642,6 +644,11 @@ fn worker(sock: UdpSocket, shared: &Shared) {
             },
         };
         let table = shared.current();
+        let now = if rrl.is_some() {
+            crate::ratelimit::now_ns()
+        } else {
+            0
+        };
         let mut out = 0;
         for i in 0..n {
             let len = (b.rx_hdr[i].msg_len as usize).min(BUF);
@@ -657,7 +664,27 @@ fn worker(sock: UdpSocket, shared: &Shared) {
                 .as_deref()
                 .and_then(|t| wire::answer_on(t, q, &mut b.tx[out], Some(&stats), Transport::Udp));
             let rlen = match fast {
-                Some(rlen) => rlen,
+                // (the full path limits its own answers)
+                Some(rlen) => match (rrl.as_mut(), table.as_deref()) {
+                    (Some(l), Some(t)) => {
+                        let opt = q.get(11) == Some(&1);
+                        let st = shared.handler.stats();
+                        match crate::ratelimit::limit_fast(
+                            l,
+                            t,
+                            st,
+                            src.ip(),
+                            &mut b.tx[out],
+                            rlen,
+                            opt,
+                            now,
+                        ) {
+                            Some(n) => n,
+                            None => continue,
+                        }
+                    }
+                    _ => rlen,
+                },
                 None => match fallback::full_path(&shared.handler, q, src) {
                     None => continue,
                     Some(reply) if reply.len() <= BUF => {

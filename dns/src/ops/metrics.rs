@@ -213,6 +213,18 @@ fn queries(e: &mut Exposition, q: &StatsSnapshot) {
             )
         }),
     );
+    e.family(
+        "hadns_dns_rrl_limited_total",
+        Kind::Counter,
+        "UDP responses over the response rate limit (dropped or sent truncated).",
+        [(Vec::new(), q.rrl_limited)],
+    );
+    e.family(
+        "hadns_dns_rrl_slipped_total",
+        Kind::Counter,
+        "Rate-limited UDP responses sent truncated (TC) instead of dropped.",
+        [(Vec::new(), q.rrl_slipped)],
+    );
 }
 
 /// (metric name, kind, help, value of one instance)
@@ -340,6 +352,8 @@ mod tests {
             rcode: vec![("NOERROR", 0), ("SERVFAIL", 1)],
             transport: vec![("udp", 0), ("tcp", 1)],
             members: vec![("we\"ird.".into(), "192.0.2.1".parse().unwrap(), 0)],
+            rrl_limited: 3,
+            rrl_slipped: 1,
         };
         let mut e = Exposition { out: String::new() };
         queries(&mut e, &q);
@@ -351,6 +365,8 @@ mod tests {
             "hadns_pool_member_answers_total{pool=\"we\\\"ird.\",member=\"192.0.2.1\"} 0\n"
         ));
         assert!(out.contains("# TYPE hadns_dns_queries_total counter\n"));
+        assert!(out.contains("hadns_dns_rrl_limited_total 3\n"), "{out}");
+        assert!(out.contains("hadns_dns_rrl_slipped_total 1\n"), "{out}");
         // every sample line is `name{labels} value`
         for line in out.lines().filter(|l| !l.starts_with('#')) {
             let v = line.rsplit(' ').next().unwrap();

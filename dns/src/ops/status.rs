@@ -290,11 +290,15 @@ fn queries<S: Serializer>(q: &StatsSnapshot, s: S) -> Result<S::Ok, S::Error> {
             s.collect_map(self.0.iter().map(|(l, n)| (l, n)))
         }
     }
-    let mut m = s.serialize_map(Some(4))?;
+    let mut m = s.serialize_map(Some(5))?;
     m.serialize_entry("total", &q.queries())?;
     m.serialize_entry("transport", &Labels(&q.transport))?;
     m.serialize_entry("qtype", &Labels(&q.qtype))?;
     m.serialize_entry("rcode", &Labels(&q.rcode))?;
+    m.serialize_entry(
+        "rrl",
+        &Labels(&[("limited", q.rrl_limited), ("slipped", q.rrl_slipped)]),
+    )?;
     m.end()
 }
 
@@ -421,10 +425,12 @@ impl Status {
         };
         let _ = writeln!(
             o,
-            "queries: {} | types: {} | rcodes: {}",
+            "queries: {} | types: {} | rcodes: {} | rate limited: {} ({} slipped)",
             list(&q.transport),
             list(&q.qtype),
-            list(&q.rcode)
+            list(&q.rcode),
+            q.rrl_limited,
+            q.rrl_slipped
         );
         o
     }
@@ -570,7 +576,10 @@ mod tests {
             t.contains("  counters: became_master 0, duplicate_source 0, gratuitous_tx 0, other_vrid 0, own 0, split_brain 0, vip_add_failures 0\n"),
             "{t}"
         );
-        assert!(t.contains("queries: udp 2 | types: - | rcodes: -\n"), "{t}");
+        assert!(
+            t.contains("queries: udp 2 | types: - | rcodes: - | rate limited: 0 (0 slipped)\n"),
+            "{t}"
+        );
         let t = status(Vec::new(), None).to_text();
         assert!(t.contains("last reload: none since start\n"), "{t}");
     }

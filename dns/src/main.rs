@@ -67,6 +67,13 @@ fn main() -> ExitCode {
                 for line in hadns::app::summary(&loaded) {
                     println!("{line}");
                 }
+                let failed = hadns::app::failures(&loaded);
+                for line in &failed {
+                    eprintln!("error: {line}");
+                }
+                if !failed.is_empty() {
+                    return ExitCode::FAILURE;
+                }
                 println!("{}: OK", config.display());
                 ExitCode::SUCCESS
             }

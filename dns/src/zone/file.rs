@@ -13,16 +13,32 @@
 //! at the offending line. This only runs on the error path.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name, Record};
 use hickory_proto::serialize::txt::Parser;
 
-use super::store::{build_zone, Zone, Zones};
+use super::store::{build_zone, Zone, ZoneFailure, Zones};
 use super::ZoneError;
 
 impl Zones {
-    /// Loads every `*.zone` file (sorted by name) in `dir`.
+    /// Loads every `*.zone` file (sorted by name) in `dir`; any file that
+    /// fails is an error (see [`Zones::load_each`] for the lenient load).
     pub fn load_dir(dir: &Path) -> Result<Zones, ZoneError> {
+        let mut zones = Zones::load_each(dir, None)?;
+        match zones.failed.is_empty() {
+            true => Ok(zones),
+            false => Err(zones.failed.swap_remove(0).error),
+        }
+    }
+
+    /// Loads every `*.zone` file (sorted by name) in `dir`, each on its own,
+    /// like NSD and Knot: a file that fails is recorded in
+    /// [`Zones::failed`] and the others are served. When `previous` (the
+    /// zones served now, on a reload) has a zone from the same file, that
+    /// last good copy is kept instead. Only an unreadable folder or one
+    /// without `*.zone` files fails the whole load.
+    pub fn load_each(dir: &Path, previous: Option<&Zones>) -> Result<Zones, ZoneError> {
         let rd = std::fs::read_dir(dir).map_err(|source| ZoneError::ReadDir {
             dir: dir.to_path_buf(),
             source,
@@ -34,24 +50,8 @@ impl Zones {
                 source,
             })?;
             let path = entry.path();
-            if path.extension().is_none_or(|e| e != "zone") {
-                continue;
-            }
-            // A `*.zone` entry that is not a readable regular file (a
-            // dangling symlink, a symlink loop, a folder) is an error, not a
-            // zone silently left out.
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => files.push(path),
-                Ok(_) => {
-                    return Err(ZoneError::Read {
-                        path,
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::InvalidInput,
-                            "not a regular file",
-                        ),
-                    })
-                }
-                Err(source) => return Err(ZoneError::Read { path, source }),
+            if path.extension().is_some_and(|e| e == "zone") {
+                files.push(path);
             }
         }
         files.sort();
@@ -60,19 +60,65 @@ impl Zones {
                 dir: dir.to_path_buf(),
             });
         }
-        let mut zones: Vec<Zone> = Vec::with_capacity(files.len());
+        let mut zones: Vec<Arc<Zone>> = Vec::with_capacity(files.len());
+        let mut failed = Vec::new();
         for f in &files {
-            let z = load_zone_file(f)?;
-            if let Some(other) = zones.iter().find(|o| o.origin == z.origin) {
-                return Err(ZoneError::Duplicate {
-                    path: f.clone(),
-                    origin: z.origin.to_string(),
-                    other: other.file.clone(),
-                });
+            match load_regular_file(f) {
+                Ok(z) => match zones.iter().find(|o| o.origin == z.origin) {
+                    Some(other) => failed.push((
+                        f.clone(),
+                        ZoneError::Duplicate {
+                            path: f.clone(),
+                            origin: z.origin.to_string(),
+                            other: other.file.clone(),
+                        },
+                    )),
+                    None => zones.push(Arc::new(z)),
+                },
+                Err(e) => failed.push((f.clone(), e)),
             }
-            zones.push(z);
         }
-        Ok(Zones::from_zones(zones))
+        let failed = failed
+            .into_iter()
+            .map(|(file, error)| {
+                // The last good copy of this file's zone, unless a file
+                // that loaded now serves that origin.
+                let kept = previous
+                    .and_then(|p| p.iter_arc().find(|z| z.file == file))
+                    .filter(|z| zones.iter().all(|o| o.origin != z.origin))
+                    .cloned();
+                let origin = match &kept {
+                    Some(z) => z.origin.clone(),
+                    None => LowerName::new(&origin_from_file(&file)),
+                };
+                let kept_serial = kept.as_ref().map(|z| z.serial);
+                zones.extend(kept);
+                ZoneFailure {
+                    file,
+                    origin,
+                    error,
+                    kept_serial,
+                }
+            })
+            .collect();
+        Ok(Zones::from_arcs(zones, failed))
+    }
+}
+
+/// Loads one `*.zone` entry of the folder: one that is not a readable
+/// regular file (a dangling symlink, a symlink loop, a folder) is an error,
+/// not a zone silently left out.
+fn load_regular_file(path: &Path) -> Result<Zone, ZoneError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => load_zone_file(path),
+        Ok(_) => Err(ZoneError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+        }),
+        Err(source) => Err(ZoneError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 

@@ -8,7 +8,7 @@ pub mod store;
 use std::path::PathBuf;
 
 pub use file::load_zone_file;
-pub use store::{Node, RrSet, Zone, Zones};
+pub use store::{Node, RrSet, Zone, ZoneFailure, Zones};
 
 /// Errors from loading zone files and checking pools against them.
 #[derive(Debug, thiserror::Error)]

@@ -12,9 +12,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
+
+use super::ZoneError;
 
 /// All RRs of one type at one name.
 #[derive(Debug, Clone)]
@@ -65,25 +68,65 @@ impl Zone {
     }
 }
 
-/// Every zone we serve, longest origin first.
+/// Every zone we serve, longest origin first, and the zone files that
+/// failed to load.
 #[derive(Debug, Default)]
 pub struct Zones {
-    zones: Vec<Zone>,
+    zones: Vec<Arc<Zone>>,
+    pub(super) failed: Vec<ZoneFailure>,
+}
+
+/// A zone file that did not load (NSD and Knot serve the others too).
+#[derive(Debug)]
+pub struct ZoneFailure {
+    pub file: PathBuf,
+    /// The origin of the last good copy, else the one the file name implies.
+    pub origin: LowerName,
+    pub error: ZoneError,
+    /// The serial of the last good copy still served (after a reload), if any.
+    pub kept_serial: Option<u32>,
 }
 
 impl Zones {
-    pub fn from_zones(mut zones: Vec<Zone>) -> Zones {
+    pub fn from_zones(zones: Vec<Zone>) -> Zones {
+        Zones::from_arcs(zones.into_iter().map(Arc::new).collect(), Vec::new())
+    }
+
+    pub(super) fn from_arcs(mut zones: Vec<Arc<Zone>>, failed: Vec<ZoneFailure>) -> Zones {
         zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
-        Zones { zones }
+        Zones { zones, failed }
     }
 
     /// The zone with the longest origin that contains `name`.
     pub fn find(&self, name: &LowerName) -> Option<&Zone> {
-        self.zones.iter().find(|z| z.origin.zone_of(name))
+        self.zones
+            .iter()
+            .map(|z| &**z)
+            .find(|z| z.origin.zone_of(name))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
+        self.zones.iter().map(|z| &**z)
+    }
+
+    pub(super) fn iter_arc(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.zones.iter()
+    }
+
+    /// The zone files that failed to load (a kept last good copy of one is
+    /// among the zones above).
+    pub fn failed(&self) -> &[ZoneFailure] {
+        &self.failed
+    }
+
+    /// The failed zone file whose zone would hold `name` (more specific
+    /// than any loaded zone that holds it), if any.
+    pub fn failed_for(&self, name: &LowerName) -> Option<&ZoneFailure> {
+        let loaded = self.find(name).map_or(0, |z| z.origin.num_labels());
+        self.failed
+            .iter()
+            .filter(|f| f.kept_serial.is_none() && f.origin.zone_of(name))
+            .find(|f| f.origin.num_labels() > loaded)
     }
 
     pub fn len(&self) -> usize {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::runtime::Time;
@@ -23,6 +24,7 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::warn;
 
+use crate::ede::Ede;
 use crate::resolve::{resolve, Answer};
 pub use crate::snapshot::Snapshot;
 use crate::stats::{Stats, Transport};
@@ -118,12 +120,19 @@ impl Handler {
 
         // EDNS(0), RFC 6891 §6.1.1: answer OPT with OPT. Our UDP size is the
         // smaller of the client's and ours (never below 512).
-        let resp_edns = request.edns.as_ref().map(|req| {
+        let mut resp_edns = request.edns.as_ref().map(|req| {
             let mut e = Edns::new();
             e.set_max_payload(edns_payload(req.max_payload(), snap.max_udp_size));
             e.set_version(0);
             // RFC 3225 §3: the DO bit is copied into the response.
             e.set_dnssec_ok(req.flags().dnssec_ok);
+            // RFC 5001 §2.2: NSID answers a query that asks for it.
+            if let Some(nsid) = &snap.identity.nsid {
+                if req.options().get(EdnsCode::NSID).is_some() {
+                    e.options_mut()
+                        .insert(EdnsOption::Unknown(u16::from(EdnsCode::NSID), nsid.clone()));
+                }
+            }
             e
         });
         // Largest message: the UDP payload size, or 64 KB over TCP. An answer
@@ -170,6 +179,7 @@ impl Handler {
         let ans = match (query.query_class(), qtype) {
             (DNSClass::IN | DNSClass::ANY, RecordType::AXFR | RecordType::IXFR) => Answer {
                 rcode: ResponseCode::Refused, // no zone transfers
+                ede: Some(Ede::PROHIBITED),
                 ..Answer::default()
             },
             (DNSClass::IN | DNSClass::ANY, RecordType::OPT) => Answer {
@@ -179,11 +189,18 @@ impl Handler {
             (DNSClass::IN | DNSClass::ANY, _) => {
                 resolve(&snap, query.name(), qtype, Some(&self.stats))
             }
+            (DNSClass::CH, _) => snap.identity.chaos(query.original().name(), qtype),
             _ => Answer {
                 rcode: ResponseCode::Refused,
+                ede: Some(Ede::NOT_AUTHORITATIVE),
                 ..Answer::default()
             },
         };
+        // RFC 8914: the reason for an error, to EDNS clients only.
+        if let (Some(e), Some(ede)) = (resp_edns.as_mut(), ans.ede) {
+            e.options_mut()
+                .insert(EdnsOption::Unknown(Ede::OPTION, ede.data()));
+        }
         // RFC 1035 §6.2: a class ANY query is never answered
         // authoritatively (other classes may hold data we do not have).
         metadata.authoritative = ans.aa && query.query_class() == DNSClass::IN;
@@ -191,7 +208,15 @@ impl Handler {
         metadata.response_code = ans.rcode;
 
         let question = query.name().len() + 1 + 4;
-        let bound = 12 + question + ans.size + if resp_edns.is_some() { 11 } else { 0 };
+        let opt_len = resp_edns.as_ref().map_or(0, |e| {
+            11 + e
+                .options()
+                .options
+                .iter()
+                .map(|(_, o)| 4 + usize::from(o.len()))
+                .sum::<usize>()
+        });
+        let bound = 12 + question + ans.size + opt_len;
         // What to send: everything, without the optional
         // ADDITIONAL records, or (RFC 2181 §9) just TC so the client retries
         // over TCP. The bound is exact enough that the encode below only

@@ -12,6 +12,8 @@
 //! - [`resolve`] (pure): question + snapshot → an answer plan (CNAME chain,
 //!   wildcard, referral, negative answer, the pool to expand). The only walk
 //!   of the zone data; both encoders below use it.
+//! - [`identity`] (pure): CHAOS TXT `id.server.` & co. and the NSID
+//!   payload; [`ede`]: the Extended DNS Errors both encoders send.
 //! - [`handler`]: the full path: hickory's `RequestHandler`, EDNS and
 //!   truncation around the plan, the pool expanded per query.
 //! - [`fastpath`]: the same plans precompiled into wire bytes, served by
@@ -33,10 +35,12 @@
 
 pub mod app;
 pub mod config;
+pub mod ede;
 pub mod fastpath;
 pub mod fdlimit;
 pub mod handler;
 pub mod health;
+pub mod identity;
 pub mod ops;
 pub mod pool;
 pub mod resolve;

@@ -34,6 +34,7 @@ use hickory_proto::rr::rdata::{A, AAAA};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use tracing::debug;
 
+use crate::ede::Ede;
 use crate::pool::Selection;
 use crate::snapshot::{At, PoolAt, Snapshot};
 use crate::stats::Stats;
@@ -71,15 +72,19 @@ pub struct Plan<'s> {
     /// The answer depends on the query name beyond its zone data (a
     /// wildcard was synthesized): it cannot be precompiled per owner name.
     pub synthesized: bool,
+    /// The Extended DNS Error (RFC 8914) for an EDNS client, if any.
+    pub ede: Option<Ede>,
 }
 
 /// A plan with its pool expanded: what the full path encodes.
 pub type Answer<'s> = Plan<'s>;
 
 impl<'s> Plan<'s> {
-    fn refused() -> Plan<'s> {
+    /// REFUSED: a name outside our zones.
+    pub fn refused() -> Plan<'s> {
         Plan {
             rcode: ResponseCode::Refused,
+            ede: Some(Ede::NOT_AUTHORITATIVE),
             ..Plan::default()
         }
     }
@@ -150,6 +155,7 @@ impl<'s> Plan<'s> {
             Selection::NoData => self.negative(step.zone, ResponseCode::NoError),
             Selection::ServFail => {
                 self.rcode = ResponseCode::ServFail;
+                self.ede = Some(Ede::POOL_DOWN);
                 self.aa = false;
                 self.answers.clear();
             }

@@ -38,6 +38,8 @@ pub struct Snapshot {
     overlay_wildcards: bool,
     /// Largest UDP response for EDNS clients (`dns.max_udp_size`).
     pub max_udp_size: u16,
+    /// CHAOS TXT names and NSID (`dns.identity`, `dns.version`, `dns.nsid`).
+    pub identity: crate::identity::Identity,
 }
 
 /// One owner name as the resolver sees it: the zone's data there and the
@@ -97,6 +99,7 @@ impl Snapshot {
             overlay,
             overlay_wildcards,
             max_udp_size: cfg.dns.max_udp_size,
+            identity: crate::identity::Identity::from_config(&cfg.dns),
         })
     }
 

@@ -199,7 +199,8 @@ fn generate(rng: &mut Rng) -> Q {
             let f = plain_flags(rng);
             let mut m = header(rng, f, 1, 0, 0, 1);
             m.extend(question(rng, 1, 1));
-            let o = match rng.below(5) {
+            let o = match rng.below(6) {
+                5 => opt(1232, 0, 0, 0, &[0, 3, 0, 0]), // NSID (RFC 5001)
                 0 => opt(1232, 0, 0, 0x8000, &[]),
                 1 => opt(1232, 0, 1, 0, &[]),
                 2 => opt(4096, 0, 0, 0, &[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]),
@@ -263,6 +264,28 @@ fn generate(rng: &mut Rng) -> Q {
             m.extend(question(rng, qtype, class));
             m
         }
+        // CHAOS identity names (TXT, other types), with or without EDNS
+        // and NSID.
+        96..=97 => {
+            let edns = rng.chance(70);
+            let mut m = header(rng, 0x0100, 1, 0, 0, u16::from(edns));
+            let name = *rng.pick(&[
+                "id.server",
+                "hostname.bind",
+                "version.bind",
+                "version.server",
+                "x.bind",
+            ]);
+            m.extend(wire_name(rng, name));
+            let qtype = *rng.pick(&[16u16, 16, 255, 1]);
+            m.extend(qtype.to_be_bytes());
+            m.extend(3u16.to_be_bytes());
+            if edns {
+                let nsid: &[u8] = if rng.chance(50) { &[0, 3, 0, 0] } else { &[] };
+                m.extend(opt(1232, 0, 0, 0, nsid));
+            }
+            m
+        }
         // Names: compression pointer in the question, long / odd labels.
         85..=88 => {
             let mut m = header(rng, 0x0100, 1, 0, 0, 0);
@@ -307,7 +330,7 @@ fn generate(rng: &mut Rng) -> Q {
 fn setup(tag: &str, fast: bool) -> (dns_common::TempDir, std::path::PathBuf) {
     let (dir, _) = standard_setup(tag, POOLS);
     let text = format!(
-        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\n\n{POOLS}"
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\nidentity = \"diff-host\"\nversion = \"v1\"\nnsid = true\n\n{POOLS}"
     );
     let cfg = dir.write("config.toml", &text);
     (dir, cfg)

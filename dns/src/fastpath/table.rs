@@ -30,6 +30,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, BinEncoder};
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 
+use crate::ede::Ede;
 use crate::handler::Snapshot;
 use crate::pool::{Pool, PoolType, Selection};
 use crate::resolve::{find_cut, plan, Plan, PoolStep};
@@ -83,6 +84,8 @@ pub struct Body {
     /// pointers (`relocs`), which move by the length difference.
     pub qlen: usize,
     pub relocs: Box<[u16]>,
+    /// The Extended DNS Error an EDNS client gets with it (RFC 8914).
+    pub ede: Option<Ede>,
 }
 
 impl Body {
@@ -222,6 +225,7 @@ fn encode(
         bytes: buf[start..].into(),
         qlen: q.len(),
         relocs: Box::new([]),
+        ede: None,
     })
 }
 
@@ -345,10 +349,13 @@ fn pool_answer(
         &[&zone.negative_soa],
         &[],
     )?;
-    let servfail = encode(wire, qt, false, ResponseCode::ServFail, &[], &[], &[])?;
+    let servfail = Body {
+        ede: Some(Ede::POOL_DOWN),
+        ..encode(wire, qt, false, ResponseCode::ServFail, &[], &[], &[])?
+    };
     let max_len = [&full, &nodata, &servfail]
         .iter()
-        .map(|b| b.bytes.len())
+        .map(|b| b.bytes.len() + b.ede.map_or(0, |e| e.option_len()))
         .max()
         .unwrap_or(0);
     Some(PoolAnswer {
@@ -397,8 +404,9 @@ impl Table {
     pub fn build(snap: Arc<Snapshot>) -> Table {
         let mut names: FxMap<Box<[u8]>, NameEntry> = FxMap::default();
         let mut apexes: FxMap<Box<[u8]>, ZoneEntry> = FxMap::default();
-        let refused = Arc::new(
-            encode(&[0], 1, false, ResponseCode::Refused, &[], &[], &[]).unwrap_or(Body {
+        let refused = Arc::new(Body {
+            ede: Plan::refused().ede,
+            ..encode(&[0], 1, false, ResponseCode::Refused, &[], &[], &[]).unwrap_or(Body {
                 aa: false,
                 rcode: u16::from(ResponseCode::Refused) as u8,
                 an: 0,
@@ -407,8 +415,9 @@ impl Table {
                 bytes: Box::new([]),
                 qlen: 5,
                 relocs: Box::new([]),
-            }),
-        );
+                ede: None,
+            })
+        });
         for zone in snap.zones.iter() {
             let Some(apex) = wire_name(&zone.origin) else {
                 continue;
@@ -539,6 +548,7 @@ pub struct Fields {
     pub an: u16,
     pub ns: u16,
     pub ar: u16,
+    pub ede: Option<Ede>,
 }
 
 impl Body {
@@ -549,6 +559,7 @@ impl Body {
             an: self.an,
             ns: self.ns,
             ar: self.ar,
+            ede: self.ede,
         }
     }
 }

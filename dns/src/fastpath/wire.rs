@@ -139,11 +139,13 @@ pub fn answer_on<S: Count + ?Sized>(
             an,
             ns,
             ar,
+            ede,
         },
         blen,
     ) = match lookup {
         Lookup::Fixed(b) => {
-            if start + b.bytes.len() + opt_len > limit {
+            let ede_len = opt_size.and(b.ede).map_or(0, |e| e.option_len());
+            if start + b.bytes.len() + opt_len + ede_len > limit {
                 return None;
             }
             let n = b.write(&mut out[start..], qlen)?;
@@ -171,8 +173,14 @@ pub fn answer_on<S: Count + ?Sized>(
     if let Some(size) = opt_size {
         out[end..end + 3].copy_from_slice(&OPT_HEAD);
         out[end + 3..end + 5].copy_from_slice(&size.to_be_bytes());
-        out[end + 5..end + 11].copy_from_slice(&[0; 6]);
-        end += 11;
+        out[end + 5..end + 9].copy_from_slice(&[0; 4]);
+        // RFC 8914: the reason for REFUSED / SERVFAIL, as the full path says it.
+        let rdlen = match ede {
+            Some(e) => e.write_option(&mut out[end + 11..])?,
+            None => 0,
+        };
+        out[end + 9..end + 11].copy_from_slice(&(rdlen as u16).to_be_bytes());
+        end += 11 + rdlen;
     }
     if let Some(st) = stats {
         st.query(transport, p.qtype, u16::from(rcode));

@@ -28,6 +28,7 @@ use crate::ede::Ede;
 use crate::resolve::{resolve, Answer};
 pub use crate::snapshot::Snapshot;
 use crate::stats::{Stats, Transport};
+use crate::tsig::Verdict;
 
 /// The request handler given to hickory's `Server`. Cloning is cheap; all
 /// clones see the same (swappable) snapshot.
@@ -148,7 +149,17 @@ impl Handler {
             m.response_code = code;
             m
         };
-        let early = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        let tsig = crate::tsig::check(
+            &request.additionals,
+            request.metadata.id,
+            request.as_slice(),
+        );
+        let early = if let Some(v) = &tsig {
+            Some(match v {
+                Verdict::Malformed => ResponseCode::FormErr,
+                Verdict::BadKey(_) => ResponseCode::NotAuth,
+            })
+        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             Some(ResponseCode::BADVERS) // RFC 6891 §6.1.3
         } else if request.metadata.message_type != MessageType::Query {
             Some(ResponseCode::FormErr)
@@ -164,7 +175,10 @@ impl Handler {
             if let Some(e) = &resp_edns {
                 b.edns(e);
             }
-            let resp = b.build_no_records(rcode_only(code));
+            let mut resp = b.build_no_records(rcode_only(code));
+            if let Some(Verdict::BadKey(sig)) = tsig {
+                resp.set_signature(sig);
+            }
             return match response_handle.send_response(resp).await {
                 Ok(info) => info,
                 Err(error) => {

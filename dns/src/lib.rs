@@ -13,7 +13,8 @@
 //!   wildcard, referral, negative answer, the pool to expand). The only walk
 //!   of the zone data; both encoders below use it.
 //! - [`identity`] (pure): CHAOS TXT `id.server.` & co. and the NSID
-//!   payload; [`ede`]: the Extended DNS Errors both encoders send.
+//!   payload; [`ede`]: the Extended DNS Errors both encoders send;
+//!   [`tsig`] (pure): BADKEY / FORMERR for signed queries (no keys held).
 //! - [`handler`]: the full path: hickory's `RequestHandler`, EDNS and
 //!   truncation around the plan, the pool expanded per query.
 //! - [`fastpath`]: the same plans precompiled into wire bytes, served by
@@ -47,5 +48,6 @@ pub mod resolve;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+pub mod tsig;
 pub mod vrrp_glue;
 pub mod zone;

@@ -128,6 +128,13 @@ struct Q {
     may_drop: bool,
 }
 
+/// A TSIG RR (key `key.`, hmac-sha256, a 4-byte MAC, original ID 7).
+const TSIG_RR: [u8; 48] = [
+    3, b'k', b'e', b'y', 0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 33, 11, b'h', b'm', b'a', b'c', b'-',
+    b's', b'h', b'a', b'2', b'5', b'6', 0, 0, 0, 0x6a, 0x0b, 0x1c, 0x2d, 1, 44, 0, 4, 1, 2, 3, 4,
+    0, 7, 0, 0, 0, 0,
+];
+
 fn header(rng: &mut Rng, flags: u16, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
     let id = rng.next() as u16;
     let mut h = Vec::with_capacity(12);
@@ -229,7 +236,22 @@ fn generate(rng: &mut Rng) -> Q {
         }
         // Section counts: 0 or 2 questions, records in answer/authority,
         // two additionals.
-        76..=81 => match rng.below(5) {
+        76..=81 => match rng.below(7) {
+            // TSIG (no keys here): last (BADKEY), or before an OPT (FORMERR).
+            5 | 6 => {
+                let edns = rng.chance(50);
+                let mut m = header(rng, 0x0100, 1, 0, 0, 1 + u16::from(edns));
+                m.extend(question(rng, 1, 1));
+                let last = rng.chance(50);
+                if edns && last {
+                    m.extend(opt(1232, 0, 0, 0, &[]));
+                }
+                m.extend(TSIG_RR);
+                if edns && !last {
+                    m.extend(opt(1232, 0, 0, 0, &[]));
+                }
+                m
+            }
             0 => header(rng, 0x0100, 0, 0, 0, 0),
             1 => {
                 let mut m = header(rng, 0x0100, 2, 0, 0, 0);

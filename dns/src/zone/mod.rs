@@ -3,6 +3,7 @@
 //! about pools: [`crate::snapshot`] overlays those.
 
 pub mod file;
+pub mod rdata;
 pub mod store;
 
 use std::path::PathBuf;

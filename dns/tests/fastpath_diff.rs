@@ -23,7 +23,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dns_common::{standard_setup, Hadns, POOLS};
+use dns_common::{standard_setup, Hadns, POOLS, TY_ZONE};
 use hadns::fastpath::{table::Table, wire};
 use hadns::handler::Handler;
 use hickory_proto::op::Message;
@@ -82,11 +82,21 @@ const NAMES: &[&str] = &[
     "added.t.test",
     "p.deep.t.test",
     "deep.t.test",
+    "ds.ty.test",
+    "dn.ty.test",
+    "x.dn.ty.test",
+    "www.dn2.ty.test",
+    "nx.dn2.ty.test",
+    "loc.ty.test",
+    "apl.ty.test",
+    "gen.ty.test",
+    "ga.ty.test",
+    "ty.test",
 ];
 
 const TYPES: &[u16] = &[
     1, 1, 1, 1, 28, 28, 16, 2, 6, 5, 15, 12, 33, 257, 65, 43, 99, 255, 252, 251, 41, 0, 250, 65535,
-    128, 200,
+    128, 200, 39, 29, 42, 63, 65000, 43,
 ];
 
 const SIZES: &[u16] = &[0, 100, 511, 512, 513, 600, 1232, 1400, 4096, 65535];
@@ -351,6 +361,7 @@ fn generate(rng: &mut Rng) -> Q {
 
 fn setup(tag: &str, fast: bool) -> (dns_common::TempDir, std::path::PathBuf) {
     let (dir, _) = standard_setup(tag, POOLS);
+    dir.write("zones/ty.test.zone", TY_ZONE);
     let text = format!(
         "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\nidentity = \"diff-host\"\nversion = \"v1\"\nnsid = true\n\n{POOLS}"
     );

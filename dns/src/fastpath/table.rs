@@ -429,7 +429,7 @@ impl Table {
             {
                 continue; // a duplicate origin (never served)
             }
-            let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty();
+            let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty() && !zone.has_dnames;
             let neg =
                 |rcode| encode_shared(&apex, true, rcode, &[&zone.negative_soa]).map(Arc::new);
             let nodata = neg(ResponseCode::NoError);

@@ -59,6 +59,8 @@ pub struct Zone {
     pub has_wildcards: bool,
     /// Names below the apex that carry NS records (delegation points).
     pub cuts: HashSet<LowerName>,
+    /// True if some name in the zone has a DNAME (RFC 6672).
+    pub has_dnames: bool,
 }
 
 impl Zone {
@@ -293,6 +295,9 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
         .map(|(n, _)| n.clone())
         .collect();
     let has_wildcards = nodes.keys().any(|n| n.is_wildcard());
+    let has_dnames = nodes
+        .values()
+        .any(|node| node.get(RecordType::DNAME).is_some());
     // Empty non-terminals: every ancestor of an owner name, up to the apex.
     let owners: Vec<LowerName> = nodes.keys().cloned().collect();
     for mut n in owners {
@@ -311,5 +316,6 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
         serial,
         has_wildcards,
         cuts,
+        has_dnames,
     })
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
@@ -210,6 +210,15 @@ impl Handler {
                 ..Answer::default()
             },
         };
+        // 0x20: answers owned by the query name repeat it in the query's
+        // case, as NSD and Knot answer (the fast path patches the same).
+        let asked = query.original().name();
+        let mut ans = ans;
+        for r in &mut ans.answers {
+            if !r.name.eq_case(asked) && LowerName::new(&r.name) == *query.name() {
+                r.to_mut().name = asked.clone();
+            }
+        }
         // RFC 8914: the reason for an error, to EDNS clients only.
         if let (Some(e), Some(ede)) = (resp_edns.as_mut(), ans.ede) {
             e.options_mut()

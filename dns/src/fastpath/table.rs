@@ -86,6 +86,8 @@ pub struct Body {
     pub relocs: Box<[u16]>,
     /// The Extended DNS Error an EDNS client gets with it (RFC 8914).
     pub ede: Option<Ede>,
+    /// How the query's case goes into it.
+    pub case: Case,
 }
 
 impl Body {
@@ -179,10 +181,95 @@ pub fn wire_name(name: &LowerName) -> Option<Vec<u8>> {
     (out.len() <= 255).then_some(out)
 }
 
+/// How the owner of the first answer record (the query name, at the start
+/// of a body) takes the query's case (0x20, as NSD and Knot answer): the
+/// full path writes the query's own name there ([`crate::handler`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// No answer is owned by the query name.
+    None,
+    /// The name's case changes nothing else in the body: copy the query's
+    /// name over the first `len` bytes.
+    Free(usize),
+    /// Later names compress against it differently by case: only a query
+    /// whose name has exactly the body's bytes is answered here.
+    Exact(usize),
+}
+
 /// Encodes a response exactly like the full path (same builder, same
 /// encoder) for a question `qname qtype IN` and returns the part after the
-/// question.
+/// question. Answers owned by the query name are encoded with the lowercase
+/// name and, to learn whether its case matters ([`Case`]), again with it
+/// uppercased.
 fn encode(
+    qname: &[u8],
+    qtype: u16,
+    aa: bool,
+    rcode: ResponseCode,
+    answers: &[&Record],
+    authority: &[&Record],
+    additional: &[&Record],
+) -> Option<Body> {
+    let lname = name_from_wire(qname)?;
+    let owned = answers
+        .first()
+        .is_some_and(|r| LowerName::new(&r.name) == LowerName::new(&lname));
+    if !owned {
+        return encode_raw(qname, qtype, aa, rcode, answers, authority, additional);
+    }
+    let upper = Name::from_ascii(lname.to_ascii().to_ascii_uppercase()).ok()?;
+    let with_owner = |owner: &Name| -> Vec<Record> {
+        answers
+            .iter()
+            .map(|r| {
+                let mut r = (*r).clone();
+                if LowerName::new(&r.name) == LowerName::new(owner) {
+                    r.name = owner.clone();
+                }
+                r
+            })
+            .collect()
+    };
+    let (lo, up) = (with_owner(&lname), with_owner(&upper));
+    let (lo, up): (Vec<&Record>, Vec<&Record>) = (lo.iter().collect(), up.iter().collect());
+    let mut body = encode_raw(qname, qtype, aa, rcode, &lo, authority, additional)?;
+    let other = encode_raw(qname, qtype, aa, rcode, &up, authority, additional)?;
+    let len = qname.len();
+    let free = body.bytes.len() == other.bytes.len()
+        && body.bytes[..len].eq_ignore_ascii_case(&other.bytes[..len])
+        && body.bytes[len..] == other.bytes[len..];
+    body.case = if !body
+        .bytes
+        .get(..len)
+        .is_some_and(|b| b.eq_ignore_ascii_case(qname))
+    {
+        Case::None // not written out in full here (nothing to patch)
+    } else if free {
+        Case::Free(len)
+    } else {
+        Case::Exact(len)
+    };
+    Some(body)
+}
+
+/// A lowercase wire name as a [`Name`].
+fn name_from_wire(wire: &[u8]) -> Option<Name> {
+    let mut labels = Vec::new();
+    let mut i = 0;
+    while let Some(&l) = wire.get(i) {
+        if l == 0 {
+            break;
+        }
+        labels.push(wire.get(i + 1..i + 1 + usize::from(l))?);
+        i += 1 + usize::from(l);
+    }
+    let mut n = Name::from_labels(labels).ok()?;
+    n.set_fqdn(true);
+    Some(n)
+}
+
+/// [`encode`] without the case handling.
+fn encode_raw(
     qname: &[u8],
     qtype: u16,
     aa: bool,
@@ -226,6 +313,7 @@ fn encode(
         qlen: q.len(),
         relocs: Box::new([]),
         ede: None,
+        case: Case::None,
     })
 }
 
@@ -416,6 +504,7 @@ impl Table {
                 qlen: 5,
                 relocs: Box::new([]),
                 ede: None,
+                case: Case::None,
             })
         });
         for zone in snap.zones.iter() {
@@ -549,9 +638,20 @@ pub struct Fields {
     pub ns: u16,
     pub ar: u16,
     pub ede: Option<Ede>,
+    pub case: Case,
 }
 
 impl Body {
+    /// Whether this body can answer a query whose name is `qname` (its
+    /// wire bytes, in the query's case).
+    #[inline]
+    pub fn case_ok(&self, qname: &[u8]) -> bool {
+        match self.case {
+            Case::Exact(len) => self.bytes.get(..len) == Some(qname),
+            _ => true,
+        }
+    }
+
     pub fn fields(&self) -> Fields {
         Fields {
             aa: self.aa,
@@ -560,6 +660,7 @@ impl Body {
             ns: self.ns,
             ar: self.ar,
             ede: self.ede,
+            case: self.case,
         }
     }
 }

@@ -11,12 +11,7 @@ use hickory_proto::rr::RecordType;
 
 fn case(fast_path: bool) {
     let (dir, cfg) = standard_setup(&format!("case-{fast_path}"), POOLS);
-    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
-        "[dns]\n",
-        &format!("[dns]\nfast_path = {fast_path}\n"),
-        1,
-    );
-    std::fs::write(&cfg, text).unwrap();
+    dns_setting(&cfg, &format!("fast_path = {fast_path}"));
     let h = Hadns::start(&cfg);
     for (name, rtype, owners) in [
         ("NS1.T.test.", RecordType::A, 1),
@@ -40,19 +35,7 @@ fn case(fast_path: bool) {
         }
     }
     // dig, as an operator would.
-    let out = std::process::Command::new("dig")
-        .args([
-            "@127.0.0.1",
-            "-p",
-            &h.addr.port().to_string(),
-            "+noall",
-            "+answer",
-            "NS1.T.test.",
-            "A",
-        ])
-        .output()
-        .expect("run dig");
-    let out = String::from_utf8_lossy(&out.stdout);
+    let out = dig(h.addr, &["+noall", "+answer", "NS1.T.test.", "A"]);
     assert!(out.starts_with("NS1.T.test.\t"), "{out}");
     drop(dir);
 }

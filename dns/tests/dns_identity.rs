@@ -13,12 +13,7 @@ use hickory_proto::rr::{DNSClass, Name, RecordType};
 
 fn start(tag: &str, fast_path: bool, dns_extra: &str, pools: &str) -> (TempDir, Hadns) {
     let (dir, cfg) = standard_setup(&format!("{tag}-{fast_path}"), pools);
-    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
-        "[dns]\n",
-        &format!("[dns]\nfast_path = {fast_path}\n{dns_extra}\n"),
-        1,
-    );
-    std::fs::write(&cfg, text).unwrap();
+    dns_setting(&cfg, &format!("fast_path = {fast_path}\n{dns_extra}"));
     let h = Hadns::start(&cfg);
     (dir, h)
 }
@@ -108,26 +103,17 @@ fn identity(fast_path: bool) {
     assert!(m.edns.is_none() && rcode(&m) == ResponseCode::Refused);
 
     // With dig, as an operator would.
-    let port = a.port().to_string();
-    let dig = |args: &[&str]| {
-        let out = std::process::Command::new("dig")
-            .args(["@127.0.0.1", "-p", &port, "+tries=2", "+time=2"])
-            .args(args)
-            .output()
-            .expect("run dig");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let out = dig(&["+nsid", "t.test.", "SOA"]);
+    let out = dig(a, &["+nsid", "t.test.", "SOA"]);
     assert!(
         out.contains("NSID: 68 6f 73 74 2d 61 (\"host-a\")"),
         "{out}"
     );
-    let out = dig(&["CH", "TXT", "id.server."]);
+    let out = dig(a, &["CH", "TXT", "id.server."]);
     assert!(
         out.contains("id.server.\t\t0\tCH\tTXT\t\"host-a\""),
         "{out}"
     );
-    let out = dig(&["example.org.", "A"]);
+    let out = dig(a, &["example.org.", "A"]);
     assert!(out.contains("EDE: 20 (Not Authoritative)"), "{out}");
 }
 

@@ -61,12 +61,7 @@ fn badkey(m: &Message) -> bool {
 
 fn tsig(fast_path: bool) {
     let (dir, cfg) = standard_setup(&format!("tsig-{fast_path}"), POOLS);
-    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
-        "[dns]\n",
-        &format!("[dns]\nfast_path = {fast_path}\n"),
-        1,
-    );
-    std::fs::write(&cfg, text).unwrap();
+    dns_setting(&cfg, &format!("fast_path = {fast_path}"));
     let h = Hadns::start(&cfg);
     let sig = tsig_rr(7);
     for extra in [vec![&sig[..]], vec![&OPT[..], &sig[..]]] {
@@ -84,17 +79,15 @@ fn tsig(fast_path: bool) {
         assert_eq!(rcode(&m), ResponseCode::FormErr, "{extra:?}");
     }
     // dig with a key we do not know.
-    let out = std::process::Command::new("dig")
-        .args(["@127.0.0.1", "-p", &h.addr.port().to_string(), "+tries=2"])
-        .args([
+    let out = dig(
+        h.addr,
+        &[
             "-y",
             "hmac-sha256:nokey:c2VjcmV0c2VjcmV0c2VjcmV0",
             "t.test.",
             "SOA",
-        ])
-        .output()
-        .expect("run dig");
-    let out = String::from_utf8_lossy(&out.stdout);
+        ],
+    );
     assert!(
         out.contains("status: NOTAUTH") && out.contains("BADKEY"),
         "{out}"

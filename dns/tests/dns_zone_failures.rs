@@ -36,12 +36,7 @@ fn status_text(h: &mut Hadns) -> String {
 fn one_broken_zone(fast_path: bool) {
     let (dir, cfg) = standard_setup(&format!("zonefail-{fast_path}"), POOLS);
     let bad = dir.write("zones/bad.test.zone", BAD_ZONE);
-    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
-        "[dns]\n",
-        &format!("[dns]\nfast_path = {fast_path}\n"),
-        1,
-    );
-    std::fs::write(&cfg, text).unwrap();
+    dns_setting(&cfg, &format!("fast_path = {fast_path}"));
 
     // check: the good zones are listed, the broken one fails the check.
     let (ok, out, err) = check(&cfg);
@@ -140,13 +135,8 @@ fn run_without_any_loadable_zone_fails() {
     let (dir, cfg) = standard_setup("zonefail-all", "");
     dir.write("zones/t.test.zone", "$TTL 60\nwww A 10.0.0.1\n");
     dir.write("zones/low.test.zone", BAD_ZONE);
-    let out = std::process::Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("run hadns");
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (ok, _out, err) = hadns_cmd(&["run".as_ref(), "--config".as_ref(), cfg.as_os_str()]);
+    assert!(!ok);
     assert!(
         err.contains("no zone loaded") && err.contains("low.test.zone:4:") && err.contains("SOA"),
         "{err}"

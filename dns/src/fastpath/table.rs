@@ -210,12 +210,52 @@ fn encode(
     authority: &[&Record],
     additional: &[&Record],
 ) -> Option<Body> {
+    // The encoding itself, for a given answer section.
+    let raw = |answers: &[&Record]| -> Option<Body> {
+        let mut q = Vec::with_capacity(qname.len() + 4);
+        q.extend_from_slice(qname);
+        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&1u16.to_be_bytes());
+        let queries = Queries::read(&mut BinDecoder::new(&q), 1).ok()?;
+        let request = Metadata::new(0, MessageType::Query, OpCode::Query);
+        let mut metadata = Metadata::response_from_request(&request);
+        metadata.authoritative = aa;
+        metadata.recursion_available = false;
+        metadata.response_code = rcode;
+        let resp = MessageResponseBuilder::new(&queries, None).build(
+            metadata,
+            answers.iter().copied(),
+            authority.iter().copied(),
+            std::iter::empty(),
+            additional.iter().copied(),
+        );
+        let mut buf = Vec::with_capacity(512);
+        let mut enc = BinEncoder::new(&mut buf);
+        resp.destructive_emit(&mut enc).ok()?;
+        let start = 12 + q.len();
+        if buf.len() < start || buf[start - q.len()..start] != q[..] {
+            return None;
+        }
+        let u = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
+        Some(Body {
+            aa: buf[2] & 0x04 != 0,
+            rcode: buf[3] & 0x0f,
+            an: u(6),
+            ns: u(8),
+            ar: u(10),
+            bytes: buf[start..].into(),
+            qlen: q.len(),
+            relocs: Box::new([]),
+            ede: None,
+            case: Case::None,
+        })
+    };
     let lname = name_from_wire(qname)?;
     let owned = answers
         .first()
         .is_some_and(|r| LowerName::new(&r.name) == LowerName::new(&lname));
     if !owned {
-        return encode_raw(qname, qtype, aa, rcode, answers, authority, additional);
+        return raw(answers);
     }
     let upper = Name::from_ascii(lname.to_ascii().to_ascii_uppercase()).ok()?;
     let with_owner = |owner: &Name| -> Vec<Record> {
@@ -232,8 +272,8 @@ fn encode(
     };
     let (lo, up) = (with_owner(&lname), with_owner(&upper));
     let (lo, up): (Vec<&Record>, Vec<&Record>) = (lo.iter().collect(), up.iter().collect());
-    let mut body = encode_raw(qname, qtype, aa, rcode, &lo, authority, additional)?;
-    let other = encode_raw(qname, qtype, aa, rcode, &up, authority, additional)?;
+    let mut body = raw(&lo)?;
+    let other = raw(&up)?;
     let len = qname.len();
     let free = body.bytes.len() == other.bytes.len()
         && body.bytes[..len].eq_ignore_ascii_case(&other.bytes[..len])
@@ -266,55 +306,6 @@ fn name_from_wire(wire: &[u8]) -> Option<Name> {
     let mut n = Name::from_labels(labels).ok()?;
     n.set_fqdn(true);
     Some(n)
-}
-
-/// [`encode`] without the case handling.
-fn encode_raw(
-    qname: &[u8],
-    qtype: u16,
-    aa: bool,
-    rcode: ResponseCode,
-    answers: &[&Record],
-    authority: &[&Record],
-    additional: &[&Record],
-) -> Option<Body> {
-    let mut q = Vec::with_capacity(qname.len() + 4);
-    q.extend_from_slice(qname);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    let queries = Queries::read(&mut BinDecoder::new(&q), 1).ok()?;
-    let request = Metadata::new(0, MessageType::Query, OpCode::Query);
-    let mut metadata = Metadata::response_from_request(&request);
-    metadata.authoritative = aa;
-    metadata.recursion_available = false;
-    metadata.response_code = rcode;
-    let resp = MessageResponseBuilder::new(&queries, None).build(
-        metadata,
-        answers.iter().copied(),
-        authority.iter().copied(),
-        std::iter::empty(),
-        additional.iter().copied(),
-    );
-    let mut buf = Vec::with_capacity(512);
-    let mut enc = BinEncoder::new(&mut buf);
-    resp.destructive_emit(&mut enc).ok()?;
-    let start = 12 + q.len();
-    if buf.len() < start || buf[start - q.len()..start] != q[..] {
-        return None;
-    }
-    let u = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
-    Some(Body {
-        aa: buf[2] & 0x04 != 0,
-        rcode: buf[3] & 0x0f,
-        an: u(6),
-        ns: u(8),
-        ar: u(10),
-        bytes: buf[start..].into(),
-        qlen: q.len(),
-        relocs: Box::new([]),
-        ede: None,
-        case: Case::None,
-    })
 }
 
 /// Like [`encode`], for a body shared by every name of a zone: encodes it

@@ -464,6 +464,32 @@ pub fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Adds `lines` at the top of the `[dns]` section of the config at `cfg`.
+pub fn dns_setting(cfg: &Path, lines: &str) {
+    let text = std::fs::read_to_string(cfg).expect("read config").replacen(
+        "[dns]\n",
+        &format!("[dns]\n{lines}\n"),
+        1,
+    );
+    std::fs::write(cfg, text).expect("write config");
+}
+
+/// Runs `dig @127.0.0.1 -p PORT ARGS..`, returns its stdout.
+pub fn dig(addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &addr.port().to_string(),
+            "+tries=2",
+            "+time=2",
+        ])
+        .args(args)
+        .output()
+        .expect("run dig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `hadns check --config cfg`, returns (exit success, stdout, stderr).
 pub fn check(cfg: &Path) -> (bool, String, String) {
     hadns_cmd(&["check".as_ref(), "--config".as_ref(), cfg.as_os_str()])

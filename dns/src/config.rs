@@ -699,6 +699,35 @@ timeout = "500ms"
     }
 
     #[test]
+    fn identity_version_and_nsid() {
+        let with = |extra: &str| GOOD.replace("[dns]\n", &format!("[dns]\n{extra}\n"));
+        let c = parse(GOOD).unwrap();
+        assert_eq!(
+            (c.dns.identity, c.dns.version, c.dns.nsid),
+            (None, None, Nsid::On(false))
+        );
+        let c = parse(&with(
+            "identity = \"host-a\"\nversion = \"v1\"\nnsid = true",
+        ))
+        .unwrap();
+        assert_eq!(c.dns.identity.as_deref(), Some("host-a"));
+        assert_eq!(c.dns.nsid, Nsid::On(true));
+        let c = parse(&with("nsid = \"n-1\"")).unwrap();
+        assert_eq!(c.dns.nsid, Nsid::Text("n-1".into()));
+        for (extra, key) in [
+            ("identity = \"\"", "dns.identity"),
+            ("nsid = \"\"", "dns.nsid"),
+            (
+                &*format!("version = \"{}\"", "x".repeat(256)),
+                "dns.version",
+            ),
+        ] {
+            let e = err_of(&with(extra));
+            assert!(e.contains(key) && e.contains("1 to 255 bytes"), "{e}");
+        }
+    }
+
+    #[test]
     fn unknown_key_is_named_with_file() {
         let e = err_of(&GOOD.replace("ttl = 10", "ttl = 10\ncolour = 1"));
         assert!(e.starts_with("/etc/hadns/test.toml:"), "{e}");

@@ -358,14 +358,20 @@ fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
         let generic = words
             .get(skip + head.min(2) + 1)
             .is_some_and(|(w, _)| *w == "\\#");
-        let code = super::rdata::type_code(ty);
+        // Cheap for the common types (no allocation): a type hickory
+        // knows is looked up only in generic form.
+        let known = super::rdata::extra_type(ty);
+        let code = match known {
+            Some(c) => Some(c),
+            None if generic => super::rdata::type_code(ty),
+            None => None,
+        };
         if let Some(t) = super::rdata::presigned(ty, code) {
             return Err(err(format!(
                 "{t}: pre-signed zone data is not served (hadns does not do DNSSEC yet); load the unsigned zone"
             )));
         }
-        let ours = super::rdata::extra_type(ty).is_some() || generic;
-        let Some(code) = code.filter(|_| ours) else {
+        let Some(code) = code else {
             out.push(Cow::Borrowed(line));
             i += 1;
             continue;

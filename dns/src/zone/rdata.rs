@@ -57,19 +57,23 @@ const PRESIGNED: &[(&str, u16)] = &[
 
 /// The code of a type mnemonic read here (`TYPEnnn` included).
 pub fn extra_type(mnemonic: &str) -> Option<u16> {
-    let m = mnemonic.to_ascii_uppercase();
-    if let Some(n) = m.strip_prefix("TYPE") {
-        return n.parse().ok();
+    let (head, num) = (mnemonic.get(..4), mnemonic.get(4..));
+    if head.is_some_and(|h| h.eq_ignore_ascii_case("TYPE")) {
+        if let Some(n) = num.and_then(|n| n.parse().ok()) {
+            return Some(n);
+        }
     }
-    TYPES.iter().find(|(t, _)| *t == m).map(|(_, c)| *c)
+    TYPES
+        .iter()
+        .find(|(t, _)| t.eq_ignore_ascii_case(mnemonic))
+        .map(|(_, c)| *c)
 }
 
 /// The mnemonic of a DNSSEC type of a pre-signed zone, by mnemonic or code.
 pub fn presigned(mnemonic: &str, code: Option<u16>) -> Option<&'static str> {
-    let m = mnemonic.to_ascii_uppercase();
     PRESIGNED
         .iter()
-        .find(|(t, c)| *t == m || Some(*c) == code)
+        .find(|(t, c)| t.eq_ignore_ascii_case(mnemonic) || Some(*c) == code)
         .map(|(t, _)| *t)
 }
 

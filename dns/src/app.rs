@@ -28,6 +28,9 @@ pub enum AppError {
     Server(#[from] ServerError),
     #[error(transparent)]
     Control(#[from] crate::ops::control::ControlError),
+    /// Every zone file failed (each is logged); nothing to serve.
+    #[error("no zone loaded: {0}")]
+    NoZone(String),
     #[error("cannot install signal handler: {0}")]
     Signal(std::io::Error),
     /// Boxed: the glue error is large and `load`/`run` return `AppError`.
@@ -51,12 +54,42 @@ pub struct Loaded {
 }
 
 /// Reads and validates the config, loads every zone, checks the pools
-/// against the zones.
+/// against the zones. A zone file that fails does not stop the others: it
+/// is listed in `snapshot.zones.failed()`.
 pub fn load(config_path: &Path) -> Result<Loaded, AppError> {
+    load_over(config_path, None)
+}
+
+/// [`load`] for a reload: a zone whose file is broken now keeps its copy
+/// in `previous` (the zones served now).
+fn load_over(
+    config_path: &Path,
+    previous: Option<&crate::zone::Zones>,
+) -> Result<Loaded, AppError> {
     let cfg = Config::load(config_path)?;
-    let zones = crate::zone::Zones::load_dir(&cfg.zones_dir())?;
+    let zones = crate::zone::Zones::load_each(&cfg.zones_dir(), previous)?;
     let snapshot = Snapshot::new(&cfg, zones)?;
     Ok(Loaded { cfg, snapshot })
+}
+
+/// One line per zone file that failed to load, saying what is served instead.
+pub fn failures(l: &Loaded) -> Vec<String> {
+    l.snapshot
+        .zones
+        .failed()
+        .iter()
+        .map(|f| {
+            let served = match f.kept_serial {
+                Some(serial) => format!("still serving its last good copy (serial {serial})"),
+                None => "not served".into(),
+            };
+            format!(
+                "zone {}: {served}: {}",
+                f.origin,
+                one_line(&f.error.to_string())
+            )
+        })
+        .collect()
 }
 
 /// One line per zone, pool and check, like `named-checkzone`.
@@ -250,6 +283,13 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     for line in summary(&loaded) {
         info!("{line}");
     }
+    let failed = failures(&loaded);
+    for line in &failed {
+        error!("{line}");
+    }
+    if loaded.snapshot.zones.is_empty() {
+        return Err(AppError::NoZone(failed.join("; ")));
+    }
     let nofile = crate::fdlimit::raise();
     // First, so a second hadns on this host stops here, before its VRRP
     // instances touch the first one's VIPs.
@@ -331,7 +371,8 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                 // Parsing a large zone takes seconds: not on a runtime thread
                 // (the TCP fast path and the control endpoint run there).
                 let path = config_path.clone();
-                let loaded = tokio::task::spawn_blocking(move || load(&path))
+                let now = handler.snapshot();
+                let loaded = tokio::task::spawn_blocking(move || load_over(&path, Some(&now.zones)))
                     .await
                     .unwrap_or_else(|e| Err(AppError::Server(ServerError::Serve(e.to_string()))));
                 match loaded {
@@ -346,6 +387,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         }
                         new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
                         let lines = summary(&new);
+                        let failed = failures(&new);
                         let snap = Arc::new(new.snapshot);
                         let old_table = match &fast_path {
                             Some(fp) => {
@@ -368,8 +410,16 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         for line in lines {
                             info!("{line}");
                         }
-                        info!("reload done");
-                        status.reloaded(Ok(()));
+                        if failed.is_empty() {
+                            info!("reload done");
+                            status.reloaded(Ok(()));
+                        } else {
+                            for line in &failed {
+                                error!("reload failed for {line}");
+                            }
+                            info!("reload partly done: {} zone file(s) failed", failed.len());
+                            status.reloaded(Err(failed.join("; ")));
+                        }
                         crate::service::ready("serving (reloaded)");
                     }
                     Err(e) => {

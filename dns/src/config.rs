@@ -78,6 +78,17 @@ pub struct DnsConfig {
     /// Largest UDP response we send to EDNS clients (RFC 6891; DNS flag day 2020: 1232).
     #[serde(default = "default_udp_size")]
     pub max_udp_size: u16,
+    /// Who answers (`id.server.`, `hostname.bind.`; NSID with `nsid = true`);
+    /// None = the host name.
+    #[serde(default)]
+    pub identity: Option<String>,
+    /// What `version.bind.` / `version.server.` answer; None = hidden
+    /// (REFUSED, like NSD's `hide-version`).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// NSID (RFC 5001): `false` (default), `true` (= identity) or a text.
+    #[serde(default)]
+    pub nsid: Nsid,
     /// TCP idle timeout.
     #[serde(default = "default_tcp_timeout", deserialize_with = "de_duration")]
     pub tcp_timeout: Duration,
@@ -106,12 +117,29 @@ impl Default for DnsConfig {
             listen: default_listen(),
             zones: default_zones(),
             max_udp_size: default_udp_size(),
+            identity: None,
+            version: None,
+            nsid: Nsid::default(),
             tcp_timeout: default_tcp_timeout(),
             fast_path: default_fast_path(),
             workers: 0,
             tcp_max_connections: None,
             tcp_max_per_client: default_tcp_max_per_client(),
         }
+    }
+}
+
+/// `dns.nsid`: off, the identity, or a text of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Nsid {
+    On(bool),
+    Text(String),
+}
+
+impl Default for Nsid {
+    fn default() -> Self {
+        Nsid::On(false)
     }
 }
 
@@ -527,6 +555,23 @@ impl Config {
         if self.dns.max_udp_size < 512 {
             return Err(self.invalid("dns.max_udp_size", "at least 512"));
         }
+        // One TXT character-string (RFC 1035 §3.3.14) each.
+        let texts = [
+            ("dns.identity", self.dns.identity.as_deref()),
+            ("dns.version", self.dns.version.as_deref()),
+            (
+                "dns.nsid",
+                match &self.dns.nsid {
+                    Nsid::Text(t) => Some(t.as_str()),
+                    Nsid::On(_) => None,
+                },
+            ),
+        ];
+        for (key, text) in texts {
+            if text.is_some_and(|t| t.is_empty() || t.len() > 255) {
+                return Err(self.invalid(key, "a text of 1 to 255 bytes"));
+            }
+        }
         if !(MIN_TCP_TIMEOUT..=MAX_TCP_TIMEOUT).contains(&self.dns.tcp_timeout) {
             return Err(self.invalid(
                 "dns.tcp_timeout",
@@ -806,6 +851,35 @@ timeout = "500ms"
         assert_eq!(c.checks["web"].rise, 2);
         assert_eq!(c.checks["web"].path, "/");
         assert_eq!(c.zones_dir(), PathBuf::from("/etc/hadns/../zones"));
+    }
+
+    #[test]
+    fn identity_version_and_nsid() {
+        let with = |extra: &str| GOOD.replace("[dns]\n", &format!("[dns]\n{extra}\n"));
+        let c = parse(GOOD).unwrap();
+        assert_eq!(
+            (c.dns.identity, c.dns.version, c.dns.nsid),
+            (None, None, Nsid::On(false))
+        );
+        let c = parse(&with(
+            "identity = \"host-a\"\nversion = \"v1\"\nnsid = true",
+        ))
+        .unwrap();
+        assert_eq!(c.dns.identity.as_deref(), Some("host-a"));
+        assert_eq!(c.dns.nsid, Nsid::On(true));
+        let c = parse(&with("nsid = \"n-1\"")).unwrap();
+        assert_eq!(c.dns.nsid, Nsid::Text("n-1".into()));
+        for (extra, key) in [
+            ("identity = \"\"", "dns.identity"),
+            ("nsid = \"\"", "dns.nsid"),
+            (
+                &*format!("version = \"{}\"", "x".repeat(256)),
+                "dns.version",
+            ),
+        ] {
+            let e = err_of(&with(extra));
+            assert!(e.contains(key) && e.contains("1 to 255 bytes"), "{e}");
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::{DNSClass, Record, RecordType};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
@@ -23,10 +24,12 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::warn;
 
+use crate::ede::Ede;
 use crate::resolve::{resolve, Answer};
 use crate::rrl::Action;
 pub use crate::snapshot::Snapshot;
 use crate::stats::{Stats, Transport};
+use crate::tsig::Verdict;
 
 /// The request handler given to hickory's `Server`. Cloning is cheap; all
 /// clones see the same (swappable) snapshot.
@@ -140,12 +143,19 @@ impl Handler {
 
         // EDNS(0), RFC 6891 §6.1.1: answer OPT with OPT. Our UDP size is the
         // smaller of the client's and ours (never below 512).
-        let resp_edns = request.edns.as_ref().map(|req| {
+        let mut resp_edns = request.edns.as_ref().map(|req| {
             let mut e = Edns::new();
             e.set_max_payload(edns_payload(req.max_payload(), snap.max_udp_size));
             e.set_version(0);
             // RFC 3225 §3: the DO bit is copied into the response.
             e.set_dnssec_ok(req.flags().dnssec_ok);
+            // RFC 5001 §2.2: NSID answers a query that asks for it.
+            if let Some(nsid) = &snap.identity.nsid {
+                if req.options().get(EdnsCode::NSID).is_some() {
+                    e.options_mut()
+                        .insert(EdnsOption::Unknown(u16::from(EdnsCode::NSID), nsid.clone()));
+                }
+            }
             e
         });
         // Largest message: the UDP payload size, or 64 KB over TCP. An answer
@@ -161,7 +171,17 @@ impl Handler {
             m.response_code = code;
             m
         };
-        let early = if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
+        let tsig = crate::tsig::check(
+            &request.additionals,
+            request.metadata.id,
+            request.as_slice(),
+        );
+        let early = if let Some(v) = &tsig {
+            Some(match v {
+                Verdict::Malformed => ResponseCode::FormErr,
+                Verdict::BadKey(_) => ResponseCode::NotAuth,
+            })
+        } else if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
             Some(ResponseCode::BADVERS) // RFC 6891 §6.1.3
         } else if request.metadata.message_type != MessageType::Query {
             Some(ResponseCode::FormErr)
@@ -183,7 +203,10 @@ impl Handler {
             if let Some(e) = &resp_edns {
                 b.edns(e);
             }
-            let resp = b.build_no_records(metadata);
+            let mut resp = b.build_no_records(metadata);
+            if let Some(Verdict::BadKey(sig)) = tsig {
+                resp.set_signature(sig);
+            }
             return match response_handle.send_response(resp).await {
                 Ok(info) => info,
                 Err(error) => {
@@ -198,6 +221,7 @@ impl Handler {
         let ans = match (query.query_class(), qtype) {
             (DNSClass::IN | DNSClass::ANY, RecordType::AXFR | RecordType::IXFR) => Answer {
                 rcode: ResponseCode::Refused, // no zone transfers
+                ede: Some(Ede::PROHIBITED),
                 ..Answer::default()
             },
             (DNSClass::IN | DNSClass::ANY, RecordType::OPT) => Answer {
@@ -207,11 +231,27 @@ impl Handler {
             (DNSClass::IN | DNSClass::ANY, _) => {
                 resolve(&snap, query.name(), qtype, Some(&self.stats))
             }
+            (DNSClass::CH, _) => snap.identity.chaos(query.original().name(), qtype),
             _ => Answer {
                 rcode: ResponseCode::Refused,
+                ede: Some(Ede::NOT_AUTHORITATIVE),
                 ..Answer::default()
             },
         };
+        // 0x20: answers owned by the query name repeat it in the query's
+        // case, as NSD and Knot answer (the fast path patches the same).
+        let asked = query.original().name();
+        let mut ans = ans;
+        for r in &mut ans.answers {
+            if !r.name.eq_case(asked) && LowerName::new(&r.name) == *query.name() {
+                r.to_mut().name = asked.clone();
+            }
+        }
+        // RFC 8914: the reason for an error, to EDNS clients only.
+        if let (Some(e), Some(ede)) = (resp_edns.as_mut(), ans.ede) {
+            e.options_mut()
+                .insert(EdnsOption::Unknown(Ede::OPTION, ede.data()));
+        }
         // RFC 1035 §6.2: a class ANY query is never answered
         // authoritatively (other classes may hold data we do not have).
         metadata.authoritative = ans.aa && query.query_class() == DNSClass::IN;
@@ -219,7 +259,15 @@ impl Handler {
         metadata.response_code = ans.rcode;
 
         let question = query.name().len() + 1 + 4;
-        let bound = 12 + question + ans.size + if resp_edns.is_some() { 11 } else { 0 };
+        let opt_len = resp_edns.as_ref().map_or(0, |e| {
+            11 + e
+                .options()
+                .options
+                .iter()
+                .map(|(_, o)| 4 + usize::from(o.len()))
+                .sum::<usize>()
+        });
+        let bound = 12 + question + ans.size + opt_len;
         // What to send: everything, without the optional
         // ADDITIONAL records, or (RFC 2181 §9) just TC so the client retries
         // over TCP. The bound is exact enough that the encode below only

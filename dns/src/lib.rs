@@ -12,6 +12,9 @@
 //! - [`resolve`] (pure): question + snapshot → an answer plan (CNAME chain,
 //!   wildcard, referral, negative answer, the pool to expand). The only walk
 //!   of the zone data; both encoders below use it.
+//! - [`identity`] (pure): CHAOS TXT `id.server.` & co. and the NSID
+//!   payload; [`ede`]: the Extended DNS Errors both encoders send;
+//!   [`tsig`] (pure): BADKEY / FORMERR for signed queries (no keys held).
 //! - [`handler`]: the full path: hickory's `RequestHandler`, EDNS and
 //!   truncation around the plan, the pool expanded per query.
 //! - [`fastpath`]: the same plans precompiled into wire bytes, served by
@@ -45,10 +48,12 @@ pub mod privs;
 pub mod service;
 
 pub mod config;
+pub mod ede;
 pub mod fastpath;
 pub mod fdlimit;
 pub mod handler;
 pub mod health;
+pub mod identity;
 pub mod ops;
 pub mod pool;
 pub mod ratelimit;
@@ -57,5 +62,6 @@ pub mod rrl;
 pub mod server;
 pub mod snapshot;
 pub mod stats;
+pub mod tsig;
 pub mod vrrp_glue;
 pub mod zone;

@@ -153,9 +153,14 @@ fn main() -> ExitCode {
                     };
                     eprintln!("{level}: {}: {f}", config.display());
                 }
-                if findings
-                    .iter()
-                    .any(|f| f.severity == hadns_vrrp::lint::Severity::Error)
+                let failed = hadns::app::failures(&loaded);
+                for line in &failed {
+                    eprintln!("error: {line}");
+                }
+                if !failed.is_empty()
+                    || findings
+                        .iter()
+                        .any(|f| f.severity == hadns_vrrp::lint::Severity::Error)
                 {
                     return ExitCode::FAILURE;
                 }

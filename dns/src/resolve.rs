@@ -25,15 +25,19 @@
 //! - Names at or below a zone cut (NS below the apex) get a referral with
 //!   the glue below the cut.
 //! - Wildcards are synthesized from the closest encloser.
+//! - DNAME (RFC 6672): names below its owner get the DNAME and a
+//!   synthesized CNAME, followed like any CNAME.
 
 use std::borrow::Cow;
 use std::net::IpAddr;
 
 use hickory_proto::op::ResponseCode;
-use hickory_proto::rr::rdata::{A, AAAA};
+use hickory_proto::rr::rdata::{A, AAAA, CNAME};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::BinDecodable;
 use tracing::debug;
 
+use crate::ede::Ede;
 use crate::pool::Selection;
 use crate::snapshot::{At, PoolAt, Snapshot};
 use crate::stats::Stats;
@@ -71,15 +75,19 @@ pub struct Plan<'s> {
     /// The answer depends on the query name beyond its zone data (a
     /// wildcard was synthesized): it cannot be precompiled per owner name.
     pub synthesized: bool,
+    /// The Extended DNS Error (RFC 8914) for an EDNS client, if any.
+    pub ede: Option<Ede>,
 }
 
 /// A plan with its pool expanded: what the full path encodes.
 pub type Answer<'s> = Plan<'s>;
 
 impl<'s> Plan<'s> {
-    fn refused() -> Plan<'s> {
+    /// REFUSED: a name outside our zones.
+    pub fn refused() -> Plan<'s> {
         Plan {
             rcode: ResponseCode::Refused,
+            ede: Some(Ede::NOT_AUTHORITATIVE),
             ..Plan::default()
         }
     }
@@ -150,6 +158,7 @@ impl<'s> Plan<'s> {
             Selection::NoData => self.negative(step.zone, ResponseCode::NoError),
             Selection::ServFail => {
                 self.rcode = ResponseCode::ServFail;
+                self.ede = Some(Ede::POOL_DOWN);
                 self.aa = false;
                 self.answers.clear();
             }
@@ -185,6 +194,39 @@ pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Pla
         // (RFC 4035 §3.1.4.1).
         let cut = find_cut(zone, &name)
             .filter(|cut| !(qtype == RecordType::DS && step == 0 && **cut == *name));
+        // DNAME (RFC 6672 §3.2): a name below a DNAME owner is redirected
+        // by a CNAME synthesized from it, unless a cut above the owner
+        // comes first (a DNAME below a cut is not ours).
+        let dname = find_dname(zone, &name)
+            .filter(|(owner, _)| cut.is_none_or(|c| owner.num_labels() < c.num_labels()));
+        if let Some((owner, set)) = dname {
+            out.push_set(set, None);
+            out.synthesized = true;
+            let Some(target) = dname_target(set, &name, owner) else {
+                // RFC 6672 §2.2: the synthesized name would be too long.
+                out.rcode = ResponseCode::YXDomain;
+                return out;
+            };
+            let owner_name = Name::from((*name).clone());
+            out.size += owner_name.len() + 1 + 10 + target.len() + 1;
+            let ttl = set.records.first().map_or(0, |r| r.ttl);
+            out.answers.push(Cow::Owned(Record::from_rdata(
+                owner_name,
+                ttl,
+                RData::CNAME(CNAME(target.clone())),
+            )));
+            let target = LowerName::new(&target);
+            if target == *qname || visited.contains(&target) {
+                return out;
+            }
+            visited.push((*name).clone());
+            match snap.zones.find(&target) {
+                Some(z) => zone = z,
+                None => return out,
+            }
+            name = Cow::Owned(target);
+            continue;
+        }
         if let Some(cut) = cut {
             if step == 0 {
                 out.aa = false;
@@ -336,6 +378,39 @@ fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {
             }
         }
     }
+}
+
+/// The DNAME nearest the apex at or above the parent of `name` (RFC 6672
+/// §2.3: names below its owner are redirected), if the zone has any.
+fn find_dname<'z>(zone: &'z Zone, name: &LowerName) -> Option<(&'z LowerName, &'z RrSet)> {
+    if !zone.has_dnames || !zone.origin.zone_of(name) {
+        return None;
+    }
+    let mut found = None;
+    let mut n = name.clone();
+    while n.num_labels() > zone.origin.num_labels() {
+        n = n.base_name();
+        if let Some((owner, node)) = zone.nodes.get_key_value(&n) {
+            if let Some(set) = node.get(RecordType::DNAME) {
+                found = Some((owner, set));
+            }
+        }
+    }
+    found
+}
+
+/// `name` with its `owner` suffix replaced by the DNAME's target; None if
+/// the result is longer than 255 bytes (or the RDATA is not a name).
+fn dname_target(set: &RrSet, name: &LowerName, owner: &LowerName) -> Option<Name> {
+    let RData::Unknown { rdata, .. } = &set.records.first()?.data else {
+        return None;
+    };
+    let mut d = hickory_proto::serialize::binary::BinDecoder::new(&rdata.anything);
+    let target = Name::read(&mut d).ok()?;
+    let name = Name::from(name.clone());
+    let keep = usize::from(name.num_labels() - owner.num_labels());
+    let prefix = Name::from_labels(name.iter().take(keep)).ok()?;
+    prefix.append_domain(&target).ok()
 }
 
 /// The zone we serve that holds the cut above `zone`'s apex, if any.

@@ -38,6 +38,8 @@ pub struct Snapshot {
     overlay_wildcards: bool,
     /// Largest UDP response for EDNS clients (`dns.max_udp_size`).
     pub max_udp_size: u16,
+    /// CHAOS TXT names and NSID (`dns.identity`, `dns.version`, `dns.nsid`).
+    pub identity: crate::identity::Identity,
 }
 
 /// One owner name as the resolver sees it: the zone's data there and the
@@ -69,9 +71,12 @@ impl Snapshot {
         let mut overlay: HashMap<LowerName, Vec<PoolAt>> = HashMap::new();
         let mut pools = Vec::with_capacity(cfg.pools.len());
         for (i, pc) in cfg.pools.iter().enumerate() {
-            let name = check_pool_name(cfg, i, &zones)?;
-            let lname = LowerName::new(&name);
             let pool = Arc::new(Pool::new(PoolSpec::from_config(pc)));
+            let Some(name) = check_pool_name(cfg, i, &zones)? else {
+                pools.push(pool); // its zone failed to load: not answered
+                continue;
+            };
+            let lname = LowerName::new(&name);
             // Empty non-terminals up to the zone's apex.
             if let Some(zone) = zones.find(&lname) {
                 let mut n = lname.clone();
@@ -94,6 +99,7 @@ impl Snapshot {
             overlay,
             overlay_wildcards,
             max_udp_size: cfg.dns.max_udp_size,
+            identity: crate::identity::Identity::from_config(&cfg.dns),
         })
     }
 
@@ -125,8 +131,9 @@ impl Snapshot {
 }
 
 /// Parses `pool[i].name` and checks that it lies inside one of our zones,
-/// not below a delegation, and does not clash with a CNAME there.
-fn check_pool_name(cfg: &Config, i: usize, zones: &Zones) -> Result<Name, ZoneError> {
+/// not below a delegation, and does not clash with a CNAME there. None: the
+/// name lies in a zone whose file failed to load (reported there).
+fn check_pool_name(cfg: &Config, i: usize, zones: &Zones) -> Result<Option<Name>, ZoneError> {
     let err = |expected: String| ZoneError::Pool {
         config: cfg.path.clone(),
         key: format!("pool[{i}].name"),
@@ -135,6 +142,9 @@ fn check_pool_name(cfg: &Config, i: usize, zones: &Zones) -> Result<Name, ZoneEr
     let name = crate::zone::file::fqdn(&cfg.pools[i].name)
         .map_err(|e| err(format!("a domain name such as \"ha.com.\" ({e})")))?;
     let lname = LowerName::new(&name);
+    if zones.failed_for(&lname).is_some() {
+        return Ok(None);
+    }
     let Some(zone) = zones.find(&lname) else {
         let list: Vec<String> = zones.iter().map(|z| z.origin.to_string()).collect();
         return Err(err(format!(
@@ -158,5 +168,5 @@ fn check_pool_name(cfg: &Config, i: usize, zones: &Zones) -> Result<Name, ZoneEr
             zone.file.display()
         )));
     }
-    Ok(name)
+    Ok(Some(name))
 }

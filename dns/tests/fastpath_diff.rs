@@ -23,7 +23,7 @@ use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dns_common::{standard_setup, Hadns, POOLS};
+use dns_common::{standard_setup, Hadns, POOLS, TY_ZONE};
 use hadns::fastpath::{table::Table, wire};
 use hadns::handler::Handler;
 use hickory_proto::op::Message;
@@ -82,11 +82,21 @@ const NAMES: &[&str] = &[
     "added.t.test",
     "p.deep.t.test",
     "deep.t.test",
+    "ds.ty.test",
+    "dn.ty.test",
+    "x.dn.ty.test",
+    "www.dn2.ty.test",
+    "nx.dn2.ty.test",
+    "loc.ty.test",
+    "apl.ty.test",
+    "gen.ty.test",
+    "ga.ty.test",
+    "ty.test",
 ];
 
 const TYPES: &[u16] = &[
     1, 1, 1, 1, 28, 28, 16, 2, 6, 5, 15, 12, 33, 257, 65, 43, 99, 255, 252, 251, 41, 0, 250, 65535,
-    128, 200,
+    128, 200, 39, 29, 42, 63, 65000, 43,
 ];
 
 const SIZES: &[u16] = &[0, 100, 511, 512, 513, 600, 1232, 1400, 4096, 65535];
@@ -127,6 +137,28 @@ struct Q {
     /// The servers may legitimately send nothing (short wait).
     may_drop: bool,
 }
+
+/// `q` with the ASCII letters of its question name lowercased.
+fn lowercase_question(q: &[u8]) -> Vec<u8> {
+    let mut m = q.to_vec();
+    let mut i = 12;
+    while let Some(&l) = m.get(i) {
+        if l == 0 || l > 63 {
+            break;
+        }
+        let end = (i + 1 + usize::from(l)).min(m.len());
+        m[i + 1..end].make_ascii_lowercase();
+        i = end;
+    }
+    m
+}
+
+/// A TSIG RR (key `key.`, hmac-sha256, a 4-byte MAC, original ID 7).
+const TSIG_RR: [u8; 48] = [
+    3, b'k', b'e', b'y', 0, 0, 250, 0, 255, 0, 0, 0, 0, 0, 33, 11, b'h', b'm', b'a', b'c', b'-',
+    b's', b'h', b'a', b'2', b'5', b'6', 0, 0, 0, 0x6a, 0x0b, 0x1c, 0x2d, 1, 44, 0, 4, 1, 2, 3, 4,
+    0, 7, 0, 0, 0, 0,
+];
 
 fn header(rng: &mut Rng, flags: u16, qd: u16, an: u16, ns: u16, ar: u16) -> Vec<u8> {
     let id = rng.next() as u16;
@@ -199,7 +231,8 @@ fn generate(rng: &mut Rng) -> Q {
             let f = plain_flags(rng);
             let mut m = header(rng, f, 1, 0, 0, 1);
             m.extend(question(rng, 1, 1));
-            let o = match rng.below(5) {
+            let o = match rng.below(6) {
+                5 => opt(1232, 0, 0, 0, &[0, 3, 0, 0]), // NSID (RFC 5001)
                 0 => opt(1232, 0, 0, 0x8000, &[]),
                 1 => opt(1232, 0, 1, 0, &[]),
                 2 => opt(4096, 0, 0, 0, &[0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8]),
@@ -228,7 +261,22 @@ fn generate(rng: &mut Rng) -> Q {
         }
         // Section counts: 0 or 2 questions, records in answer/authority,
         // two additionals.
-        76..=81 => match rng.below(5) {
+        76..=81 => match rng.below(7) {
+            // TSIG (no keys here): last (BADKEY), or before an OPT (FORMERR).
+            5 | 6 => {
+                let edns = rng.chance(50);
+                let mut m = header(rng, 0x0100, 1, 0, 0, 1 + u16::from(edns));
+                m.extend(question(rng, 1, 1));
+                let last = rng.chance(50);
+                if edns && last {
+                    m.extend(opt(1232, 0, 0, 0, &[]));
+                }
+                m.extend(TSIG_RR);
+                if edns && !last {
+                    m.extend(opt(1232, 0, 0, 0, &[]));
+                }
+                m
+            }
             0 => header(rng, 0x0100, 0, 0, 0, 0),
             1 => {
                 let mut m = header(rng, 0x0100, 2, 0, 0, 0);
@@ -261,6 +309,28 @@ fn generate(rng: &mut Rng) -> Q {
             let class = *rng.pick(&[3u16, 4, 254, 255, 2, 0]);
             let mut m = header(rng, 0x0100, 1, 0, 0, 0);
             m.extend(question(rng, qtype, class));
+            m
+        }
+        // CHAOS identity names (TXT, other types), with or without EDNS
+        // and NSID.
+        96..=97 => {
+            let edns = rng.chance(70);
+            let mut m = header(rng, 0x0100, 1, 0, 0, u16::from(edns));
+            let name = *rng.pick(&[
+                "id.server",
+                "hostname.bind",
+                "version.bind",
+                "version.server",
+                "x.bind",
+            ]);
+            m.extend(wire_name(rng, name));
+            let qtype = *rng.pick(&[16u16, 16, 255, 1]);
+            m.extend(qtype.to_be_bytes());
+            m.extend(3u16.to_be_bytes());
+            if edns {
+                let nsid: &[u8] = if rng.chance(50) { &[0, 3, 0, 0] } else { &[] };
+                m.extend(opt(1232, 0, 0, 0, nsid));
+            }
             m
         }
         // Names: compression pointer in the question, long / odd labels.
@@ -306,8 +376,9 @@ fn generate(rng: &mut Rng) -> Q {
 
 fn setup(tag: &str, fast: bool) -> (dns_common::TempDir, std::path::PathBuf) {
     let (dir, _) = standard_setup(tag, POOLS);
+    dir.write("zones/ty.test.zone", TY_ZONE);
     let text = format!(
-        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\n\n{POOLS}"
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\nidentity = \"diff-host\"\nversion = \"v1\"\nnsid = true\n\n{POOLS}"
     );
     let cfg = dir.write("config.toml", &text);
     (dir, cfg)
@@ -536,7 +607,11 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
         let is_plain = q.bytes.len() > 12 && q.bytes[2] & 0xfe == 0 && q.bytes[3] & 0x4f == 0;
         if is_plain && q.bytes[4..12] == [0, 1, 0, 0, 0, 0, 0, 0] {
             plain += 1;
-            if r.is_some() {
+            // Coverage is counted on the name in lowercase: a mixed-case
+            // name whose answer compresses against it (CNAME, SOA, NS, MX
+            // targets) goes to the full path, which repeats its case (0x20).
+            let lower = lowercase_question(&q.bytes);
+            if wire::answer(&table, &lower, &mut out, None).is_some() {
                 answered += 1;
             }
         }
@@ -573,11 +648,35 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
             if edns {
                 m.extend(opt(1232, 0, 0, 0, &[]));
             }
+            let m = lowercase_question(&m);
             assert!(
                 wire::answer(&table, &m, &mut out, None).is_some(),
                 "fast path did not answer {name} type {qtype} (edns {edns})"
             );
         }
+    }
+
+    // 0x20: a mixed-case name whose answer has no other name compressed
+    // against it is answered here, its answers owned by the name as asked.
+    for name in ["NS1.T.test", "w.T.TEST", "ns1.t.test"] {
+        let mut r = Rng(3);
+        let mut m = header(&mut r, 0x0100, 1, 0, 0, 0);
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend(label.bytes());
+        }
+        m.extend([0, 0, 1, 0, 1]);
+        let n = wire::answer(&table, &m, &mut out, None)
+            .unwrap_or_else(|| panic!("fast path did not answer {name}"));
+        let reply = Message::from_vec(&out[..n]).unwrap();
+        assert!(
+            reply
+                .answers
+                .iter()
+                .all(|a| a.name.to_string() == format!("{name}.")),
+            "{name}: {:?}",
+            reply.answers
+        );
     }
 
     // Specific odd queries must go to the full path.

@@ -412,6 +412,7 @@ cmd_demo() {
     note "  ${line[*]}"
     note "dig @127.0.0.1 ha1.com -> $(client dig +short @127.0.0.1 ha1.com A | paste -sd, -)"
     note "direct to A's DNS, 8 queries: $(digs $IP_a ha.com 8)"
+    note "which host answers each VIP (dig +nsid): VIP1 $(client dig +nsid +time=1 +tries=1 @$VIP1 ha.com A | sed -n 's/^; NSID: .*(\"\(.*\)\")$/\1/p'), VIP2 $(client dig +nsid +time=1 +tries=1 @$VIP2 ha.com A | sed -n 's/^; NSID: .*(\"\(.*\)\")$/\1/p')"
     note "curl http://ha.com/ -> $(curl_page http://ha.com/)"
     note "curl http://ha1.com/ -> $(curl_page http://ha1.com/)"
 

@@ -30,6 +30,7 @@ use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinDecoder, BinEncoder};
 use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 
+use crate::ede::Ede;
 use crate::handler::Snapshot;
 use crate::pool::{Pool, PoolType, Selection};
 use crate::resolve::{find_cut, plan, Plan, PoolStep};
@@ -83,6 +84,10 @@ pub struct Body {
     /// pointers (`relocs`), which move by the length difference.
     pub qlen: usize,
     pub relocs: Box<[u16]>,
+    /// The Extended DNS Error an EDNS client gets with it (RFC 8914).
+    pub ede: Option<Ede>,
+    /// How the query's case goes into it.
+    pub case: Case,
 }
 
 impl Body {
@@ -176,9 +181,26 @@ pub fn wire_name(name: &LowerName) -> Option<Vec<u8>> {
     (out.len() <= 255).then_some(out)
 }
 
+/// How the owner of the first answer record (the query name, at the start
+/// of a body) takes the query's case (0x20, as NSD and Knot answer): the
+/// full path writes the query's own name there ([`crate::handler`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// No answer is owned by the query name.
+    None,
+    /// The name's case changes nothing else in the body: copy the query's
+    /// name over the first `len` bytes.
+    Free(usize),
+    /// Later names compress against it differently by case: only a query
+    /// whose name has exactly the body's bytes is answered here.
+    Exact(usize),
+}
+
 /// Encodes a response exactly like the full path (same builder, same
 /// encoder) for a question `qname qtype IN` and returns the part after the
-/// question.
+/// question. Answers owned by the query name are encoded with the lowercase
+/// name and, to learn whether its case matters ([`Case`]), again with it
+/// uppercased.
 fn encode(
     qname: &[u8],
     qtype: u16,
@@ -188,41 +210,102 @@ fn encode(
     authority: &[&Record],
     additional: &[&Record],
 ) -> Option<Body> {
-    let mut q = Vec::with_capacity(qname.len() + 4);
-    q.extend_from_slice(qname);
-    q.extend_from_slice(&qtype.to_be_bytes());
-    q.extend_from_slice(&1u16.to_be_bytes());
-    let queries = Queries::read(&mut BinDecoder::new(&q), 1).ok()?;
-    let request = Metadata::new(0, MessageType::Query, OpCode::Query);
-    let mut metadata = Metadata::response_from_request(&request);
-    metadata.authoritative = aa;
-    metadata.recursion_available = false;
-    metadata.response_code = rcode;
-    let resp = MessageResponseBuilder::new(&queries, None).build(
-        metadata,
-        answers.iter().copied(),
-        authority.iter().copied(),
-        std::iter::empty(),
-        additional.iter().copied(),
-    );
-    let mut buf = Vec::with_capacity(512);
-    let mut enc = BinEncoder::new(&mut buf);
-    resp.destructive_emit(&mut enc).ok()?;
-    let start = 12 + q.len();
-    if buf.len() < start || buf[start - q.len()..start] != q[..] {
-        return None;
+    // The encoding itself, for a given answer section.
+    let raw = |answers: &[&Record]| -> Option<Body> {
+        let mut q = Vec::with_capacity(qname.len() + 4);
+        q.extend_from_slice(qname);
+        q.extend_from_slice(&qtype.to_be_bytes());
+        q.extend_from_slice(&1u16.to_be_bytes());
+        let queries = Queries::read(&mut BinDecoder::new(&q), 1).ok()?;
+        let request = Metadata::new(0, MessageType::Query, OpCode::Query);
+        let mut metadata = Metadata::response_from_request(&request);
+        metadata.authoritative = aa;
+        metadata.recursion_available = false;
+        metadata.response_code = rcode;
+        let resp = MessageResponseBuilder::new(&queries, None).build(
+            metadata,
+            answers.iter().copied(),
+            authority.iter().copied(),
+            std::iter::empty(),
+            additional.iter().copied(),
+        );
+        let mut buf = Vec::with_capacity(512);
+        let mut enc = BinEncoder::new(&mut buf);
+        resp.destructive_emit(&mut enc).ok()?;
+        let start = 12 + q.len();
+        if buf.len() < start || buf[start - q.len()..start] != q[..] {
+            return None;
+        }
+        let u = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
+        Some(Body {
+            aa: buf[2] & 0x04 != 0,
+            rcode: buf[3] & 0x0f,
+            an: u(6),
+            ns: u(8),
+            ar: u(10),
+            bytes: buf[start..].into(),
+            qlen: q.len(),
+            relocs: Box::new([]),
+            ede: None,
+            case: Case::None,
+        })
+    };
+    let lname = name_from_wire(qname)?;
+    let owned = answers
+        .first()
+        .is_some_and(|r| LowerName::new(&r.name) == LowerName::new(&lname));
+    if !owned {
+        return raw(answers);
     }
-    let u = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
-    Some(Body {
-        aa: buf[2] & 0x04 != 0,
-        rcode: buf[3] & 0x0f,
-        an: u(6),
-        ns: u(8),
-        ar: u(10),
-        bytes: buf[start..].into(),
-        qlen: q.len(),
-        relocs: Box::new([]),
-    })
+    let upper = Name::from_ascii(lname.to_ascii().to_ascii_uppercase()).ok()?;
+    let with_owner = |owner: &Name| -> Vec<Record> {
+        answers
+            .iter()
+            .map(|r| {
+                let mut r = (*r).clone();
+                if LowerName::new(&r.name) == LowerName::new(owner) {
+                    r.name = owner.clone();
+                }
+                r
+            })
+            .collect()
+    };
+    let (lo, up) = (with_owner(&lname), with_owner(&upper));
+    let (lo, up): (Vec<&Record>, Vec<&Record>) = (lo.iter().collect(), up.iter().collect());
+    let mut body = raw(&lo)?;
+    let other = raw(&up)?;
+    let len = qname.len();
+    let free = body.bytes.len() == other.bytes.len()
+        && body.bytes[..len].eq_ignore_ascii_case(&other.bytes[..len])
+        && body.bytes[len..] == other.bytes[len..];
+    body.case = if !body
+        .bytes
+        .get(..len)
+        .is_some_and(|b| b.eq_ignore_ascii_case(qname))
+    {
+        Case::None // not written out in full here (nothing to patch)
+    } else if free {
+        Case::Free(len)
+    } else {
+        Case::Exact(len)
+    };
+    Some(body)
+}
+
+/// A lowercase wire name as a [`Name`].
+fn name_from_wire(wire: &[u8]) -> Option<Name> {
+    let mut labels = Vec::new();
+    let mut i = 0;
+    while let Some(&l) = wire.get(i) {
+        if l == 0 {
+            break;
+        }
+        labels.push(wire.get(i + 1..i + 1 + usize::from(l))?);
+        i += 1 + usize::from(l);
+    }
+    let mut n = Name::from_labels(labels).ok()?;
+    n.set_fqdn(true);
+    Some(n)
 }
 
 /// Like [`encode`], for a body shared by every name of a zone: encodes it
@@ -345,10 +428,13 @@ fn pool_answer(
         &[&zone.negative_soa],
         &[],
     )?;
-    let servfail = encode(wire, qt, false, ResponseCode::ServFail, &[], &[], &[])?;
+    let servfail = Body {
+        ede: Some(Ede::POOL_DOWN),
+        ..encode(wire, qt, false, ResponseCode::ServFail, &[], &[], &[])?
+    };
     let max_len = [&full, &nodata, &servfail]
         .iter()
-        .map(|b| b.bytes.len())
+        .map(|b| b.bytes.len() + b.ede.map_or(0, |e| e.option_len()))
         .max()
         .unwrap_or(0);
     Some(PoolAnswer {
@@ -397,8 +483,9 @@ impl Table {
     pub fn build(snap: Arc<Snapshot>) -> Table {
         let mut names: FxMap<Box<[u8]>, NameEntry> = FxMap::default();
         let mut apexes: FxMap<Box<[u8]>, ZoneEntry> = FxMap::default();
-        let refused = Arc::new(
-            encode(&[0], 1, false, ResponseCode::Refused, &[], &[], &[]).unwrap_or(Body {
+        let refused = Arc::new(Body {
+            ede: Plan::refused().ede,
+            ..encode(&[0], 1, false, ResponseCode::Refused, &[], &[], &[]).unwrap_or(Body {
                 aa: false,
                 rcode: u16::from(ResponseCode::Refused) as u8,
                 an: 0,
@@ -407,8 +494,10 @@ impl Table {
                 bytes: Box::new([]),
                 qlen: 5,
                 relocs: Box::new([]),
-            }),
-        );
+                ede: None,
+                case: Case::None,
+            })
+        });
         for zone in snap.zones.iter() {
             let Some(apex) = wire_name(&zone.origin) else {
                 continue;
@@ -420,7 +509,7 @@ impl Table {
             {
                 continue; // a duplicate origin (never served)
             }
-            let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty();
+            let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty() && !zone.has_dnames;
             let neg =
                 |rcode| encode_shared(&apex, true, rcode, &[&zone.negative_soa]).map(Arc::new);
             let nodata = neg(ResponseCode::NoError);
@@ -539,9 +628,21 @@ pub struct Fields {
     pub an: u16,
     pub ns: u16,
     pub ar: u16,
+    pub ede: Option<Ede>,
+    pub case: Case,
 }
 
 impl Body {
+    /// Whether this body can answer a query whose name is `qname` (its
+    /// wire bytes, in the query's case).
+    #[inline]
+    pub fn case_ok(&self, qname: &[u8]) -> bool {
+        match self.case {
+            Case::Exact(len) => self.bytes.get(..len) == Some(qname),
+            _ => true,
+        }
+    }
+
     pub fn fields(&self) -> Fields {
         Fields {
             aa: self.aa,
@@ -549,6 +650,8 @@ impl Body {
             an: self.an,
             ns: self.ns,
             ar: self.ar,
+            ede: self.ede,
+            case: self.case,
         }
     }
 }

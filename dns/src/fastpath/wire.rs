@@ -10,7 +10,7 @@
 //! options); trailing bytes; names or types not precompiled; answers that
 //! would not fit the client's UDP size.
 
-use super::table::{write_pool, Fields, Lookup, Table};
+use super::table::{write_pool, Case, Fields, Lookup, Table};
 use crate::stats::{Count, Stats, Transport};
 
 /// Fixed part of the OPT record we add: root name, type 41.
@@ -131,6 +131,8 @@ pub fn answer_on<S: Count + ?Sized>(
     let opt_len = if opt_size.is_some() { 11 } else { 0 };
     let limit = limit.min(out.len());
     let lookup = table.lookup(&key[..p.name_len], p.qtype)?;
+    // The query's name as sent (case kept): answers owned by it repeat it.
+    let qname = &q[12..12 + p.name_len];
     let start = p.qend;
     let (
         Fields {
@@ -139,11 +141,14 @@ pub fn answer_on<S: Count + ?Sized>(
             an,
             ns,
             ar,
+            ede,
+            case,
         },
         blen,
     ) = match lookup {
         Lookup::Fixed(b) => {
-            if start + b.bytes.len() + opt_len > limit {
+            let ede_len = opt_size.and(b.ede).map_or(0, |e| e.option_len());
+            if start + b.bytes.len() + opt_len + ede_len > limit || !b.case_ok(qname) {
                 return None;
             }
             let n = b.write(&mut out[start..], qlen)?;
@@ -152,12 +157,21 @@ pub fn answer_on<S: Count + ?Sized>(
         Lookup::Pool(pa) => {
             // Check the fit before the counter moves (the full path would
             // move it once more).
-            if start + pa.max_len + opt_len > limit {
+            if start + pa.max_len + opt_len > limit
+                || ![&pa.full, &pa.nodata, &pa.servfail]
+                    .iter()
+                    .all(|b| b.case_ok(qname))
+            {
                 return None;
             }
             write_pool(pa, &mut out[start..], stats)?
         }
     };
+    if let Case::Free(len) | Case::Exact(len) = case {
+        if an > 0 {
+            out[start..start + len].copy_from_slice(&qname[..len]);
+        }
+    }
     out[..2].copy_from_slice(&q[..2]);
     out[2] = 0x80 | if aa { 0x04 } else { 0 } | (q[2] & 0x01);
     out[3] = (q[3] & 0x10) | rcode;
@@ -171,8 +185,14 @@ pub fn answer_on<S: Count + ?Sized>(
     if let Some(size) = opt_size {
         out[end..end + 3].copy_from_slice(&OPT_HEAD);
         out[end + 3..end + 5].copy_from_slice(&size.to_be_bytes());
-        out[end + 5..end + 11].copy_from_slice(&[0; 6]);
-        end += 11;
+        out[end + 5..end + 9].copy_from_slice(&[0; 4]);
+        // RFC 8914: the reason for REFUSED / SERVFAIL, as the full path says it.
+        let rdlen = match ede {
+            Some(e) => e.write_option(&mut out[end + 11..])?,
+            None => 0,
+        };
+        out[end + 9..end + 11].copy_from_slice(&(rdlen as u16).to_be_bytes());
+        end += 11 + rdlen;
     }
     if let Some(st) = stats {
         st.query(transport, p.qtype, u16::from(rcode));

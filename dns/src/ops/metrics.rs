@@ -8,7 +8,8 @@
 //!   `hadns_dns_transport_queries_total{transport}`,
 //!   `hadns_pool_member_answers_total{pool,member}` (from [`crate::stats`])
 //! - `hadns_pool_member_up{pool,member}`, `hadns_pool_member_weight{pool,member}`
-//! - `hadns_zone_serial{zone}`
+//! - `hadns_zone_serial{zone}`, `hadns_zone_load_failed{zone,file}` (1 per
+//!   zone file that failed to load; its last good copy may still be served)
 //! - `hadns_vrrp_state{instance,state}` (1 for the current state),
 //!   `hadns_vrrp_priority{instance}`, `hadns_vrrp_vips_held{instance}`,
 //!   `hadns_vrrp_transitions_total{instance}`,
@@ -151,6 +152,20 @@ pub fn render(s: &Status) -> String {
             (
                 vec![("zone", z.origin.as_str().into())],
                 u64::from(z.serial),
+            )
+        }),
+    );
+    e.family(
+        "hadns_zone_load_failed",
+        Kind::Gauge,
+        "1 for a zone file that failed to load (the other zones are served).",
+        s.zones_failed.iter().map(|z| {
+            (
+                vec![
+                    ("zone", z.origin.as_str().into()),
+                    ("file", z.file.to_string_lossy()),
+                ],
+                1,
             )
         }),
     );

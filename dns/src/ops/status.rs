@@ -122,6 +122,7 @@ impl StatusSource {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             zones,
+            zones_failed: zones_failed(&self.handler),
             vrrp,
             pools,
             checks,
@@ -176,6 +177,21 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
     (zones, pools)
 }
 
+/// The zone files that failed to load (the others are served).
+fn zones_failed(handler: &Handler) -> Vec<ZoneFailView> {
+    let snap = handler.snapshot();
+    snap.zones
+        .failed()
+        .iter()
+        .map(|f| ZoneFailView {
+            origin: f.origin.to_string(),
+            file: f.file.clone(),
+            error: crate::app::one_line(&f.error.to_string()),
+            kept_serial: f.kept_serial,
+        })
+        .collect()
+}
+
 /// A point-in-time view of a running hadns (`hadns status --json`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -189,6 +205,8 @@ pub struct Status {
     /// None until the first SIGHUP.
     pub last_reload: Option<ReloadView>,
     pub zones: Vec<ZoneView>,
+    /// Zone files that failed to load; the other zones are served.
+    pub zones_failed: Vec<ZoneFailView>,
     pub vrrp: Vec<VrrpView>,
     pub pools: Vec<PoolView>,
     pub checks: Vec<CheckView>,
@@ -211,6 +229,15 @@ pub struct ZoneView {
     pub serial: u32,
     pub records: usize,
     pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneFailView {
+    pub origin: String,
+    pub file: PathBuf,
+    pub error: String,
+    /// Serial of the last good copy still served; None: not served.
+    pub kept_serial: Option<u32>,
 }
 
 /// One VRRP instance: the engine's status (name, state, priority, master,
@@ -380,6 +407,13 @@ impl Status {
                 z.file.display()
             );
         }
+        for z in &self.zones_failed {
+            let served = match z.kept_serial {
+                Some(serial) => format!("serving last good serial {serial}"),
+                None => "not served".into(),
+            };
+            let _ = writeln!(o, "zone {} FAILED, {served}: {}", z.origin, z.error);
+        }
         for v in &self.vrrp {
             vrrp_text(&mut o, v);
         }
@@ -517,6 +551,7 @@ mod tests {
                 records: 9,
                 file: "/etc/hadns/zones/ha.com.zone".into(),
             }],
+            zones_failed: vec![],
             vrrp,
             pools: Vec::new(),
             checks: Vec::new(),

@@ -12,17 +12,34 @@
 //! that fails with the same error (or that yields the record to blame) ends
 //! at the offending line. This only runs on the error path.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use hickory_proto::rr::{LowerName, Name, Record};
+use hickory_proto::rr::{LowerName, Name, RData, Record};
 use hickory_proto::serialize::txt::Parser;
 
-use super::store::{build_zone, Zone, Zones};
+use super::store::{build_zone, Zone, ZoneFailure, Zones};
 use super::ZoneError;
 
 impl Zones {
-    /// Loads every `*.zone` file (sorted by name) in `dir`.
+    /// Loads every `*.zone` file (sorted by name) in `dir`; any file that
+    /// fails is an error (see [`Zones::load_each`] for the lenient load).
     pub fn load_dir(dir: &Path) -> Result<Zones, ZoneError> {
+        let mut zones = Zones::load_each(dir, None)?;
+        match zones.failed.is_empty() {
+            true => Ok(zones),
+            false => Err(zones.failed.swap_remove(0).error),
+        }
+    }
+
+    /// Loads every `*.zone` file (sorted by name) in `dir`, each on its own,
+    /// like NSD and Knot: a file that fails is recorded in
+    /// [`Zones::failed`] and the others are served. When `previous` (the
+    /// zones served now, on a reload) has a zone from the same file, that
+    /// last good copy is kept instead. Only an unreadable folder or one
+    /// without `*.zone` files fails the whole load.
+    pub fn load_each(dir: &Path, previous: Option<&Zones>) -> Result<Zones, ZoneError> {
         let rd = std::fs::read_dir(dir).map_err(|source| ZoneError::ReadDir {
             dir: dir.to_path_buf(),
             source,
@@ -34,24 +51,8 @@ impl Zones {
                 source,
             })?;
             let path = entry.path();
-            if path.extension().is_none_or(|e| e != "zone") {
-                continue;
-            }
-            // A `*.zone` entry that is not a readable regular file (a
-            // dangling symlink, a symlink loop, a folder) is an error, not a
-            // zone silently left out.
-            match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() => files.push(path),
-                Ok(_) => {
-                    return Err(ZoneError::Read {
-                        path,
-                        source: std::io::Error::new(
-                            std::io::ErrorKind::InvalidInput,
-                            "not a regular file",
-                        ),
-                    })
-                }
-                Err(source) => return Err(ZoneError::Read { path, source }),
+            if path.extension().is_some_and(|e| e == "zone") {
+                files.push(path);
             }
         }
         files.sort();
@@ -60,19 +61,65 @@ impl Zones {
                 dir: dir.to_path_buf(),
             });
         }
-        let mut zones: Vec<Zone> = Vec::with_capacity(files.len());
+        let mut zones: Vec<Arc<Zone>> = Vec::with_capacity(files.len());
+        let mut failed = Vec::new();
         for f in &files {
-            let z = load_zone_file(f)?;
-            if let Some(other) = zones.iter().find(|o| o.origin == z.origin) {
-                return Err(ZoneError::Duplicate {
-                    path: f.clone(),
-                    origin: z.origin.to_string(),
-                    other: other.file.clone(),
-                });
+            match load_regular_file(f) {
+                Ok(z) => match zones.iter().find(|o| o.origin == z.origin) {
+                    Some(other) => failed.push((
+                        f.clone(),
+                        ZoneError::Duplicate {
+                            path: f.clone(),
+                            origin: z.origin.to_string(),
+                            other: other.file.clone(),
+                        },
+                    )),
+                    None => zones.push(Arc::new(z)),
+                },
+                Err(e) => failed.push((f.clone(), e)),
             }
-            zones.push(z);
         }
-        Ok(Zones::from_zones(zones))
+        let failed = failed
+            .into_iter()
+            .map(|(file, error)| {
+                // The last good copy of this file's zone, unless a file
+                // that loaded now serves that origin.
+                let kept = previous
+                    .and_then(|p| p.iter_arc().find(|z| z.file == file))
+                    .filter(|z| zones.iter().all(|o| o.origin != z.origin))
+                    .cloned();
+                let origin = match &kept {
+                    Some(z) => z.origin.clone(),
+                    None => LowerName::new(&origin_from_file(&file)),
+                };
+                let kept_serial = kept.as_ref().map(|z| z.serial);
+                zones.extend(kept);
+                ZoneFailure {
+                    file,
+                    origin,
+                    error,
+                    kept_serial,
+                }
+            })
+            .collect();
+        Ok(Zones::from_arcs(zones, failed))
+    }
+}
+
+/// Loads one `*.zone` entry of the folder: one that is not a readable
+/// regular file (a dangling symlink, a symlink loop, a folder) is an error,
+/// not a zone silently left out.
+fn load_regular_file(path: &Path) -> Result<Zone, ZoneError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => load_zone_file(path),
+        Ok(_) => Err(ZoneError::Read {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+        }),
+        Err(source) => Err(ZoneError::Read {
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -228,20 +275,198 @@ fn expand_at<'a>(line: &'a str, origin: &Name) -> std::borrow::Cow<'a, str> {
     std::borrow::Cow::Owned(out)
 }
 
-fn parse_text(text: &str, path: &Path, origin: &Name) -> Result<Vec<Record>, String> {
+fn parse_text(
+    text: &str,
+    path: &Path,
+    origin: &Name,
+    extra: &[RData],
+) -> Result<Vec<Record>, String> {
     let (_, map) = Parser::new(text, Some(path.to_path_buf()), Some(origin.clone()))
         .parse()
         .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for set in map.into_values() {
-        out.extend(set.records_without_rrsigs().cloned());
+        out.extend(set.records_without_rrsigs().map(|r| restore(r, extra)));
     }
     Ok(out)
 }
 
+/// The placeholder TXT a rewritten record carries: its index into the
+/// RDATA read by [`super::rdata`].
+const PLACEHOLDER: &str = "hadns-rdata-placeholder-";
+
+/// A record with its placeholder (if any) replaced by the RDATA it stands for.
+fn restore(r: &Record, extra: &[RData]) -> Record {
+    let mut r = r.clone();
+    if let RData::TXT(t) = &r.data {
+        if let [one] = t.txt_data.as_ref() {
+            let idx = std::str::from_utf8(one)
+                .ok()
+                .and_then(|s| s.strip_prefix(PLACEHOLDER))
+                .and_then(|n| n.parse::<usize>().ok());
+            if let Some(data) = idx.and_then(|i| extra.get(i)) {
+                r.data = data.clone();
+            }
+        }
+    }
+    r
+}
+
+/// Rewrites the records hickory's parser cannot read (types it has no
+/// text form for, RFC 3597 generic RDATA, see [`super::rdata`]) into a
+/// placeholder TXT on the same line (continuation lines are blanked, so
+/// line numbers stay), and returns their RDATA. Pre-signed zone data is an
+/// error naming the line.
+fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
+    let mut extra = Vec::new();
+    let mut current = origin.clone();
+    let lines: Vec<&str> = sp.text.lines().collect();
+    let mut out: Vec<Cow<'_, str>> = Vec::new();
+    let mut changed = false;
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let (f, no) = sp.lines[i];
+        let err = |message: String| ZoneError::Parse {
+            path: sp.files[f].clone(),
+            line: no,
+            message,
+        };
+        let words = word_spans(line);
+        if let Some((w0, _)) = words.first() {
+            if w0.eq_ignore_ascii_case("$ORIGIN") {
+                if let Some(n) = words
+                    .get(1)
+                    .and_then(|(o, _)| Name::parse(o, Some(&current)).ok())
+                {
+                    current = n;
+                }
+            }
+        }
+        let skip = usize::from(!line.starts_with(char::is_whitespace));
+        let head = words
+            .iter()
+            .skip(skip)
+            .take_while(|(w, _)| is_ttl_or_class(w))
+            .count();
+        let ty = words.get(skip + head.min(2)).cloned();
+        let Some((ty, ty_at)) = ty.filter(|_| !line.trim_start().starts_with('$')) else {
+            out.push(Cow::Borrowed(line));
+            i += 1;
+            continue;
+        };
+        let generic = words
+            .get(skip + head.min(2) + 1)
+            .is_some_and(|(w, _)| *w == "\\#");
+        // Cheap for the common types (no allocation): a type hickory
+        // knows is looked up only in generic form.
+        let known = super::rdata::extra_type(ty);
+        let code = match known {
+            Some(c) => Some(c),
+            None if generic => super::rdata::type_code(ty),
+            None => None,
+        };
+        if let Some(t) = super::rdata::presigned(ty, code) {
+            return Err(err(format!(
+                "{t}: pre-signed zone data is not served (hadns does not do DNSSEC yet); load the unsigned zone"
+            )));
+        }
+        let Some(code) = code else {
+            out.push(Cow::Borrowed(line));
+            i += 1;
+            continue;
+        };
+        // The RDATA, over the following lines while a parenthesis is open.
+        let mut rdata = line[ty_at + ty.len()..].to_string();
+        let first = i;
+        while paren_depth(&rdata) > 0 && i + 1 < lines.len() {
+            i += 1;
+            rdata.push('\n');
+            rdata.push_str(lines[i]);
+        }
+        let toks = super::rdata::tokenize(&rdata).map_err(&err)?;
+        let data =
+            super::rdata::parse(code, &toks, &current).map_err(|m| err(format!("{ty}: {m}")))?;
+        out.push(Cow::Owned(format!(
+            "{}TXT \"{PLACEHOLDER}{}\"",
+            &lines[first][..ty_at],
+            extra.len()
+        )));
+        out.extend((first..i).map(|_| Cow::Borrowed("")));
+        extra.push(data);
+        changed = true;
+        i += 1;
+    }
+    if changed {
+        let mut text = String::with_capacity(sp.text.len());
+        for l in &out {
+            text.push_str(l);
+            text.push('\n');
+        }
+        sp.text = text;
+    }
+    Ok(extra)
+}
+
+/// Whitespace-separated words of a line before any comment, with their
+/// byte offsets (a `(` ends a word).
+fn word_spans(line: &str) -> Vec<(&str, usize)> {
+    let code = line.split(';').next().unwrap_or("");
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in code.char_indices() {
+        let sep = c.is_whitespace() || c == '(' || c == ')' || c == '"';
+        match (sep, start) {
+            (true, Some(s)) => {
+                out.push((&code[s..i], s));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+        if c == '"' {
+            break; // quoted RDATA: the head is before it
+        }
+    }
+    if let Some(s) = start {
+        out.push((&code[s..], s));
+    }
+    out
+}
+
+/// A TTL (`300`, `1h30m`) or a class (`IN`, `CH`, `CLASS1`...).
+fn is_ttl_or_class(w: &str) -> bool {
+    let u = w.to_ascii_uppercase();
+    w.starts_with(|c: char| c.is_ascii_digit())
+        || matches!(u.as_str(), "IN" | "CH" | "CS" | "HS" | "NONE" | "ANY")
+        || u.strip_prefix("CLASS")
+            .is_some_and(|n| n.parse::<u16>().is_ok())
+}
+
+/// Open parentheses (outside quotes and comments) at the end of `s`.
+fn paren_depth(s: &str) -> i32 {
+    let (mut depth, mut quoted, mut comment) = (0, false, false);
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => comment = false,
+            _ if comment => {}
+            '\\' if quoted => {
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ';' if !quoted => comment = true,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
 /// Finds the line an error comes from: the shortest prefix of `sp` that
 /// fails with the same message. Returns (file, 1-based line).
-fn locate_error(sp: &Spliced, origin: &Name, message: &str) -> (PathBuf, usize) {
+fn locate_error(sp: &Spliced, origin: &Name, message: &str, extra: &[RData]) -> (PathBuf, usize) {
     let offsets: Vec<usize> = {
         let mut v = Vec::with_capacity(sp.lines.len());
         let mut off = 0;
@@ -255,7 +480,7 @@ fn locate_error(sp: &Spliced, origin: &Name, message: &str) -> (PathBuf, usize) 
     let fails_same = |k: usize| -> bool {
         // prefix of k lines
         let end = offsets[k - 1];
-        matches!(parse_text(&sp.text[..end], &sp.files[0], origin), Err(m) if m == message)
+        matches!(parse_text(&sp.text[..end], &sp.files[0], origin, extra), Err(m) if m == message)
     };
     let (mut lo, mut hi) = (1usize, n.max(1));
     if n == 0 {
@@ -276,7 +501,7 @@ fn locate_error(sp: &Spliced, origin: &Name, message: &str) -> (PathBuf, usize) 
 /// Finds the line a parsed record comes from: the shortest prefix of `sp`
 /// (cut only where no parenthesis is open) whose parse yields it. Returns
 /// (file, 1-based line). Only runs on the error path.
-fn locate_record(sp: &Spliced, origin: &Name, rec: &Record) -> (PathBuf, usize) {
+fn locate_record(sp: &Spliced, origin: &Name, rec: &Record, extra: &[RData]) -> (PathBuf, usize) {
     // Line ends where a record cannot continue on the next line.
     // (first line of the last record, end offset)
     let mut cuts = Vec::new();
@@ -315,8 +540,10 @@ fn locate_record(sp: &Spliced, origin: &Name, rec: &Record) -> (PathBuf, usize) 
         )
         .parse()
         .is_ok_and(|(_, map)| {
-            map.values()
-                .any(|set| set.records_without_rrsigs().any(same))
+            map.values().any(|set| {
+                set.records_without_rrsigs()
+                    .any(|r| same(&restore(r, extra)))
+            })
         })
     };
     if cuts.is_empty() || !has(cuts.len() - 1) {
@@ -347,11 +574,12 @@ fn origin_from_file(path: &Path) -> Name {
 /// without `$ORIGIN` are relative to the file name (`ha.com.zone` -> `ha.com.`).
 pub fn load_zone_file(path: &Path) -> Result<Zone, ZoneError> {
     let origin0 = origin_from_file(path);
-    let sp = splice(path, &origin0)?;
-    let records = match parse_text(&sp.text, path, &origin0) {
+    let mut sp = splice(path, &origin0)?;
+    let extra = rewrite(&mut sp, &origin0)?;
+    let records = match parse_text(&sp.text, path, &origin0, &extra) {
         Ok(r) => r,
         Err(message) => {
-            let (file, line) = locate_error(&sp, &origin0, &message);
+            let (file, line) = locate_error(&sp, &origin0, &message, &extra);
             return Err(ZoneError::Parse {
                 path: file,
                 line,
@@ -361,7 +589,7 @@ pub fn load_zone_file(path: &Path) -> Result<Zone, ZoneError> {
     };
     build_zone(path, records).map_err(|bad| match bad.at {
         Some(rec) => {
-            let (file, line) = locate_record(&sp, &origin0, &rec);
+            let (file, line) = locate_record(&sp, &origin0, &rec, &extra);
             ZoneError::InvalidAt {
                 path: file,
                 line,
@@ -562,5 +790,61 @@ mod tests {
         let n = |s: &str| LowerName::new(&fqdn(s).unwrap());
         assert!(z.nodes[&n("b.c.e.example")].rrsets.is_empty());
         assert!(z.nodes.contains_key(&n("c.e.example")));
+    }
+
+    #[test]
+    fn types_hickory_cannot_read_are_loaded() {
+        let d = tmpdir("types");
+        let f = d.join("ty.example.zone");
+        std::fs::write(
+            &f,
+            format!(
+                "$TTL 60\n{SOA}dn DNAME target.example.\nds DS 60485 5 1 ( 2BB183AF\n 5F225881 )\nloc LOC ( 52 22 23.000 N\n 4 53 32.000 E -2.00m )\nga A \\# 4 0a000001\ngen TYPE65000 \\# 3 abcdef\nafter A 10.0.0.7\n"
+            ),
+        )
+        .unwrap();
+        let z = load_zone_file(&f).unwrap();
+        let n = |s: &str| LowerName::new(&fqdn(s).unwrap());
+        let get = |name: &str, t: u16| {
+            z.nodes[&n(name)]
+                .get(RecordType::from(t))
+                .map(|s| s.records[0].data.clone())
+        };
+        assert!(matches!(
+            get("dn.ty.example", 39),
+            Some(RData::Unknown { .. })
+        ));
+        assert!(matches!(
+            get("ds.ty.example", 43),
+            Some(RData::Unknown { .. })
+        ));
+        assert!(get("loc.ty.example", 29).is_some());
+        assert_eq!(
+            get("ga.ty.example", 1),
+            Some(RData::A(hickory_proto::rr::rdata::A::new(10, 0, 0, 1)))
+        );
+        assert!(get("gen.ty.example", 65000).is_some());
+        assert!(
+            get("after.ty.example", 1).is_some(),
+            "lines after a multi-line record"
+        );
+        // Errors name the line: bad RDATA, pre-signed data.
+        for (body, line, what) in [
+            ("x A 10.0.0.1\ngen TYPE65000 \\# 2 abcdef\n", 6, "length 2"),
+            ("x A 10.0.0.1\n@ DNSKEY 257 3 8 AwEAAa==\n", 6, "pre-signed"),
+            (
+                "x A 10.0.0.1\nr RRSIG A 8 2 60 ( 1 2 3 x. abc )\n",
+                6,
+                "DNSSEC",
+            ),
+            ("y EUI48 00-00\n", 5, "6 hex pairs"),
+        ] {
+            std::fs::write(&f, format!("$TTL 60\n{SOA}{body}")).unwrap();
+            let e = load_zone_file(&f).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{}:{line}: ", f.display())) && e.contains(what),
+                "{body:?}: {e}"
+            );
+        }
     }
 }

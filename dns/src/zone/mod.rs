@@ -3,12 +3,13 @@
 //! about pools: [`crate::snapshot`] overlays those.
 
 pub mod file;
+pub mod rdata;
 pub mod store;
 
 use std::path::PathBuf;
 
 pub use file::load_zone_file;
-pub use store::{Node, RrSet, Zone, Zones};
+pub use store::{Node, RrSet, Zone, ZoneFailure, Zones};
 
 /// Errors from loading zone files and checking pools against them.
 #[derive(Debug, thiserror::Error)]

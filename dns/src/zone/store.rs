@@ -12,9 +12,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncodable;
+
+use super::ZoneError;
 
 /// All RRs of one type at one name.
 #[derive(Debug, Clone)]
@@ -56,6 +59,8 @@ pub struct Zone {
     pub has_wildcards: bool,
     /// Names below the apex that carry NS records (delegation points).
     pub cuts: HashSet<LowerName>,
+    /// True if some name in the zone has a DNAME (RFC 6672).
+    pub has_dnames: bool,
 }
 
 impl Zone {
@@ -65,22 +70,43 @@ impl Zone {
     }
 }
 
-/// Every zone we serve, longest origin first.
+/// Every zone we serve, longest origin first, and the zone files that
+/// failed to load.
 #[derive(Debug, Default)]
 pub struct Zones {
-    zones: Vec<Zone>,
+    zones: Vec<Arc<Zone>>,
     /// Index into `zones` by origin (the first of duplicates).
     by_origin: HashMap<LowerName, usize>,
+    pub(super) failed: Vec<ZoneFailure>,
+}
+
+/// A zone file that did not load (NSD and Knot serve the others too).
+#[derive(Debug)]
+pub struct ZoneFailure {
+    pub file: PathBuf,
+    /// The origin of the last good copy, else the one the file name implies.
+    pub origin: LowerName,
+    pub error: ZoneError,
+    /// The serial of the last good copy still served (after a reload), if any.
+    pub kept_serial: Option<u32>,
 }
 
 impl Zones {
-    pub fn from_zones(mut zones: Vec<Zone>) -> Zones {
+    pub fn from_zones(zones: Vec<Zone>) -> Zones {
+        Zones::from_arcs(zones.into_iter().map(Arc::new).collect(), Vec::new())
+    }
+
+    pub(super) fn from_arcs(mut zones: Vec<Arc<Zone>>, failed: Vec<ZoneFailure>) -> Zones {
         zones.sort_by_key(|z| std::cmp::Reverse(z.origin.num_labels()));
         let mut by_origin = HashMap::with_capacity(zones.len());
         for (i, z) in zones.iter().enumerate() {
             by_origin.entry(z.origin.clone()).or_insert(i);
         }
-        Zones { zones, by_origin }
+        Zones {
+            zones,
+            by_origin,
+            failed,
+        }
     }
 
     /// The zone with the longest origin that contains `name`: the name's
@@ -90,7 +116,7 @@ impl Zones {
         let mut n = name.clone();
         loop {
             if let Some(&i) = self.by_origin.get(&n) {
-                return self.zones.get(i);
+                return self.zones.get(i).map(|z| &**z);
             }
             if n.is_root() {
                 return None;
@@ -100,7 +126,27 @@ impl Zones {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Zone> {
+        self.zones.iter().map(|z| &**z)
+    }
+
+    pub(super) fn iter_arc(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.zones.iter()
+    }
+
+    /// The zone files that failed to load (a kept last good copy of one is
+    /// among the zones above).
+    pub fn failed(&self) -> &[ZoneFailure] {
+        &self.failed
+    }
+
+    /// The failed zone file whose zone would hold `name` (more specific
+    /// than any loaded zone that holds it), if any.
+    pub fn failed_for(&self, name: &LowerName) -> Option<&ZoneFailure> {
+        let loaded = self.find(name).map_or(0, |z| z.origin.num_labels());
+        self.failed
+            .iter()
+            .filter(|f| f.kept_serial.is_none() && f.origin.zone_of(name))
+            .find(|f| f.origin.num_labels() > loaded)
     }
 
     pub fn len(&self) -> usize {
@@ -267,6 +313,9 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
         .map(|(n, _)| n.clone())
         .collect();
     let has_wildcards = nodes.keys().any(|n| n.is_wildcard());
+    let has_dnames = nodes
+        .values()
+        .any(|node| node.get(RecordType::DNAME).is_some());
     // Empty non-terminals: every ancestor of an owner name, up to the apex.
     let owners: Vec<LowerName> = nodes.keys().cloned().collect();
     for mut n in owners {
@@ -285,5 +334,6 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
         serial,
         has_wildcards,
         cuts,
+        has_dnames,
     })
 }

@@ -82,6 +82,41 @@ big     IN TXT "0123456789012345678901234567890123456789012345678901234567890123
         IN TXT "0123456789012345678901234567890123456789012345678901234567890123456789012345678901-8"
 "#;
 
+/// The zone `ty.test.`: the record types hickory's parser does not read
+/// (DS, DNAME, LOC, ... and RFC 3597 generic RDATA).
+pub const TY_ZONE: &str = r#"$ORIGIN ty.test.
+$TTL 300
+@       IN SOA ns1 hostmaster ( 1 3600 600 604800 60 )
+        IN NS  ns1
+ns1     IN A   192.0.2.53
+ds      IN NS  ns1
+ds      IN DS  60485 5 1 ( 2BB183AF5F22588179A53B0A
+                           98631FAD1A292118 )
+dn      IN DNAME target.example.
+dn2     DNAME  sub
+sub     IN A 192.0.2.9
+www.sub IN A 192.0.2.10
+loc     IN LOC 42 21 54 N 71 06 18 W -24m 30m
+uri     IN URI 10 1 "https://www.example.org/x"
+spf     IN SPF "v=spf1 ip4:192.0.2.0/24 -all"
+rp      IN RP  mbox.ty.test. txt
+afsdb   IN AFSDB 1 afs1
+kx      IN KX  10 kx1.example.
+dhcid   IN DHCID ( AAIBY2/AuCccgoJbsaxcQc9TUapptP69lOjxfNuVAA2kjEA= )
+ipsec   IN IPSECKEY ( 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJtugbo6BSGvgqt4AQ== )
+eui48   IN EUI48 00-00-5e-00-53-2a
+eui64   IN EUI64 00-00-5e-ef-10-00-00-2a
+apl     IN APL 1:192.168.32.0/21 !1:192.168.38.0/28 2:2001:db8::/32
+minfo   IN MINFO rm.example. em.example.
+l32     IN L32 10 10.1.2.0
+nid     IN NID 10 0014:4fff:ff20:ee64
+@       IN ZONEMD 2018031500 1 1 ( FEBE3D4CE2EC2FFA4BA99D46CD69D6D29711E55217057BEE
+                                   7EB1A7B641A47BA7FED2DD5B97AE499FAFA4F22C6BD647DE )
+gen     IN TYPE65000 \# 3 abcdef
+gen0    TYPE65001 \# 0
+ga      IN A \# 4 0a000001
+"#;
+
 /// The zone `low.test.`: SOA TTL 30 below MINIMUM 120 (negative TTL 30).
 pub const LOW_ZONE: &str = "$ORIGIN low.test.\n$TTL 300\n@ 30 IN SOA ns1.t.test. hm.t.test. 1 3600 600 604800 120\n@ NS ns1.t.test.\n";
 
@@ -433,6 +468,32 @@ pub fn rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// Adds `lines` at the top of the `[dns]` section of the config at `cfg`.
+pub fn dns_setting(cfg: &Path, lines: &str) {
+    let text = std::fs::read_to_string(cfg).expect("read config").replacen(
+        "[dns]\n",
+        &format!("[dns]\n{lines}\n"),
+        1,
+    );
+    std::fs::write(cfg, text).expect("write config");
+}
+
+/// Runs `dig @127.0.0.1 -p PORT ARGS..`, returns its stdout.
+pub fn dig(addr: SocketAddr, args: &[&str]) -> String {
+    let out = Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &addr.port().to_string(),
+            "+tries=2",
+            "+time=2",
+        ])
+        .args(args)
+        .output()
+        .expect("run dig");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs `hadns check --config cfg`, returns (exit success, stdout, stderr).

@@ -382,8 +382,9 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         }
                         let mut new_live = Live::start(&new.cfg, &new.snapshot, Some(live.checks()));
                         if new.cfg.vrrp != cfg.vrrp {
-                            crate::vrrp_glue::log_reload(&vrrp.reload(&new.cfg, new_live.checks()).await);
-                            status.set_vrrp(vrrp.statuses());
+                            let report = vrrp.reload(&new.cfg, new_live.checks()).await;
+                            crate::vrrp_glue::log_reload(&report);
+                            status.set_vrrp(vrrp.statuses(), report);
                         }
                         new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
                         let lines = summary(&new);

@@ -40,8 +40,6 @@ pub struct VrrpSet {
     stop: watch::Sender<bool>,
     /// Instances removed by a reload, still resigning.
     resigning: Vec<JoinHandle<()>>,
-    /// When the last `[[vrrp]]` reload ran and what it did (for status).
-    last_reload: Option<(std::time::SystemTime, ReloadReport)>,
 }
 
 /// One running instance, its config and its own stop (a reload that
@@ -94,11 +92,6 @@ impl VrrpSet {
 
     pub fn is_empty(&self) -> bool {
         self.members.is_empty()
-    }
-
-    /// When the last `[[vrrp]]` reload ran and its result (None before any).
-    pub fn last_reload(&self) -> Option<&(std::time::SystemTime, ReloadReport)> {
-        self.last_reload.as_ref()
     }
 
     /// Applies a reloaded `[[vrrp]]` (keepalived's reload): an unchanged
@@ -161,7 +154,6 @@ impl VrrpSet {
                 }
             }
         }
-        self.last_reload = Some((std::time::SystemTime::now(), report.clone()));
         report
     }
 
@@ -384,7 +376,6 @@ pub async fn spawn(
         members: Vec::new(),
         stop,
         resigning: Vec::new(),
-        last_reload: None,
     };
     for (index, inst) in cfg.vrrp.iter().enumerate() {
         match set.spawn_member(inst, checks).await {

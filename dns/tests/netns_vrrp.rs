@@ -1594,10 +1594,13 @@ fn sighup_applies_vrrp_changes_live() {
             Ok(v) => v,
             Err(_) => return false,
         };
-        v["vrrp"].as_array().is_some_and(|a| {
-            a.iter()
-                .any(|i| i["name"] == "VI_2" && i["state"] == "MASTER")
-        })
+        // ... and the last reload's result says what it did to [[vrrp]].
+        v["last_reload"]["ok"] == true
+            && v["last_reload"]["vrrp"]["added"][0] == "VI_2"
+            && v["vrrp"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|i| i["name"] == "VI_2" && i["state"] == "MASTER")
+            })
     });
     assert_eq!(
         vi1_changes(&lab),

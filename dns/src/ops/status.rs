@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use crate::handler::Handler;
 use crate::health::Checks;
 use crate::stats::StatsSnapshot;
+use crate::vrrp_glue::ReloadReport;
 
 /// Where the status comes from: the live handler (zones, pools, query
 /// counters), the VRRP instances, the current probes (swapped on reload)
@@ -37,6 +38,8 @@ pub struct StatusSource {
     started: Instant,
     started_at: SystemTime,
     last_reload: Mutex<Option<ReloadView>>,
+    /// What the reload in progress did to `[[vrrp]]` (see [`Self::set_vrrp`]).
+    vrrp_reload: Mutex<Option<ReloadReport>>,
 }
 
 impl StatusSource {
@@ -59,12 +62,19 @@ impl StatusSource {
             started: Instant::now(),
             started_at: SystemTime::now(),
             last_reload: Mutex::new(None),
+            vrrp_reload: Mutex::new(None),
         }
     }
 
-    /// The VRRP instances after a reload (added or removed ones).
-    pub fn set_vrrp(&self, vrrp: Vec<(String, watch::Receiver<InstanceStatus>)>) {
+    /// The VRRP instances after a reload changed `[[vrrp]]` (added or
+    /// removed ones), and what it did; shown with the reload's result.
+    pub fn set_vrrp(
+        &self,
+        vrrp: Vec<(String, watch::Receiver<InstanceStatus>)>,
+        report: ReloadReport,
+    ) {
         *self.instances.lock().unwrap_or_else(|p| p.into_inner()) = vrrp;
+        *self.vrrp_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(report);
     }
 
     /// The probes after a reload.
@@ -79,6 +89,11 @@ impl StatusSource {
             at: SystemTime::now(),
             ok: result.is_ok(),
             error: result.err(),
+            vrrp: self
+                .vrrp_reload
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
         };
         *self.last_reload.lock().unwrap_or_else(|p| p.into_inner()) = Some(view);
     }
@@ -221,6 +236,8 @@ pub struct ReloadView {
     pub ok: bool,
     /// Why the reload failed (the last good config is still served).
     pub error: Option<String>,
+    /// What it did to the `[[vrrp]]` instances; None when they did not change.
+    pub vrrp: Option<ReloadReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -394,6 +411,13 @@ impl Status {
                     Some(e) => {
                         let _ = writeln!(o, "FAILED, still serving the last good config: {e}");
                     }
+                }
+                if let Some(v) = &r.vrrp {
+                    let _ = writeln!(
+                        o,
+                        "  vrrp: {} unchanged, applied live {:?}, restarted {:?}, added {:?}, removed {:?}, failed {:?}",
+                        v.unchanged, v.applied_live, v.restarted, v.added, v.removed, v.failed
+                    );
                 }
             }
         }
@@ -589,6 +613,7 @@ mod tests {
             at: SystemTime::UNIX_EPOCH,
             ok: false,
             error: Some("config.toml: pool[0].members[0].weight: expected 0-100".into()),
+            vrrp: None,
         };
         let t = status(vec![instance()], Some(failed)).to_text();
         assert!(
@@ -625,8 +650,13 @@ mod tests {
             at: SystemTime::UNIX_EPOCH,
             ok: true,
             error: None,
+            vrrp: Some(ReloadReport {
+                unchanged: 1,
+                added: vec!["VI_2".into()],
+                ..Default::default()
+            }),
         };
-        let j = status(vec![instance()], Some(ok)).to_json();
+        let j = status(vec![instance()], Some(ok.clone())).to_json();
         // instances start with name and state (scripts look them up so)
         assert!(
             j.contains(r#""vrrp":[{"name":"VI_1","state":"MASTER","#),
@@ -637,6 +667,12 @@ mod tests {
         assert_eq!(v["config"], "/etc/hadns/hadns.toml");
         assert_eq!(v["started"], "1970-01-01T00:00:00Z");
         assert_eq!(v["last_reload"]["ok"], true);
+        assert_eq!(v["last_reload"]["vrrp"]["added"][0], "VI_2");
+        let t = status(vec![instance()], Some(ok)).to_text();
+        assert!(
+            t.contains("  vrrp: 1 unchanged, applied live [], restarted [], added [\"VI_2\"], removed [], failed []\n"),
+            "{t}"
+        );
         assert!(v["last_reload"]["error"].is_null());
         assert_eq!(v["zones"][0]["serial"], 2024010101);
         let i = &v["vrrp"][0];

@@ -137,6 +137,10 @@ hadns_conf() { # node prio mode -> path
 listen = ["$VIP:15353"]
 zones = "$ROOT/zones"
 
+# The probe asks 500 times a second from one client: no RRL here.
+[rrl]
+enabled = false
+
 [[vrrp]]
 name = "VI_1"
 interface = "eth0"
@@ -150,7 +154,7 @@ EOF
 }
 dns_only_conf() {
   local f=$DIR/dns-only.toml
-  printf '[dns]\nlisten = ["%s:15353"]\nzones = "%s/zones"\n' $VIP "$ROOT" > $f
+  printf '[dns]\nlisten = ["%s:15353"]\nzones = "%s/zones"\n[rrl]\nenabled = false\n' $VIP "$ROOT" > $f
   echo $f
 }
 keepalived_conf() { # node prio mode -> path

@@ -2,16 +2,16 @@
 //! published on `tokio::sync::watch` channels.
 //!
 //! [`Checks::spawn`] starts one task per (check, target) that the config
-//! actually uses: pool members with `check = "NAME"` (probing the member's
-//! address, [`Target::Member`]) and `[[vrrp]]` tracks ([`Target::Local`],
-//! probing 127.0.0.1). A new target starts unknown: its first probe sets
+//! actually uses ([`crate::wiring::probes`]): pool members with
+//! `check = "NAME"` (probing the member's address, [`Target::Member`]) and
+//! `[[vrrp]]` tracks ([`Target::Local`], probing 127.0.0.1). A new target starts unknown: its first probe sets
 //! its state ([`Checks::first_round`] waits for that); then it goes down
 //! after `fall` failed probes in a row and up again after `rise` good ones
 //! ([`RiseFall`]).
 //! Each change is logged once with the reason. Dropping [`Checks`] aborts
 //! every task (a reload builds a new one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{CheckConfig, CheckType, Config};
+use crate::config::{CheckConfig, CheckType};
 
 /// What a check probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -188,44 +188,28 @@ impl fmt::Debug for Checks {
 }
 
 impl Checks {
-    /// Starts one probe task per (check name, target) used by the pools'
-    /// members and the vrrp tracks. Must be called inside a tokio runtime.
-    pub fn spawn(cfg: &Config) -> Checks {
-        Self::spawn_inner(cfg, None)
-    }
-
-    /// Like [`Checks::spawn`] for a reload: a (check, target) that `previous`
-    /// probes with the same definition keeps its running probe (state,
-    /// rise/fall counters and schedule), so reloads faster than the probe
-    /// interval never reset a failing check; a changed one starts in its
-    /// current state instead of up.
-    pub fn spawn_after(cfg: &Config, previous: &Checks) -> Checks {
-        Self::spawn_inner(cfg, Some(previous))
-    }
-
-    fn spawn_inner(cfg: &Config, previous: Option<&Checks>) -> Checks {
-        let mut wanted: BTreeMap<(String, Target), &CheckConfig> = BTreeMap::new();
-        for pool in &cfg.pools {
-            for m in &pool.members {
-                if let Some(name) = &m.check {
-                    if let Some(c) = cfg.checks.get(name) {
-                        wanted.insert((name.clone(), Target::Member(m.address)), c);
-                    }
-                }
-            }
-        }
-        for inst in &cfg.vrrp {
-            for t in &inst.track {
-                if let Some(c) = cfg.checks.get(&t.check) {
-                    wanted.insert((t.check.clone(), Target::Local), c);
-                }
-            }
-        }
+    /// Starts one probe task per (check name, target) in `wanted` (which
+    /// [`crate::wiring::probes`] derives from the config), probing with the
+    /// definitions `defs` (`[check.NAME]`); a name without a definition is
+    /// skipped. Must be called inside a tokio runtime.
+    ///
+    /// For a reload pass the running set as `previous`: a (check, target)
+    /// that `previous` probes with the same definition keeps its running
+    /// probe (state, rise/fall counters and schedule), so reloads faster
+    /// than the probe interval never reset a failing check; a changed one
+    /// starts in its current state instead of up.
+    pub fn spawn(
+        defs: &BTreeMap<String, CheckConfig>,
+        wanted: &BTreeSet<(String, Target)>,
+        previous: Option<&Checks>,
+    ) -> Checks {
+        let wanted = wanted
+            .iter()
+            .filter_map(|(name, target)| defs.get(name).map(|c| ((name.clone(), *target), c)));
         let mut checks = Checks {
             entries: BTreeMap::new(),
         };
-        for ((name, target), check) in wanted {
-            let key = (name, target);
+        for (key, check) in wanted {
             // A probe nobody ran before starts unknown: its first result decides.
             let fresh = previous.and_then(|p| p.entries.get(&key)).is_none();
             if let Some(e) = previous
@@ -521,6 +505,16 @@ mod tests {
     use std::time::Instant;
     use tokio::net::TcpListener;
 
+    use crate::config::Config;
+
+    fn spawn(cfg: &Config) -> Checks {
+        Checks::spawn(&cfg.checks, &crate::wiring::probes(cfg), None)
+    }
+
+    fn spawn_after(cfg: &Config, previous: &Checks) -> Checks {
+        Checks::spawn(&cfg.checks, &crate::wiring::probes(cfg), Some(previous))
+    }
+
     #[test]
     fn rise_fall_counts_consecutive_results() {
         let mut rf = RiseFall::new(2, 3);
@@ -652,7 +646,7 @@ addresses = ["192.168.56.100/24"]
 track = [ { check = "db", weight = -30 } ]
 "#,
             );
-            let checks = Checks::spawn(&cfg);
+            let checks = spawn(&cfg);
             assert_eq!(checks.len(), 3);
             let ip = |s: &str| Target::Member(s.parse().unwrap());
             assert!(checks.subscribe("web", ip("127.0.0.1")).is_some());
@@ -677,7 +671,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(&format!(
             "type = \"tcp\"\nport = {port}\ntimeout = \"1s\""
         )));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let rx = checks
             .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
             .unwrap();
@@ -690,7 +684,7 @@ track = [ { check = "db", weight = -30 } ]
         );
         assert_eq!(checks.snapshot()[0].last, "connect refused");
         // A reload's probes carried over count as probed already.
-        let again = Checks::spawn_after(&cfg, &checks);
+        let again = spawn_after(&cfg, &checks);
         tokio::time::timeout(Duration::from_millis(50), again.first_round())
             .await
             .expect("carried-over probes do not wait");
@@ -703,7 +697,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(&format!(
             "type = \"tcp\"\nport = {port}\ntimeout = \"200ms\""
         )));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let target = Target::Member("127.0.0.1".parse().unwrap());
         let mut rx = checks.subscribe("c", target).unwrap();
         // Accept (and drop) connections while listening.
@@ -781,7 +775,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(&format!(
             "type = \"http\"\nport = {port}\npath = \"/health\"\nexpect_status = 200\ntimeout = \"500ms\""
         )));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let mut rx = checks
             .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
             .unwrap();
@@ -816,16 +810,16 @@ track = [ { check = "db", weight = -30 } ]
             "type = \"tcp\"\nport = {port}\ntimeout = \"200ms\""
         )));
         let target = Target::Member("127.0.0.1".parse().unwrap());
-        let old = Checks::spawn(&cfg);
+        let old = spawn(&cfg);
         let mut rx = old.subscribe("c", target).unwrap();
         wait_for(&mut rx, false, Duration::from_secs(5)).await;
-        let new = Checks::spawn_after(&cfg, &old);
+        let new = spawn_after(&cfg, &old);
         drop(old);
         let rx = new.subscribe("c", target).unwrap();
         assert!(!*rx.borrow(), "a down target stays down across a reload");
         assert_eq!(new.snapshot()[0].last, "connect refused");
         // A fresh spawn starts up.
-        assert!(*Checks::spawn(&cfg).subscribe("c", target).unwrap().borrow());
+        assert!(*spawn(&cfg).subscribe("c", target).unwrap().borrow());
     }
 
     #[tokio::test]
@@ -839,13 +833,13 @@ track = [ { check = "db", weight = -30 } ]
         let def = format!("type = \"tcp\"\nport = {port}\ntimeout = \"30ms\"");
         let cfg = config(&probe_config(&def));
         let target = Target::Member("127.0.0.1".parse().unwrap());
-        let mut checks = Checks::spawn(&cfg);
+        let mut checks = spawn(&cfg);
         let mut rx = checks.subscribe("c", target).unwrap();
         // A reload storm: one every 30 ms, faster than interval x (fall - 1).
         let storm = async {
             loop {
                 tokio::time::sleep(Duration::from_millis(30)).await;
-                let next = Checks::spawn_after(&cfg, &checks);
+                let next = spawn_after(&cfg, &checks);
                 checks = next;
                 let r = checks.subscribe("c", target).unwrap();
                 if !*r.borrow() {
@@ -859,7 +853,7 @@ track = [ { check = "db", weight = -30 } ]
         assert!(!*rx.borrow_and_update());
         // A changed definition restarts the probe, in its current state.
         let cfg2 = config(&probe_config(&def.replace("30ms", "40ms")));
-        let changed = Checks::spawn_after(&cfg2, &checks);
+        let changed = spawn_after(&cfg2, &checks);
         drop(checks);
         assert!(!*changed.subscribe("c", target).unwrap().borrow());
     }
@@ -932,7 +926,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(&format!(
             "type = \"exec\"\ncommand = {cmd}\ntimeout = \"2s\""
         )));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let mut rx = checks
             .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
             .unwrap();
@@ -949,7 +943,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(
             "type = \"exec\"\ncommand = [\"sleep\", \"5\"]\ntimeout = \"100ms\"",
         ));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let mut rx = checks
             .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
             .unwrap();

@@ -64,4 +64,5 @@ pub mod snapshot;
 pub mod stats;
 pub mod tsig;
 pub mod vrrp_glue;
+pub mod wiring;
 pub mod zone;

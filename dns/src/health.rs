@@ -203,6 +203,18 @@ impl Checks {
         wanted: &BTreeSet<(String, Target)>,
         previous: Option<&Checks>,
     ) -> Checks {
+        Self::spawn_with(defs, wanted, previous, Arc::new(probe_boxed))
+    }
+
+    /// [`Checks::spawn`] with the probe itself passed in (tests drive the
+    /// rise/fall and interval logic with scripted results on tokio's
+    /// paused clock).
+    pub fn spawn_with(
+        defs: &BTreeMap<String, CheckConfig>,
+        wanted: &BTreeSet<(String, Target)>,
+        previous: Option<&Checks>,
+        prober: Prober,
+    ) -> Checks {
         let wanted = wanted
             .iter()
             .filter_map(|(name, target)| defs.get(name).map(|c| ((name.clone(), *target), c)));
@@ -238,6 +250,7 @@ impl Checks {
                 tx,
                 Arc::clone(&last),
                 (fresh, probed_tx),
+                Arc::clone(&prober),
             ));
             checks.entries.insert(
                 (name, target),
@@ -298,6 +311,18 @@ impl Checks {
     }
 }
 
+/// One probe's future, borrowing the check it probes with.
+pub type ProbeFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<ProbeOk, ProbeError>> + Send + 'a>>;
+
+/// What runs one probe: [`probe`] in production.
+pub type Prober = Arc<dyn for<'a> Fn(&'a CheckConfig, Target) -> ProbeFuture<'a> + Send + Sync>;
+
+fn probe_boxed(check: &CheckConfig, target: Target) -> ProbeFuture<'_> {
+    Box::pin(probe(check, target))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_probe(
     name: String,
     target: Target,
@@ -306,13 +331,14 @@ async fn run_probe(
     tx: watch::Sender<bool>,
     last: Arc<Mutex<String>>,
     (mut fresh, probed): (bool, watch::Sender<bool>),
+    prober: Prober,
 ) {
     let mut state = RiseFall::starting(check.rise, check.fall, up);
     let mut ticker = tokio::time::interval(check.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let result = probe(&check, target).await;
+        let result = prober(&check, target).await;
         let text = match &result {
             Ok(ok) => ok.to_string(),
             Err(e) => e.to_string(),
@@ -822,38 +848,120 @@ track = [ { check = "db", weight = -30 } ]
         assert!(*spawn(&cfg).subscribe("c", target).unwrap().borrow());
     }
 
-    #[tokio::test]
-    async fn reload_keeps_an_unchanged_probe_running() {
-        // Fails every 50 ms, fall = 2: down after ~100 ms, however often
-        // the config is reloaded meanwhile.
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let def = format!("type = \"tcp\"\nport = {port}\ntimeout = \"30ms\"");
-        let cfg = config(&probe_config(&def));
-        let target = Target::Member("127.0.0.1".parse().unwrap());
-        let mut checks = spawn(&cfg);
-        let mut rx = checks.subscribe("c", target).unwrap();
-        // A reload storm: one every 30 ms, faster than interval x (fall - 1).
-        let storm = async {
-            loop {
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                let next = spawn_after(&cfg, &checks);
-                checks = next;
-                let r = checks.subscribe("c", target).unwrap();
-                if !*r.borrow() {
-                    return;
+    /// Probe results a test scripts: `next` first, then `steady`; every
+    /// call's (virtual) time is recorded.
+    struct Script {
+        next: std::collections::VecDeque<bool>,
+        steady: bool,
+        calls: Vec<tokio::time::Instant>,
+    }
+
+    fn prober<F>(f: F) -> Prober
+    where
+        F: for<'a> Fn(&'a CheckConfig, Target) -> ProbeFuture<'a> + Send + Sync + 'static,
+    {
+        Arc::new(f)
+    }
+
+    fn scripted(next: &[bool], steady: bool) -> (Arc<Mutex<Script>>, Prober) {
+        let script = Arc::new(Mutex::new(Script {
+            next: next.iter().copied().collect(),
+            steady,
+            calls: Vec::new(),
+        }));
+        let s = Arc::clone(&script);
+        let p = prober(move |_, _| {
+            let s = Arc::clone(&s);
+            Box::pin(async move {
+                let mut s = s.lock().unwrap();
+                s.calls.push(tokio::time::Instant::now());
+                let steady = s.steady;
+                if s.next.pop_front().unwrap_or(steady) {
+                    Ok(ProbeOk::Connected)
+                } else {
+                    Err(ProbeError::Refused)
                 }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), storm)
-            .await
-            .expect("the check goes down despite the reloads");
-        assert!(!*rx.borrow_and_update());
+            })
+        });
+        (script, p)
+    }
+
+    fn calls(s: &Mutex<Script>) -> usize {
+        s.lock().unwrap().calls.len()
+    }
+
+    /// A config whose check `c` probes every `interval` with `rise`/`fall`.
+    fn timed_config(interval: &str, rise: u32, fall: u32) -> Config {
+        let mut cfg = config(&probe_config("type = \"tcp\"\nport = 1"));
+        let c = cfg.checks.get_mut("c").unwrap();
+        c.interval = humantime::parse_duration(interval).unwrap();
+        c.rise = rise;
+        c.fall = fall;
+        cfg
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rise_fall_and_interval_on_the_paused_clock() {
+        let cfg = timed_config("10s", 2, 2);
+        // up (first probe decides), one failure (not enough), up, two
+        // failures (down), two successes (up).
+        let (script, p) = scripted(&[true, false, true, false, false, true, true], true);
+        let wanted = crate::wiring::probes(&cfg);
+        let checks = Checks::spawn_with(&cfg.checks, &wanted, None, p);
+        let target = Target::Member("127.0.0.1".parse().unwrap());
+        let mut rx = checks.subscribe("c", target).unwrap();
+        checks.first_round().await;
+        assert_eq!(calls(&script), 1);
+        assert!(*rx.borrow());
+        rx.wait_for(|up| !*up).await.unwrap();
+        assert_eq!(calls(&script), 5, "down after fall = 2 failures in a row");
+        assert_eq!(checks.snapshot()[0].last, "connect refused");
+        rx.wait_for(|up| *up).await.unwrap();
+        assert_eq!(calls(&script), 7, "up after rise = 2 successes");
+        let times = script.lock().unwrap().calls.clone();
+        for w in times.windows(2) {
+            assert_eq!(
+                w[1] - w[0],
+                Duration::from_secs(10),
+                "one probe per interval"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reload_keeps_an_unchanged_probe_running() {
+        // Fails from the second probe on, every 10 s, fall = 3: down at
+        // the fourth probe (30 s), however often the config is reloaded.
+        let cfg = timed_config("10s", 1, 3);
+        let (script, p) = scripted(&[true], false);
+        let wanted = crate::wiring::probes(&cfg);
+        let target = Target::Member("127.0.0.1".parse().unwrap());
+        let start = tokio::time::Instant::now();
+        let mut checks = Checks::spawn_with(&cfg.checks, &wanted, None, Arc::clone(&p));
+        let rx = checks.subscribe("c", target).unwrap();
+        // A reload storm: one every 4 s, faster than interval x (fall - 1).
+        let mut reloads = 0;
+        while *checks.subscribe("c", target).unwrap().borrow() {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            checks = Checks::spawn_with(&cfg.checks, &wanted, Some(&checks), Arc::clone(&p));
+            reloads += 1;
+            assert!(reloads < 100, "the check never went down across reloads");
+        }
+        assert_eq!(
+            calls(&script),
+            4,
+            "one probe per interval across {reloads} reloads"
+        );
+        assert_eq!(reloads, 8, "down at 30 s, seen at the reload at 32 s");
+        assert_eq!(start.elapsed(), Duration::from_secs(32));
+        assert!(
+            !*rx.borrow(),
+            "the first subscription follows the kept probe"
+        );
         // A changed definition restarts the probe, in its current state.
-        let cfg2 = config(&probe_config(&def.replace("30ms", "40ms")));
-        let changed = spawn_after(&cfg2, &checks);
+        let mut cfg2 = cfg.clone();
+        cfg2.checks.get_mut("c").unwrap().interval = Duration::from_secs(20);
+        let changed = Checks::spawn_with(&cfg2.checks, &wanted, Some(&checks), p);
         drop(checks);
         assert!(!*changed.subscribe("c", target).unwrap().borrow());
     }

@@ -637,55 +637,6 @@ fall = 2
         )
     }
 
-    #[test]
-    fn spawn_picks_members_and_tracks() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let cfg = config(
-                r#"
-[[pool]]
-name = "ha.com."
-members = [ { address = "127.0.0.1", check = "web" }, { address = "127.0.0.2", check = "web" }, { address = "127.0.0.3" } ]
-
-[check.web]
-type = "tcp"
-port = 1
-interval = "1h"
-
-[check.db]
-type = "tcp"
-port = 1
-interval = "1h"
-
-[check.unused]
-type = "tcp"
-port = 1
-
-[[vrrp]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-addresses = ["192.168.56.100/24"]
-track = [ { check = "db", weight = -30 } ]
-"#,
-            );
-            let checks = spawn(&cfg);
-            assert_eq!(checks.len(), 3);
-            let ip = |s: &str| Target::Member(s.parse().unwrap());
-            assert!(checks.subscribe("web", ip("127.0.0.1")).is_some());
-            assert!(checks.subscribe("web", ip("127.0.0.2")).is_some());
-            assert!(checks.subscribe("web", ip("127.0.0.3")).is_none());
-            assert!(checks.subscribe("db", Target::Local).is_some());
-            assert!(checks.subscribe("unused", Target::Local).is_none());
-            let snap = checks.snapshot();
-            assert_eq!(snap.len(), 3);
-            assert!(snap.iter().all(|s| s.up), "initial state is up");
-        });
-    }
-
     #[tokio::test]
     async fn first_probe_decides_and_first_round_waits_for_it() {
         // fall = 2, but a check starts unknown: one refused probe is enough

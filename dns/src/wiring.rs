@@ -375,10 +375,12 @@ members = [
 [check.web]
 type = "tcp"
 port = 80
+interval = "1h"
 
 [check.db]
 type = "tcp"
 port = 5432
+interval = "1h"
 
 [check.unused]
 type = "tcp"
@@ -450,8 +452,8 @@ track = [ { check = "db", weight = -30 } ]
         .unwrap_or_else(|_| panic!("health {:?} never became {want:?}", pool.healthy()));
     }
 
-    #[test]
-    fn plan_names_every_member_and_probes_follow_from_it() {
+    #[tokio::test]
+    async fn plan_names_every_member_and_probes_follow_from_it() {
         let cfg = config(CFG);
         let p = plan(&cfg);
         assert_eq!(p.len(), 3);
@@ -478,6 +480,19 @@ track = [ { check = "db", weight = -30 } ]
         .into_iter()
         .collect();
         assert_eq!(probes(&cfg), want);
+        // The probes run are exactly those: one per (check, target), each
+        // up until its first result.
+        let checks = Checks::spawn(&cfg.checks, &want, None);
+        assert_eq!(checks.len(), 3);
+        let ip = |s: &str| Target::Member(s.parse().unwrap());
+        assert!(checks.subscribe("web", ip("192.0.2.1")).is_some());
+        assert!(checks.subscribe("web", ip("192.0.2.3")).is_none());
+        assert!(checks.subscribe("db", Target::Local).is_some());
+        assert!(checks.subscribe("unused", Target::Local).is_none());
+        assert!(
+            checks.snapshot().iter().all(|s| s.up),
+            "initial state is up"
+        );
     }
 
     #[test]
@@ -500,14 +515,7 @@ track = [ { check = "db", weight = -30 } ]
         let pools = pools(&cfg);
         let mut w = Wiring::default();
         let r = w.rebuild(&cfg, &pools, &fake);
-        assert_eq!(
-            r,
-            Rebuilt {
-                kept: 0,
-                started: 2,
-                stopped: 0
-            }
-        );
+        assert_eq!((r.kept, r.started, r.stopped), (0, 2, 0));
         assert_eq!(w.len(), 2, "member 3 has no source: no task");
         // Set before any task ran: no VIP heard yet, .2's probe down.
         assert_eq!(pools[0].healthy(), [false, false, true]);
@@ -534,14 +542,7 @@ track = [ { check = "db", weight = -30 } ]
         let new_pools = pools(&cfg);
         fake.probe_tx("web", "192.0.2.2", true).send_replace(false);
         let r = w.rebuild(&cfg, &new_pools, &fake);
-        assert_eq!(
-            r,
-            Rebuilt {
-                kept: 2,
-                started: 0,
-                stopped: 0
-            }
-        );
+        assert_eq!((r.kept, r.started, r.stopped), (2, 0, 0));
         assert_eq!(
             new_pools[0].healthy(),
             [true, false, true],
@@ -560,14 +561,7 @@ track = [ { check = "db", weight = -30 } ]
         ));
         let pools2 = pools(&cfg2);
         let r = w.rebuild(&cfg2, &pools2, &fake);
-        assert_eq!(
-            r,
-            Rebuilt {
-                kept: 0,
-                started: 1,
-                stopped: 1
-            }
-        );
+        assert_eq!((r.kept, r.started, r.stopped), (0, 1, 1));
         assert_eq!(pools2[0].healthy(), [true, true, true]);
         fake.instance_tx("VI_1")
             .send_replace(InstanceStatus::new("VI_1", 100));

@@ -169,6 +169,19 @@ pub fn standard_setup(tag: &str, pools: &str) -> (TempDir, PathBuf) {
     (dir, cfg)
 }
 
+/// Gives a config without `[control]` one on 127.0.0.1 port 0: tests run
+/// in parallel, and a taken control address stops hadns.
+fn control_on_port0(cfg: &Path) {
+    let text = std::fs::read_to_string(cfg).expect("read config");
+    if !text.contains("[control]") {
+        std::fs::write(
+            cfg,
+            format!("{text}\n[control]\nlisten = \"127.0.0.1:0\"\n"),
+        )
+        .expect("write config");
+    }
+}
+
 /// Collected stderr lines of the child plus a condvar to wait on.
 type Log = Arc<(Mutex<Vec<String>>, Condvar)>;
 
@@ -189,14 +202,7 @@ impl Hadns {
 
     /// [`Hadns::start`] with the command adjusted first (limits, env).
     pub fn start_with(cfg: &Path, adjust: impl FnOnce(&mut Command)) -> Hadns {
-        let text = std::fs::read_to_string(cfg).expect("read config");
-        if !text.contains("[control]") {
-            std::fs::write(
-                cfg,
-                format!("{text}\n[control]\nlisten = \"127.0.0.1:0\"\n"),
-            )
-            .expect("write config");
-        }
+        control_on_port0(cfg);
         let mut cmd = Command::new(BIN);
         cmd.args(["run", "--config"])
             .arg(cfg)
@@ -356,14 +362,7 @@ impl Served {
 
     /// [`Served::start`], returning why it could not start.
     pub fn try_start(cfg: &Path) -> Result<Served, String> {
-        let text = std::fs::read_to_string(cfg).expect("read config");
-        if !text.contains("[control]") {
-            std::fs::write(
-                cfg,
-                format!("{text}\n[control]\nlisten = \"127.0.0.1:0\"\n"),
-            )
-            .expect("write config");
-        }
+        control_on_port0(cfg);
         let path = cfg.to_path_buf();
         let (bound_tx, bound_rx) = std::sync::mpsc::channel::<Result<Vec<SocketAddr>, String>>();
         let (commands, rx) = tokio::sync::mpsc::channel(4);

@@ -180,34 +180,34 @@ pub struct Live {
 }
 
 impl Live {
-    /// Spawns the probes of `cfg` (on a reload `previous` is the running
-    /// live state: probes that stay keep running, in their current state).
-    /// The members are wired by [`Live::wire`] once the VRRP instances run.
-    fn start(cfg: &Config, previous: Option<&mut Live>) -> (Live, Wiring) {
+    /// Spawns the probes of `cfg`. On a reload `previous` is the running
+    /// live state: probes that stay keep running, in their current state,
+    /// and its member wiring moves here, to be rebuilt by diff. The members
+    /// are wired by [`Live::wire`] once the VRRP instances run.
+    fn start(cfg: &Config, previous: Option<&mut Live>) -> Live {
         let wanted = crate::wiring::probes(cfg);
-        let checks = Checks::spawn(&cfg.checks, &wanted, previous.as_ref().map(|p| &*p.checks));
-        let wiring = previous
-            .map(|p| std::mem::take(&mut p.wiring))
-            .unwrap_or_default();
-        (
-            Live {
-                checks: Arc::new(checks),
-                wiring: Wiring::default(),
-            },
-            wiring,
-        )
+        let checks = Checks::spawn(
+            &cfg.checks,
+            &wanted,
+            previous.as_deref().map(|p| &*p.checks),
+        );
+        Live {
+            checks: Arc::new(checks),
+            wiring: previous
+                .map(|p| std::mem::take(&mut p.wiring))
+                .unwrap_or_default(),
+        }
     }
 
     /// Wires every member of `cfg` into `snapshot`'s pools (by diff against
-    /// `wiring`, the previous config's) and points the VRRP tracks at the
+    /// the previous config's wiring) and points the VRRP tracks at the
     /// probes of this config.
-    fn wire(&mut self, mut wiring: Wiring, cfg: &Config, snapshot: &Snapshot, vrrp: &VrrpSet) {
+    fn wire(&mut self, cfg: &Config, snapshot: &Snapshot, vrrp: &VrrpSet) {
         let running = crate::wiring::Running {
             checks: &self.checks,
             vrrp,
         };
-        wiring.rebuild(cfg, &snapshot.pools, &running);
-        self.wiring = wiring;
+        self.wiring.rebuild(cfg, &snapshot.pools, &running);
         vrrp.retrack(cfg, &self.checks);
     }
 
@@ -340,13 +340,13 @@ pub async fn serve(
         nofile,
         ..
     } = bound;
-    let (mut live, wiring) = Live::start(&loaded.cfg, None);
+    let mut live = Live::start(&loaded.cfg, None);
     // DNS answers and VRRP tracks start from the first probe results, not
     // from "up": a member whose backend is down at start is never served.
     live.checks().first_round().await;
     // VRRP instances: a reload applies [[vrrp]] changes (VrrpSet::reload).
     let mut vrrp = crate::vrrp_glue::spawn(&loaded.cfg, live.checks()).await?;
-    live.wire(wiring, &loaded.cfg, &loaded.snapshot, &vrrp);
+    live.wire(&loaded.cfg, &loaded.snapshot, &vrrp);
     let mut cfg = loaded.cfg;
     let handler = Handler::new(loaded.snapshot).with_rrl(cfg.rrl.settings());
     // `hadns status` and /metrics (crate::ops); reloads swap the probes in.
@@ -482,12 +482,12 @@ async fn reload(
     if new.cfg.dns.listen != cfg.dns.listen {
         warn!("dns.listen changed; restart hadns to apply it");
     }
-    let (mut new_live, wiring) = Live::start(&new.cfg, Some(live));
+    let mut new_live = Live::start(&new.cfg, Some(live));
     if new.cfg.vrrp != cfg.vrrp {
         crate::vrrp_glue::log_reload(&vrrp.reload(&new.cfg, new_live.checks()).await);
         status.set_vrrp(vrrp.statuses());
     }
-    new_live.wire(wiring, &new.cfg, &new.snapshot, vrrp);
+    new_live.wire(&new.cfg, &new.snapshot, vrrp);
     let lines = summary(&new);
     let failed = failures(&new);
     let snap = Arc::new(new.snapshot);

@@ -28,6 +28,8 @@ for t in ip python3 keepalived; do
 done
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=../scripts/lab.sh
+source "$ROOT/scripts/lab.sh"
 HADNS=${HADNS:-}
 if [ -z "$HADNS" ]; then
   if [ -x target/release/hadns ]; then HADNS=$ROOT/target/release/hadns
@@ -44,31 +46,16 @@ PIDS=()
 cleanup() {
   set +e
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-  for ns in $ID-n1 $ID-n2 $ID-c $SW; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
-  done
-  for ns in $ID-n1 $ID-n2 $ID-c $SW; do ip netns del "$ns" 2>/dev/null; done
+  lab_down 0 $ID-n1 $ID-n2 $ID-c $SW
   rm -rf "$DIR"
 }
 trap cleanup EXIT INT TERM
 
 lab_up() {
-  ip netns add $SW
-  ip -n $SW link set lo up
-  ip -n $SW link add br0 type bridge
-  ip -n $SW link set br0 type bridge forward_delay 0 mcast_snooping 0
-  ip -n $SW link set br0 up
+  lab_switch $SW
   local i=1
   for h in n1 n2 c; do
-    local ns=$ID-$h
-    ip netns add $ns
-    ip -n $ns link set lo up
-    ip netns exec $ns sysctl -qw net.ipv4.ip_nonlocal_bind=1
-    ip -n $ns link add eth0 type veth peer name p$i netns $SW
-    ip -n $SW link set p$i master br0
-    ip -n $SW link set p$i up
-    ip -n $ns addr add 192.168.56.$((100 + i))/24 dev eth0
-    ip -n $ns link set eth0 up
+    lab_host $SW $ID-$h p$i 192.168.56.$((100 + i))
     i=$((i + 1))
   done
 }
@@ -201,14 +188,8 @@ start_vrrp() {
     VRRP_PID[$n]=$!; PIDS+=($!); disown $!
   fi
 }
-has_vip() { [[ "$(ip -n $ID-$1 -o addr show dev eth0)" == *" $VIP/"* ]]; }
-wait_until() { # timeout_s cmd...
-  local end=$(( $(date +%s%N) + $1 * 1000000000 )); shift
-  until "$@"; do
-    [ "$(date +%s%N)" -lt $end ] || return 1
-    sleep 0.02
-  done
-}
+has_vip() { lab_has_addr $ID-$1 $VIP; }
+wait_until() { lab_wait_until "$1" "$2" "$2"; } # timeout_s check
 n1_master() { has_vip n1 && ! has_vip n2; }
 n2_only() { has_vip n2 && ! has_vip n1; }
 not_n1_vip() { ! has_vip n1; }
@@ -279,10 +260,7 @@ add() { # IMPL MODE SCENARIO: appends this round's "sent lost outage"
   RESULT[$1,$2,$3]="${RESULT[$1,$2,$3]:-}$(cat $DIR/probe.out);"
 }
 cleanup_lab() {
-  for ns in $ID-n1 $ID-n2 $ID-c $SW; do
-    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$p" 2>/dev/null || true; done
-  done
-  for ns in $ID-n1 $ID-n2 $ID-c $SW; do ip netns del "$ns" 2>/dev/null || true; done
+  lab_down 0 $ID-n1 $ID-n2 $ID-c $SW
   unset DNS_PID; declare -gA DNS_PID
 }
 

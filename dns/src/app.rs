@@ -1,19 +1,22 @@
-//! The program: load config + zones, `check`, and `run` (serve, health
-//! wiring, SIGHUP reload, clean stop). `main.rs` is only the CLI over this.
+//! The composition root: load config + zones (`check`), [`bind`] every
+//! socket, [`serve`] (probes, member wiring by name in [`crate::wiring`],
+//! VRRP, reload by diff, clean stop); [`run`] is the process around it
+//! (signals). `main.rs` is only the CLI over this.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::config::{CheckType, Config, ConfigError, PoolMode};
 use crate::handler::{Handler, Snapshot};
-use crate::health::{Checks, Target};
-use crate::pool::Pool;
+use crate::health::Checks;
 use crate::server::{self, ServerError};
+use crate::vrrp_glue::{Dump, VrrpSet};
+use crate::wiring::Wiring;
 use crate::zone::ZoneError;
 
 /// Anything that stops `check` or `run`. The message names the file and
@@ -170,68 +173,41 @@ fn probe_where(c: &crate::config::CheckConfig) -> String {
 }
 
 /// What runs next to the DNS server for one loaded config: the probes and
-/// the tasks that feed them into the pools. Dropping it stops them all.
+/// the member wiring ([`crate::wiring`]). Dropping it stops them all.
 pub struct Live {
     checks: Arc<Checks>,
-    wiring: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        for t in &self.wiring {
-            t.abort();
-        }
-    }
+    wiring: Wiring,
 }
 
 impl Live {
-    /// Spawns the probes of `cfg` and wires each member's check to its pool
-    /// in `snapshot` (`pool[i]` = `snapshot.pools[i]`). On a reload pass the
-    /// running probes as `previous`: probes that stay start in their current
-    /// state, and the new pools get it before they serve a query.
-    pub fn start(cfg: &Config, snapshot: &Snapshot, previous: Option<&Checks>) -> Live {
-        let checks = match previous {
-            Some(prev) => Checks::spawn_after(cfg, prev),
-            None => Checks::spawn(cfg),
-        };
-        let mut wiring = Vec::new();
-        for (i, pc) in cfg.pools.iter().enumerate() {
-            let Some(pool) = snapshot.pools.get(i) else {
-                continue;
-            };
-            for (j, m) in pc.members.iter().enumerate() {
-                if m.vrrp.is_some() {
-                    continue; // vrrp_glue::wire_members combines its check and VIP state
-                }
-                let Some(check) = &m.check else {
-                    continue; // no check: always healthy
-                };
-                match checks.subscribe(check, Target::Member(m.address)) {
-                    Some(rx) => {
-                        // now, not in the task: the pool must be right before
-                        // the snapshot is swapped in
-                        pool.set_healthy(j, *rx.borrow());
-                        wiring.push(tokio::spawn(follow(Arc::clone(pool), j, check.clone(), rx)))
-                    }
-                    None => {
-                        warn!(pool = %pc.name, member = %m.address, check, "no probe for this member")
-                    }
-                }
-            }
-        }
-        // Members with `vrrp = "NAME"` are wired by `run` through
-        // vrrp_glue::wire_members once the instances run.
+    /// Spawns the probes of `cfg`. On a reload `previous` is the running
+    /// live state: probes that stay keep running, in their current state,
+    /// and its member wiring moves here, to be rebuilt by diff. The members
+    /// are wired by [`Live::wire`] once the VRRP instances run.
+    fn start(cfg: &Config, previous: Option<&mut Live>) -> Live {
+        let wanted = crate::wiring::probes(cfg);
+        let checks = Checks::spawn(
+            &cfg.checks,
+            &wanted,
+            previous.as_deref().map(|p| &*p.checks),
+        );
         Live {
             checks: Arc::new(checks),
-            wiring,
+            wiring: previous
+                .map(|p| std::mem::take(&mut p.wiring))
+                .unwrap_or_default(),
         }
     }
 
-    /// Wires members with `vrrp = "NAME"` (VIP alive + optional check).
-    fn wire_vrrp(&mut self, cfg: &Config, snapshot: &Snapshot, vrrp: &crate::vrrp_glue::VrrpSet) {
-        let t = crate::vrrp_glue::wire_members(cfg, &snapshot.pools, &self.checks, vrrp);
-        self.wiring.extend(t);
-        // Tracks follow the probes of this (possibly reloaded) config.
+    /// Wires every member of `cfg` into `snapshot`'s pools (by diff against
+    /// the previous config's wiring) and points the VRRP tracks at the
+    /// probes of this config.
+    fn wire(&mut self, cfg: &Config, snapshot: &Snapshot, vrrp: &VrrpSet) {
+        let running = crate::wiring::Running {
+            checks: &self.checks,
+            vrrp,
+        };
+        self.wiring.rebuild(cfg, &snapshot.pools, &running);
         vrrp.retrack(cfg, &self.checks);
     }
 
@@ -245,37 +221,68 @@ impl Live {
     }
 }
 
-/// Mirrors one member's probe state into its pool.
-async fn follow(
-    pool: Arc<Pool>,
-    member: usize,
-    check: String,
-    mut rx: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        let up = *rx.borrow_and_update();
-        if pool.set_healthy(member, up) {
-            let spec = pool.spec();
-            let addr = spec.members.get(member).map(|m| m.addr.to_string());
-            info!(
-                pool = %spec.name,
-                member = addr.as_deref().unwrap_or("?"),
-                check,
-                "pool member {} ({} of {} healthy)",
-                if up { "up" } else { "down" },
-                pool.healthy().iter().filter(|h| **h).count(),
-                spec.members.len()
-            );
-        }
-        if rx.changed().await.is_err() {
-            return; // the probe task is gone (reload or shutdown)
-        }
+/// The DNS sockets: the fast path's, or hickory's when `fast_path = false`.
+enum DnsSockets {
+    Fast(crate::fastpath::Sockets),
+    Full(server::Listeners),
+}
+
+/// Every socket of one hadns, bound before anything starts (port 0 picks
+/// a free port; [`Bound::dns_addrs`] says which).
+pub struct Bound {
+    control: crate::ops::control::Bound,
+    dns: DnsSockets,
+    dns_addrs: Vec<SocketAddr>,
+    nofile: u64,
+}
+
+impl Bound {
+    /// The bound DNS addresses (UDP and TCP share each), in `dns.listen` order.
+    pub fn dns_addrs(&self) -> &[SocketAddr] {
+        &self.dns_addrs
     }
 }
 
-/// Runs hadns until `shutdown` resolves: serves DNS on `dns.listen`, runs
-/// the probes, reloads config + zones on SIGHUP (keeping the last good state
-/// if the new files are broken).
+/// Raises the open-file limit and binds `[control]`, `[metrics]` and
+/// `dns.listen`. The control endpoint first, so a second hadns on this host
+/// stops here, before its VRRP instances touch the first one's VIPs.
+pub async fn bind(cfg: &Config) -> Result<Bound, AppError> {
+    let nofile = crate::fdlimit::raise();
+    let control = crate::ops::control::bind(cfg).await?;
+    // Fast path on: UDP and TCP are served by crate::fastpath (which hands
+    // anything unusual to the full path in-process), not by hickory's loop.
+    let (dns_addrs, dns) = if cfg.dns.fast_path {
+        let workers = crate::fastpath::worker_count(cfg.dns.workers);
+        let (l, socks) = crate::fastpath::bind(&cfg.dns.listen, workers).await?;
+        (l.local_addrs().to_vec(), DnsSockets::Fast(socks))
+    } else {
+        let l = server::bind(&cfg.dns.listen).await?;
+        (l.local_addrs().to_vec(), DnsSockets::Full(l))
+    };
+    Ok(Bound {
+        control,
+        dns,
+        dns_addrs,
+        nofile,
+    })
+}
+
+/// What a reload did: Ok, or the failures in one line (the last good state
+/// keeps serving what failed).
+pub type ReloadOutcome = Result<(), String>;
+
+/// What a running hadns is asked to do besides serving.
+#[derive(Debug)]
+pub enum Command {
+    /// Reload config and zones (SIGHUP); the outcome goes to the sender.
+    Reload(Option<tokio::sync::oneshot::Sender<ReloadOutcome>>),
+    /// keepalived's SIGUSR1 / SIGUSR2 dumps.
+    Dump(Dump),
+}
+
+/// Runs hadns until `shutdown` resolves: loads the config, binds, and
+/// [`serve`]s; SIGHUP reloads config + zones (keeping the last good state
+/// if the new files are broken), SIGUSR1/2 dump the VRRP state.
 pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Result<(), AppError> {
     let mut hup = signal(SignalKind::hangup()).map_err(AppError::Signal)?;
     let mut dumps = crate::vrrp_glue::DumpSignals::install().map_err(AppError::Signal)?;
@@ -290,37 +297,56 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     if loaded.snapshot.zones.is_empty() {
         return Err(AppError::NoZone(failed.join("; ")));
     }
-    let nofile = crate::fdlimit::raise();
-    // First, so a second hadns on this host stops here, before its VRRP
-    // instances touch the first one's VIPs.
-    let endpoints = crate::ops::control::bind(&loaded.cfg).await?;
+    let bound = bind(&loaded.cfg).await?;
+    for a in bound.dns_addrs() {
+        info!("listening on {a} (udp, tcp)");
+    }
+    let (tx, commands) = tokio::sync::mpsc::channel(4);
+    let signals = tokio::spawn(async move {
+        loop {
+            let cmd = tokio::select! {
+                _ = hup.recv() => Command::Reload(None),
+                kind = dumps.recv() => Command::Dump(kind),
+            };
+            if tx.send(cmd).await.is_err() {
+                return;
+            }
+        }
+    });
+    let r = serve(config_path, loaded, bound, commands, shutdown).await;
+    signals.abort();
+    r
+}
+
+/// Serves `loaded` on the sockets of `bound` until `shutdown` resolves:
+/// the DNS server, the probes and the member wiring, the VRRP instances,
+/// the control endpoint; `commands` asks for reloads and dumps. On
+/// shutdown the VRRP instances resign (priority 0, VIPs removed) before
+/// DNS stops. The caller binds ([`bind`]) and can learn the addresses
+/// first (tests bind port 0), as with hickory's `Server` and mini-redis.
+pub async fn serve(
+    config_path: PathBuf,
+    loaded: Loaded,
+    bound: Bound,
+    mut commands: tokio::sync::mpsc::Receiver<Command>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AppError> {
     for f in crate::vrrp_glue::host_findings(&loaded.cfg) {
         warn!("{}: {f}", config_path.display());
     }
-    // Fast path on: UDP and TCP are served by crate::fastpath (which hands
-    // anything unusual to the full path in-process), not by hickory's loop.
-    let (listeners, fast_sockets) = if loaded.cfg.dns.fast_path {
-        let workers = crate::fastpath::worker_count(loaded.cfg.dns.workers);
-        let (l, socks) = crate::fastpath::bind(&loaded.cfg.dns.listen, workers).await?;
-        (l, Some(socks))
-    } else {
-        (server::bind(&loaded.cfg.dns.listen).await?, None)
-    };
-    for a in listeners.local_addrs() {
-        info!("listening on {a} (udp, tcp)");
-    }
-    let mut live = Live::start(&loaded.cfg, &loaded.snapshot, None);
+    let Bound {
+        control,
+        dns,
+        nofile,
+        ..
+    } = bound;
+    let mut live = Live::start(&loaded.cfg, None);
     // DNS answers and VRRP tracks start from the first probe results, not
     // from "up": a member whose backend is down at start is never served.
     live.checks().first_round().await;
-    // VRRP instances: a reload applies [[vrrp]] changes (VrrpSet::reload);
-    // they resign (priority 0, VIPs removed) before DNS stops.
-    let (vrrp_stop_tx, vrrp_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut vrrp = crate::vrrp_glue::spawn(&loaded.cfg, live.checks(), async {
-        let _ = vrrp_stop_rx.await;
-    })
-    .await?;
-    live.wire_vrrp(&loaded.cfg, &loaded.snapshot, &vrrp);
+    // VRRP instances: a reload applies [[vrrp]] changes (VrrpSet::reload).
+    let mut vrrp = crate::vrrp_glue::spawn(&loaded.cfg, live.checks()).await?;
+    live.wire(&loaded.cfg, &loaded.snapshot, &vrrp);
     let mut cfg = loaded.cfg;
     let handler = Handler::new(loaded.snapshot).with_rrl(cfg.rrl.settings());
     // `hadns status` and /metrics (crate::ops); reloads swap the probes in.
@@ -330,32 +356,39 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         vrrp.statuses(),
         Some(live.checks_arc()),
     ));
-    let _endpoints = endpoints.start(&status);
-    let fast_path = match fast_sockets {
-        Some(socks) => Some(crate::fastpath::FastPath::start(
-            socks,
-            handler.clone(),
-            crate::fastpath::TcpLimits {
+    let _endpoints = control.start(&status);
+    // The fast path serves UDP and TCP itself; hickory's server runs only
+    // when it is off.
+    let (fast_path, server) = match dns {
+        DnsSockets::Fast(socks) => {
+            let limits = crate::fastpath::TcpLimits {
                 max_connections: crate::fdlimit::tcp_connections(
                     cfg.dns.tcp_max_connections,
                     nofile,
                 ),
                 max_per_client: cfg.dns.tcp_max_per_client,
                 timeout: cfg.dns.tcp_timeout,
-            },
-        )?),
-        None => None,
+            };
+            let fp = crate::fastpath::FastPath::start(socks, handler.clone(), limits)?;
+            (Some(fp), None)
+        }
+        DnsSockets::Full(listeners) => {
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(server::serve(
+                listeners,
+                handler.clone(),
+                cfg.dns.tcp_timeout,
+                async {
+                    let _ = stop_rx.await;
+                },
+            ));
+            (None, Some((stop_tx, task)))
+        }
     };
-
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(server::serve(
-        listeners,
-        handler.clone(),
-        cfg.dns.tcp_timeout,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let (server_stop, mut server) = match server {
+        Some((stop, task)) => (Some(stop), Some(task)),
+        None => (None, None),
+    };
     // Every socket is bound: every thread keeps only what VRRP needs.
     if crate::privs::should_narrow(&cfg) {
         crate::privs::narrow(&crate::privs::needed(&cfg, false))?;
@@ -363,101 +396,139 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     crate::service::ready("serving");
     let _watchdog = crate::service::watchdog();
     tokio::pin!(shutdown);
-    loop {
+    let mut open = true;
+    let ended = loop {
+        let server_ended = async {
+            match server.as_mut() {
+                Some(task) => task.await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = hup.recv() => {
-                crate::service::reloading();
-                info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
-                // Parsing a large zone takes seconds: not on a runtime thread
-                // (the TCP fast path and the control endpoint run there).
-                let path = config_path.clone();
-                let now = handler.snapshot();
-                let loaded = tokio::task::spawn_blocking(move || load_over(&path, Some(&now.zones)))
-                    .await
-                    .unwrap_or_else(|e| Err(AppError::Server(ServerError::Serve(e.to_string()))));
-                match loaded {
-                    Ok(new) => {
-                        if new.cfg.dns.listen != cfg.dns.listen {
-                            warn!("dns.listen changed; restart hadns to apply it");
-                        }
-                        let mut new_live = Live::start(&new.cfg, &new.snapshot, Some(live.checks()));
-                        if new.cfg.vrrp != cfg.vrrp {
-                            let report = vrrp.reload(&new.cfg, new_live.checks()).await;
-                            crate::vrrp_glue::log_reload(&report);
-                            status.set_vrrp(vrrp.statuses(), report);
-                        }
-                        new_live.wire_vrrp(&new.cfg, &new.snapshot, &vrrp);
-                        let lines = summary(&new);
-                        let failed = failures(&new);
-                        let snap = Arc::new(new.snapshot);
-                        let old_table = match &fast_path {
-                            Some(fp) => {
-                                let s = Arc::clone(&snap);
-                                match tokio::task::spawn_blocking(move || crate::fastpath::table::Table::build(s)).await {
-                                    Ok(t) => Some(fp.install(t)),
-                                    Err(e) => {
-                                        warn!("fast path: building the new answers failed ({e}); the full path answers");
-                                        None
-                                    }
-                                }
-                            }
-                            None => None,
-                        };
-                        let old_snap = handler.replace_arc(snap);
-                        release(old_snap, old_table);
-                        live = new_live; // drops the old probes
-                        status.set_checks(live.checks_arc());
-                        cfg = new.cfg;
-                        for line in lines {
-                            info!("{line}");
-                        }
-                        if failed.is_empty() {
-                            info!("reload done");
-                            status.reloaded(Ok(()));
-                        } else {
-                            for line in &failed {
-                                error!("reload failed for {line}");
-                            }
-                            info!("reload partly done: {} zone file(s) failed", failed.len());
-                            status.reloaded(Err(failed.join("; ")));
-                        }
-                        crate::service::ready("serving (reloaded)");
-                    }
-                    Err(e) => {
-                        let e = one_line(&e.to_string());
-                        error!("reload failed, still serving the last good config: {e}");
-                        status.reloaded(Err(e));
-                        crate::service::ready("serving the last good config (reload failed)");
+            cmd = commands.recv(), if open => match cmd {
+                Some(Command::Reload(reply)) => {
+                    let outcome = reload(&config_path, &mut cfg, &mut live, &mut vrrp, &handler, fast_path.as_ref(), &status).await;
+                    if let Some(reply) = reply {
+                        let _ = reply.send(outcome);
                     }
                 }
+                Some(Command::Dump(kind)) => {
+                    vrrp.dump(kind);
+                }
+                // Nobody can send any more: serve on until shutdown.
+                None => open = false,
+            },
+            () = &mut shutdown => {
+                info!("shutting down");
+                break None;
             }
-            kind = dumps.recv() => {
-                vrrp.dump(kind);
+            r = server_ended => break Some(r),
+        }
+    };
+    crate::service::stopping();
+    vrrp.shutdown().await;
+    let r = match ended {
+        Some(r) => r,
+        None => {
+            if let Some(stop) = server_stop {
+                let _ = stop.send(());
             }
-            () = &mut shutdown => break,
-            r = &mut server => {
-                crate::service::stopping();
-                let _ = vrrp_stop_tx.send(());
-                vrrp.join().await;
-                drop(live);
-                return match r {
-                    Ok(r) => r.map_err(AppError::from),
-                    Err(e) => Err(AppError::Server(ServerError::Serve(e.to_string()))),
-                };
+            match server {
+                Some(task) => task.await,
+                None => Ok(Ok(())),
             }
         }
-    }
-    info!("shutting down");
-    crate::service::stopping();
-    let _ = vrrp_stop_tx.send(());
-    vrrp.join().await;
-    let _ = stop_tx.send(());
-    let r = server.await;
+    };
+    drop(fast_path);
     drop(live);
     match r {
         Ok(r) => r.map_err(AppError::from),
         Err(e) => Err(AppError::Server(ServerError::Serve(e.to_string()))),
     }
+}
+/// One reload (SIGHUP): loads config and zones off the runtime threads,
+/// starts the new probes (unchanged ones keep running), applies `[[vrrp]]`
+/// changes, rewires the members by diff, builds the fast path's answers,
+/// then swaps the snapshot in. A config or zones that do not load leave
+/// the running state as it is.
+async fn reload(
+    config_path: &Path,
+    cfg: &mut Config,
+    live: &mut Live,
+    vrrp: &mut VrrpSet,
+    handler: &Handler,
+    fast_path: Option<&crate::fastpath::FastPath>,
+    status: &crate::ops::status::StatusSource,
+) -> ReloadOutcome {
+    crate::service::reloading();
+    info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
+    // Parsing a large zone takes seconds: not on a runtime thread (the TCP
+    // fast path and the control endpoint run there).
+    let path = config_path.to_path_buf();
+    let now = handler.snapshot();
+    let loaded = tokio::task::spawn_blocking(move || load_over(&path, Some(&now.zones)))
+        .await
+        .unwrap_or_else(|e| Err(AppError::Server(ServerError::Serve(e.to_string()))));
+    let new = match loaded {
+        Ok(new) => new,
+        Err(e) => {
+            let e = one_line(&e.to_string());
+            error!("reload failed, still serving the last good config: {e}");
+            status.reloaded(Err(e.clone()));
+            crate::service::ready("serving the last good config (reload failed)");
+            return Err(e);
+        }
+    };
+    if new.cfg.dns.listen != cfg.dns.listen {
+        warn!("dns.listen changed; restart hadns to apply it");
+    }
+    let mut new_live = Live::start(&new.cfg, Some(live));
+    if new.cfg.vrrp != cfg.vrrp {
+        let report = vrrp.reload(&new.cfg, new_live.checks()).await;
+        crate::vrrp_glue::log_reload(&report);
+        status.set_vrrp(vrrp.statuses(), report);
+    }
+    new_live.wire(&new.cfg, &new.snapshot, vrrp);
+    let lines = summary(&new);
+    let failed = failures(&new);
+    let snap = Arc::new(new.snapshot);
+    let old_table = match fast_path {
+        Some(fp) => {
+            let s = Arc::clone(&snap);
+            match tokio::task::spawn_blocking(move || crate::fastpath::table::Table::build(s)).await
+            {
+                Ok(t) => Some(fp.install(t)),
+                Err(e) => {
+                    warn!(
+                        "fast path: building the new answers failed ({e}); the full path answers"
+                    );
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let old_snap = handler.replace_arc(snap);
+    release(old_snap, old_table);
+    *live = new_live; // drops the old probes
+    status.set_checks(live.checks_arc());
+    *cfg = new.cfg;
+    for line in lines {
+        info!("{line}");
+    }
+    let outcome = if failed.is_empty() {
+        info!("reload done");
+        Ok(())
+    } else {
+        for line in &failed {
+            error!("reload failed for {line}");
+        }
+        info!("reload partly done: {} zone file(s) failed", failed.len());
+        Err(failed.join("; "))
+    };
+    status.reloaded(outcome.clone());
+    crate::service::ready("serving (reloaded)");
+    outcome
 }
 
 /// Drops what a reload replaced, off the runtime threads, and hands the

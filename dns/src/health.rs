@@ -2,16 +2,16 @@
 //! published on `tokio::sync::watch` channels.
 //!
 //! [`Checks::spawn`] starts one task per (check, target) that the config
-//! actually uses: pool members with `check = "NAME"` (probing the member's
-//! address, [`Target::Member`]) and `[[vrrp]]` tracks ([`Target::Local`],
-//! probing 127.0.0.1). A new target starts unknown: its first probe sets
+//! actually uses ([`crate::wiring::probes`]): pool members with
+//! `check = "NAME"` (probing the member's address, [`Target::Member`]) and
+//! `[[vrrp]]` tracks ([`Target::Local`], probing 127.0.0.1). A new target starts unknown: its first probe sets
 //! its state ([`Checks::first_round`] waits for that); then it goes down
 //! after `fall` failed probes in a row and up again after `rise` good ones
 //! ([`RiseFall`]).
 //! Each change is logged once with the reason. Dropping [`Checks`] aborts
 //! every task (a reload builds a new one).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{CheckConfig, CheckType, Config};
+use crate::config::{CheckConfig, CheckType};
 
 /// What a check probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -188,44 +188,40 @@ impl fmt::Debug for Checks {
 }
 
 impl Checks {
-    /// Starts one probe task per (check name, target) used by the pools'
-    /// members and the vrrp tracks. Must be called inside a tokio runtime.
-    pub fn spawn(cfg: &Config) -> Checks {
-        Self::spawn_inner(cfg, None)
+    /// Starts one probe task per (check name, target) in `wanted` (which
+    /// [`crate::wiring::probes`] derives from the config), probing with the
+    /// definitions `defs` (`[check.NAME]`); a name without a definition is
+    /// skipped. Must be called inside a tokio runtime.
+    ///
+    /// For a reload pass the running set as `previous`: a (check, target)
+    /// that `previous` probes with the same definition keeps its running
+    /// probe (state, rise/fall counters and schedule), so reloads faster
+    /// than the probe interval never reset a failing check; a changed one
+    /// starts in its current state instead of up.
+    pub fn spawn(
+        defs: &BTreeMap<String, CheckConfig>,
+        wanted: &BTreeSet<(String, Target)>,
+        previous: Option<&Checks>,
+    ) -> Checks {
+        Self::spawn_with(defs, wanted, previous, Arc::new(probe_boxed))
     }
 
-    /// Like [`Checks::spawn`] for a reload: a (check, target) that `previous`
-    /// probes with the same definition keeps its running probe (state,
-    /// rise/fall counters and schedule), so reloads faster than the probe
-    /// interval never reset a failing check; a changed one starts in its
-    /// current state instead of up.
-    pub fn spawn_after(cfg: &Config, previous: &Checks) -> Checks {
-        Self::spawn_inner(cfg, Some(previous))
-    }
-
-    fn spawn_inner(cfg: &Config, previous: Option<&Checks>) -> Checks {
-        let mut wanted: BTreeMap<(String, Target), &CheckConfig> = BTreeMap::new();
-        for pool in &cfg.pools {
-            for m in &pool.members {
-                if let Some(name) = &m.check {
-                    if let Some(c) = cfg.checks.get(name) {
-                        wanted.insert((name.clone(), Target::Member(m.address)), c);
-                    }
-                }
-            }
-        }
-        for inst in &cfg.vrrp {
-            for t in &inst.track {
-                if let Some(c) = cfg.checks.get(&t.check) {
-                    wanted.insert((t.check.clone(), Target::Local), c);
-                }
-            }
-        }
+    /// [`Checks::spawn`] with the probe itself passed in (tests drive the
+    /// rise/fall and interval logic with scripted results on tokio's
+    /// paused clock).
+    pub fn spawn_with(
+        defs: &BTreeMap<String, CheckConfig>,
+        wanted: &BTreeSet<(String, Target)>,
+        previous: Option<&Checks>,
+        prober: Prober,
+    ) -> Checks {
+        let wanted = wanted
+            .iter()
+            .filter_map(|(name, target)| defs.get(name).map(|c| ((name.clone(), *target), c)));
         let mut checks = Checks {
             entries: BTreeMap::new(),
         };
-        for ((name, target), check) in wanted {
-            let key = (name, target);
+        for (key, check) in wanted {
             // A probe nobody ran before starts unknown: its first result decides.
             let fresh = previous.and_then(|p| p.entries.get(&key)).is_none();
             if let Some(e) = previous
@@ -254,6 +250,7 @@ impl Checks {
                 tx,
                 Arc::clone(&last),
                 (fresh, probed_tx),
+                Arc::clone(&prober),
             ));
             checks.entries.insert(
                 (name, target),
@@ -314,6 +311,18 @@ impl Checks {
     }
 }
 
+/// One probe's future, borrowing the check it probes with.
+pub type ProbeFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<ProbeOk, ProbeError>> + Send + 'a>>;
+
+/// What runs one probe: [`probe`] in production.
+pub type Prober = Arc<dyn for<'a> Fn(&'a CheckConfig, Target) -> ProbeFuture<'a> + Send + Sync>;
+
+fn probe_boxed(check: &CheckConfig, target: Target) -> ProbeFuture<'_> {
+    Box::pin(probe(check, target))
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_probe(
     name: String,
     target: Target,
@@ -322,13 +331,14 @@ async fn run_probe(
     tx: watch::Sender<bool>,
     last: Arc<Mutex<String>>,
     (mut fresh, probed): (bool, watch::Sender<bool>),
+    prober: Prober,
 ) {
     let mut state = RiseFall::starting(check.rise, check.fall, up);
     let mut ticker = tokio::time::interval(check.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let result = probe(&check, target).await;
+        let result = prober(&check, target).await;
         let text = match &result {
             Ok(ok) => ok.to_string(),
             Err(e) => e.to_string(),
@@ -521,6 +531,16 @@ mod tests {
     use std::time::Instant;
     use tokio::net::TcpListener;
 
+    use crate::config::Config;
+
+    fn spawn(cfg: &Config) -> Checks {
+        Checks::spawn(&cfg.checks, &crate::wiring::probes(cfg), None)
+    }
+
+    fn spawn_after(cfg: &Config, previous: &Checks) -> Checks {
+        Checks::spawn(&cfg.checks, &crate::wiring::probes(cfg), Some(previous))
+    }
+
     #[test]
     fn rise_fall_counts_consecutive_results() {
         let mut rf = RiseFall::new(2, 3);
@@ -617,55 +637,6 @@ fall = 2
         )
     }
 
-    #[test]
-    fn spawn_picks_members_and_tracks() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let cfg = config(
-                r#"
-[[pool]]
-name = "ha.com."
-members = [ { address = "127.0.0.1", check = "web" }, { address = "127.0.0.2", check = "web" }, { address = "127.0.0.3" } ]
-
-[check.web]
-type = "tcp"
-port = 1
-interval = "1h"
-
-[check.db]
-type = "tcp"
-port = 1
-interval = "1h"
-
-[check.unused]
-type = "tcp"
-port = 1
-
-[[vrrp]]
-name = "VI_1"
-interface = "eth0"
-vrid = 51
-addresses = ["192.168.56.100/24"]
-track = [ { check = "db", weight = -30 } ]
-"#,
-            );
-            let checks = Checks::spawn(&cfg);
-            assert_eq!(checks.len(), 3);
-            let ip = |s: &str| Target::Member(s.parse().unwrap());
-            assert!(checks.subscribe("web", ip("127.0.0.1")).is_some());
-            assert!(checks.subscribe("web", ip("127.0.0.2")).is_some());
-            assert!(checks.subscribe("web", ip("127.0.0.3")).is_none());
-            assert!(checks.subscribe("db", Target::Local).is_some());
-            assert!(checks.subscribe("unused", Target::Local).is_none());
-            let snap = checks.snapshot();
-            assert_eq!(snap.len(), 3);
-            assert!(snap.iter().all(|s| s.up), "initial state is up");
-        });
-    }
-
     #[tokio::test]
     async fn first_probe_decides_and_first_round_waits_for_it() {
         // fall = 2, but a check starts unknown: one refused probe is enough
@@ -677,7 +648,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(&format!(
             "type = \"tcp\"\nport = {port}\ntimeout = \"1s\""
         )));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let rx = checks
             .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
             .unwrap();
@@ -690,7 +661,7 @@ track = [ { check = "db", weight = -30 } ]
         );
         assert_eq!(checks.snapshot()[0].last, "connect refused");
         // A reload's probes carried over count as probed already.
-        let again = Checks::spawn_after(&cfg, &checks);
+        let again = spawn_after(&cfg, &checks);
         tokio::time::timeout(Duration::from_millis(50), again.first_round())
             .await
             .expect("carried-over probes do not wait");
@@ -703,7 +674,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(&format!(
             "type = \"tcp\"\nport = {port}\ntimeout = \"200ms\""
         )));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let target = Target::Member("127.0.0.1".parse().unwrap());
         let mut rx = checks.subscribe("c", target).unwrap();
         // Accept (and drop) connections while listening.
@@ -781,7 +752,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(&format!(
             "type = \"http\"\nport = {port}\npath = \"/health\"\nexpect_status = 200\ntimeout = \"500ms\""
         )));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let mut rx = checks
             .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
             .unwrap();
@@ -816,50 +787,132 @@ track = [ { check = "db", weight = -30 } ]
             "type = \"tcp\"\nport = {port}\ntimeout = \"200ms\""
         )));
         let target = Target::Member("127.0.0.1".parse().unwrap());
-        let old = Checks::spawn(&cfg);
+        let old = spawn(&cfg);
         let mut rx = old.subscribe("c", target).unwrap();
         wait_for(&mut rx, false, Duration::from_secs(5)).await;
-        let new = Checks::spawn_after(&cfg, &old);
+        let new = spawn_after(&cfg, &old);
         drop(old);
         let rx = new.subscribe("c", target).unwrap();
         assert!(!*rx.borrow(), "a down target stays down across a reload");
         assert_eq!(new.snapshot()[0].last, "connect refused");
         // A fresh spawn starts up.
-        assert!(*Checks::spawn(&cfg).subscribe("c", target).unwrap().borrow());
+        assert!(*spawn(&cfg).subscribe("c", target).unwrap().borrow());
     }
 
-    #[tokio::test]
-    async fn reload_keeps_an_unchanged_probe_running() {
-        // Fails every 50 ms, fall = 2: down after ~100 ms, however often
-        // the config is reloaded meanwhile.
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let def = format!("type = \"tcp\"\nport = {port}\ntimeout = \"30ms\"");
-        let cfg = config(&probe_config(&def));
-        let target = Target::Member("127.0.0.1".parse().unwrap());
-        let mut checks = Checks::spawn(&cfg);
-        let mut rx = checks.subscribe("c", target).unwrap();
-        // A reload storm: one every 30 ms, faster than interval x (fall - 1).
-        let storm = async {
-            loop {
-                tokio::time::sleep(Duration::from_millis(30)).await;
-                let next = Checks::spawn_after(&cfg, &checks);
-                checks = next;
-                let r = checks.subscribe("c", target).unwrap();
-                if !*r.borrow() {
-                    return;
+    /// Probe results a test scripts: `next` first, then `steady`; every
+    /// call's (virtual) time is recorded.
+    struct Script {
+        next: std::collections::VecDeque<bool>,
+        steady: bool,
+        calls: Vec<tokio::time::Instant>,
+    }
+
+    fn prober<F>(f: F) -> Prober
+    where
+        F: for<'a> Fn(&'a CheckConfig, Target) -> ProbeFuture<'a> + Send + Sync + 'static,
+    {
+        Arc::new(f)
+    }
+
+    fn scripted(next: &[bool], steady: bool) -> (Arc<Mutex<Script>>, Prober) {
+        let script = Arc::new(Mutex::new(Script {
+            next: next.iter().copied().collect(),
+            steady,
+            calls: Vec::new(),
+        }));
+        let s = Arc::clone(&script);
+        let p = prober(move |_, _| {
+            let s = Arc::clone(&s);
+            Box::pin(async move {
+                let mut s = s.lock().unwrap();
+                s.calls.push(tokio::time::Instant::now());
+                let steady = s.steady;
+                if s.next.pop_front().unwrap_or(steady) {
+                    Ok(ProbeOk::Connected)
+                } else {
+                    Err(ProbeError::Refused)
                 }
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(5), storm)
-            .await
-            .expect("the check goes down despite the reloads");
-        assert!(!*rx.borrow_and_update());
+            })
+        });
+        (script, p)
+    }
+
+    fn calls(s: &Mutex<Script>) -> usize {
+        s.lock().unwrap().calls.len()
+    }
+
+    /// A config whose check `c` probes every `interval` with `rise`/`fall`.
+    fn timed_config(interval: &str, rise: u32, fall: u32) -> Config {
+        let mut cfg = config(&probe_config("type = \"tcp\"\nport = 1"));
+        let c = cfg.checks.get_mut("c").unwrap();
+        c.interval = humantime::parse_duration(interval).unwrap();
+        c.rise = rise;
+        c.fall = fall;
+        cfg
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rise_fall_and_interval_on_the_paused_clock() {
+        let cfg = timed_config("10s", 2, 2);
+        // up (first probe decides), one failure (not enough), up, two
+        // failures (down), two successes (up).
+        let (script, p) = scripted(&[true, false, true, false, false, true, true], true);
+        let wanted = crate::wiring::probes(&cfg);
+        let checks = Checks::spawn_with(&cfg.checks, &wanted, None, p);
+        let target = Target::Member("127.0.0.1".parse().unwrap());
+        let mut rx = checks.subscribe("c", target).unwrap();
+        checks.first_round().await;
+        assert_eq!(calls(&script), 1);
+        assert!(*rx.borrow());
+        rx.wait_for(|up| !*up).await.unwrap();
+        assert_eq!(calls(&script), 5, "down after fall = 2 failures in a row");
+        assert_eq!(checks.snapshot()[0].last, "connect refused");
+        rx.wait_for(|up| *up).await.unwrap();
+        assert_eq!(calls(&script), 7, "up after rise = 2 successes");
+        let times = script.lock().unwrap().calls.clone();
+        for w in times.windows(2) {
+            assert_eq!(
+                w[1] - w[0],
+                Duration::from_secs(10),
+                "one probe per interval"
+            );
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reload_keeps_an_unchanged_probe_running() {
+        // Fails from the second probe on, every 10 s, fall = 3: down at
+        // the fourth probe (30 s), however often the config is reloaded.
+        let cfg = timed_config("10s", 1, 3);
+        let (script, p) = scripted(&[true], false);
+        let wanted = crate::wiring::probes(&cfg);
+        let target = Target::Member("127.0.0.1".parse().unwrap());
+        let start = tokio::time::Instant::now();
+        let mut checks = Checks::spawn_with(&cfg.checks, &wanted, None, Arc::clone(&p));
+        let rx = checks.subscribe("c", target).unwrap();
+        // A reload storm: one every 4 s, faster than interval x (fall - 1).
+        let mut reloads = 0;
+        while *checks.subscribe("c", target).unwrap().borrow() {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            checks = Checks::spawn_with(&cfg.checks, &wanted, Some(&checks), Arc::clone(&p));
+            reloads += 1;
+            assert!(reloads < 100, "the check never went down across reloads");
+        }
+        assert_eq!(
+            calls(&script),
+            4,
+            "one probe per interval across {reloads} reloads"
+        );
+        assert_eq!(reloads, 8, "down at 30 s, seen at the reload at 32 s");
+        assert_eq!(start.elapsed(), Duration::from_secs(32));
+        assert!(
+            !*rx.borrow(),
+            "the first subscription follows the kept probe"
+        );
         // A changed definition restarts the probe, in its current state.
-        let cfg2 = config(&probe_config(&def.replace("30ms", "40ms")));
-        let changed = Checks::spawn_after(&cfg2, &checks);
+        let mut cfg2 = cfg.clone();
+        cfg2.checks.get_mut("c").unwrap().interval = Duration::from_secs(20);
+        let changed = Checks::spawn_with(&cfg2.checks, &wanted, Some(&checks), p);
         drop(checks);
         assert!(!*changed.subscribe("c", target).unwrap().borrow());
     }
@@ -932,7 +985,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(&format!(
             "type = \"exec\"\ncommand = {cmd}\ntimeout = \"2s\""
         )));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let mut rx = checks
             .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
             .unwrap();
@@ -949,7 +1002,7 @@ track = [ { check = "db", weight = -30 } ]
         let cfg = config(&probe_config(
             "type = \"exec\"\ncommand = [\"sleep\", \"5\"]\ntimeout = \"100ms\"",
         ));
-        let checks = Checks::spawn(&cfg);
+        let checks = spawn(&cfg);
         let mut rx = checks
             .subscribe("c", Target::Member("127.0.0.1".parse().unwrap()))
             .unwrap();

@@ -31,12 +31,15 @@
 //! - [`config`]: the one TOML file (serde, `deny_unknown_fields`,
 //!   `validate()` naming the key and the valid range).
 //! - [`health`]: probes (tcp, http, exec) with rise/fall → watch channels.
-//! - [`vrrp_glue`]: the `[[vrrp]]` instances with their tracks; VIP held →
-//!   pool member health.
+//! - [`vrrp_glue`]: the `[[vrrp]]` instances with their tracks.
+//! - [`wiring`]: each pool member's health from its named sources (probe
+//!   by check name, VIP by instance name), one follow task per member,
+//!   rebuilt by diff on reload.
 //! - [`control`], [`metrics`], [`stats`]: `hadns status` and Prometheus.
 //! - [`fdlimit`]: the open-file limit and the share TCP clients may take.
-//! - [`app`]: the composition root: load, run, SIGHUP reload (built off the
-//!   query threads), stop.
+//! - [`app`]: the composition root: load, bind (port 0), serve with a
+//!   shutdown future, reload (built off the query threads), stop; `run`
+//!   adds the process signals.
 
 pub mod app;
 
@@ -64,4 +67,5 @@ pub mod snapshot;
 pub mod stats;
 pub mod tsig;
 pub mod vrrp_glue;
+pub mod wiring;
 pub mod zone;

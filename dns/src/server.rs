@@ -158,12 +158,6 @@ pub async fn serve(
     tcp_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    if listeners.udp.is_empty() && listeners.tcp.is_empty() {
-        // Everything is served by the fast path (crate::fastpath).
-        shutdown.await;
-        info!("DNS server shutting down");
-        return Ok(());
-    }
     let mut server = Server::new(handler);
     for s in listeners.udp {
         server.register_socket(s);

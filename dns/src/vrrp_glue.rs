@@ -1,12 +1,11 @@
 //! Starts the `[[vrrp]]` instances of the config with their tracks
 //! (`[check.*]` probes on this host, `Target::Local`), and stops them.
+//! Which pool members follow an instance's VIP is [`crate::wiring`]'s job.
 //!
 //! A SIGHUP reload applies `[[vrrp]]` changes like keepalived's reload
 //! ([`VrrpSet::reload`]): unchanged instances are not touched.
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use hadns_vrrp::config::InstanceConfig;
 use hadns_vrrp::lint::{Finding, Severity};
@@ -17,7 +16,6 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::health::{Checks, Target};
-use crate::pool::Pool;
 
 /// Why an instance could not start: the config file, the key (as in
 /// `vrrp[0].interface`) and the cause.
@@ -36,14 +34,12 @@ pub struct GlueError {
 #[derive(Debug)]
 pub struct VrrpSet {
     members: Vec<Member>,
-    /// Stops every instance (process shutdown).
-    stop: watch::Sender<bool>,
     /// Instances removed by a reload, still resigning.
     resigning: Vec<JoinHandle<()>>,
 }
 
-/// One running instance, its config and its own stop (a reload that
-/// removes it).
+/// One running instance, its config and its stop (a reload that removes
+/// it, or shutdown; a dropped sender stops it too).
 #[derive(Debug)]
 struct Member {
     handle: InstanceHandle,
@@ -163,13 +159,9 @@ impl VrrpSet {
         checks: &Checks,
     ) -> Result<Member, RuntimeError> {
         let (own, mut own_rx) = watch::channel(false);
-        let mut all_rx = self.stop.subscribe();
         let stopped = async move {
-            // A dropped sender also means stop.
-            tokio::select! {
-                _ = all_rx.wait_for(|s| *s) => {}
-                _ = own_rx.wait_for(|s| *s) => {}
-            }
+            // Err: the sender is dropped, which also means stop.
+            let _ = own_rx.wait_for(|s| *s).await;
         };
         let handle =
             runtime::spawn_instance(inst.clone(), tracks_for(inst, checks), stopped).await?;
@@ -212,15 +204,11 @@ impl VrrpSet {
     }
 
     /// Stops every instance (priority-0 advert, VIPs removed) and waits for
-    /// them to finish.
+    /// them to finish, and for those a reload removed.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        self.join().await;
-    }
-
-    /// Waits for every instance to finish (after the shutdown future passed
-    /// to [`spawn`] resolved).
-    pub async fn join(self) {
+        for m in &self.members {
+            let _ = m.stop.send(true);
+        }
         for m in self.members {
             m.handle.join().await;
         }
@@ -356,32 +344,20 @@ fn tracks_for(inst: &InstanceConfig, checks: &Checks) -> Tracks {
 
 /// Starts every `[[vrrp]]` instance. Each `track = [{ check, weight }]` is
 /// fed by the probe of `check` against this host (`Target::Local`); a track
-/// whose probe is missing is treated as up, with a warning. When `shutdown`
-/// resolves (or [`VrrpSet::shutdown`] is called) every instance resigns.
-/// On error the instances already started are stopped again.
-pub async fn spawn(
-    cfg: &Config,
-    checks: &Checks,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<VrrpSet, GlueError> {
+/// whose probe is missing is treated as up, with a warning.
+/// [`VrrpSet::shutdown`] makes every instance resign. On error the
+/// instances already started are stopped again.
+pub async fn spawn(cfg: &Config, checks: &Checks) -> Result<VrrpSet, GlueError> {
     // Notify scripts run as `[process] script_user`, like exec checks.
     hadns_vrrp::runtime::set_script_hook(crate::privs::script_command);
-    let (stop, _) = watch::channel(false);
-    let stop_outer = stop.clone();
-    let outer = tokio::spawn(async move {
-        shutdown.await;
-        let _ = stop_outer.send(true);
-    });
     let mut set = VrrpSet {
         members: Vec::new(),
-        stop,
         resigning: Vec::new(),
     };
     for (index, inst) in cfg.vrrp.iter().enumerate() {
         match set.spawn_member(inst, checks).await {
             Ok(m) => set.members.push(m),
             Err(source) => {
-                outer.abort();
                 set.shutdown().await;
                 let key = match &source {
                     RuntimeError::Config { source, .. } => source.key.clone(),
@@ -487,85 +463,6 @@ fn not_runnable(prog: &std::path::Path) -> Option<&'static str> {
     }
 }
 
-/// Feeds every pool member with `vrrp = "NAME"` into its pool: healthy while
-/// that local instance's VIPs are alive (we are MASTER, or we hear a master)
-/// and, if the member also has a `check`, while that probe is up. Members
-/// without `vrrp` are left to the check wiring. `pools[i]` = `pool[i]`.
-/// Abort the returned tasks when the pools are replaced (reload).
-pub fn wire_members(
-    cfg: &Config,
-    pools: &[Arc<Pool>],
-    checks: &Checks,
-    vrrp: &VrrpSet,
-) -> Vec<JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    for (i, pc) in cfg.pools.iter().enumerate() {
-        let Some(pool) = pools.get(i) else { continue };
-        for (j, m) in pc.members.iter().enumerate() {
-            let Some(name) = &m.vrrp else { continue };
-            let Some(status) = vrrp.status(name) else {
-                tracing::warn!(pool = %pc.name, member = %m.address, instance = %name, "no such local vrrp instance");
-                continue;
-            };
-            let check = m
-                .check
-                .as_deref()
-                .and_then(|c| checks.subscribe(c, Target::Member(m.address)));
-            tasks.push(tokio::spawn(follow_member(
-                Arc::clone(pool),
-                j,
-                name.clone(),
-                status,
-                check,
-            )));
-        }
-    }
-    tasks
-}
-
-async fn follow_member(
-    pool: Arc<Pool>,
-    member: usize,
-    instance: String,
-    mut status: watch::Receiver<InstanceStatus>,
-    mut check: Option<watch::Receiver<bool>>,
-) {
-    loop {
-        let alive = vip_alive(&status.borrow_and_update());
-        let probe = check.as_mut().is_none_or(|c| *c.borrow_and_update());
-        let up = alive && probe;
-        if pool.set_healthy(member, up) {
-            let spec = pool.spec();
-            tracing::info!(
-                pool = %spec.name,
-                member = spec.members.get(member).map(|m| m.addr.to_string()).as_deref().unwrap_or("?"),
-                instance = %instance,
-                vip_alive = alive,
-                probe_up = probe,
-                "pool member {}",
-                if up { "up" } else { "down" }
-            );
-        }
-        let changed = match check.as_mut() {
-            Some(c) => tokio::select! {
-                r = status.changed() => r.is_ok(),
-                r = c.changed() => r.is_ok(),
-            },
-            None => status.changed().await.is_ok(),
-        };
-        if !changed {
-            return; // instance or probe gone (shutdown or reload)
-        }
-    }
-}
-
-/// The member's VIP is alive somewhere: we are MASTER, or we hear a master
-/// (as BACKUP, and also in FAULT: a host whose own track failed still sees
-/// the peer holding the VIP, and its DNS must keep answering it).
-pub fn vip_alive(s: &InstanceStatus) -> bool {
-    s.vip_alive()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,11 +476,15 @@ mod tests {
             vips_held: state == State::Master,
             ..InstanceStatus::new("VI_1", 100)
         };
-        assert!(vip_alive(&st(State::Master, Some("192.0.2.1"))));
-        assert!(vip_alive(&st(State::Backup, Some("192.0.2.2"))));
-        assert!(!vip_alive(&st(State::Backup, None)));
-        assert!(vip_alive(&st(State::Fault, Some("192.0.2.2"))));
-        assert!(!vip_alive(&st(State::Fault, None)));
-        assert!(!vip_alive(&st(State::Initialize, None)));
+        // The member's VIP is alive somewhere: we are MASTER, or we hear a
+        // master (as BACKUP, and also in FAULT: a host whose own track
+        // failed still sees the peer holding the VIP, and its DNS must keep
+        // answering it). crate::wiring feeds this into the pools.
+        assert!(st(State::Master, Some("192.0.2.1")).vip_alive());
+        assert!(st(State::Backup, Some("192.0.2.2")).vip_alive());
+        assert!(!st(State::Backup, None).vip_alive());
+        assert!(st(State::Fault, Some("192.0.2.2")).vip_alive());
+        assert!(!st(State::Fault, None).vip_alive());
+        assert!(!st(State::Initialize, None).vip_alive());
     }
 }

@@ -1,5 +1,6 @@
-//! The real binary answering real queries: flags, negative answers, CNAME
-//! into a pool, ANY, TCP, EDNS/TC, equal rotation and weighted windows.
+//! hadns answering real queries (served in-process on port 0, [`Served`]):
+//! flags, negative answers, CNAME into a pool, ANY, TCP, EDNS/TC, equal
+//! rotation and weighted windows.
 
 mod dns_common;
 
@@ -18,7 +19,7 @@ fn ip(s: &str) -> IpAddr {
 #[test]
 fn authoritative_flags_refused_and_negative_ttls() {
     let (_dir, cfg) = standard_setup("flags", POOLS);
-    let mut h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
 
     // AA on an answer, RA never (no recursion), RD echoed.
     let m = h.query("ns1.t.test.", RecordType::A);
@@ -81,14 +82,13 @@ fn authoritative_flags_refused_and_negative_ttls() {
             .count(),
         1
     );
-    let st = h.stop();
-    assert!(st.success(), "exit status {st}");
+    assert_eq!(h.stop(), Ok(()));
 }
 
 #[test]
 fn pool_answers_cname_chain_and_any() {
     let (_dir, cfg) = standard_setup("pool", POOLS);
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     let pool: Vec<IpAddr> = ["10.0.0.1", "10.0.0.2", "10.0.0.3"].map(ip).to_vec();
 
     // The pool wins over the static apex A records; TTL = pool ttl.
@@ -161,7 +161,7 @@ fn pool_answers_cname_chain_and_any() {
 #[test]
 fn tcp_edns_and_truncation() {
     let (_dir, cfg) = standard_setup("tc", POOLS);
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
 
     // TCP works and gets the whole big RRset.
     let m = query_tcp(h.addr, "big.t.test.", RecordType::TXT);
@@ -218,7 +218,7 @@ fn small_max_udp_size_truncates_edns_answers() {
         "config.toml",
         "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nmax_udp_size = 600\n",
     );
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     let (m, size) = query_udp_raw(h.addr, &message("big.t.test.", RecordType::TXT, Some(4096)));
     assert!(m.metadata.truncation && size <= 600);
     assert_eq!(m.edns.as_ref().expect("OPT").max_payload(), 600);
@@ -227,7 +227,7 @@ fn small_max_udp_size_truncates_edns_answers() {
 #[test]
 fn equal_rotation_each_member_first_exactly_once() {
     let (_dir, cfg) = standard_setup("equal", POOLS);
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     let pool: Vec<IpAddr> = ["10.0.0.1", "10.0.0.2", "10.0.0.3"].map(ip).to_vec();
     let mut firsts = HashMap::new();
     let mut prev_first = None;
@@ -249,7 +249,7 @@ fn equal_rotation_each_member_first_exactly_once() {
 #[test]
 fn weighted_three_to_one_exactly_and_interleaved() {
     let (_dir, cfg) = standard_setup("weighted", POOLS);
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     let seq: Vec<IpAddr> = (0..400)
         .map(|_| {
             let m = h.query("w.t.test.", RecordType::A);
@@ -296,7 +296,7 @@ fn sample_config_serves_ha_com() {
         &format!("{:?}", zones.display().to_string()),
     );
     let cfg = dir.write("local.toml", &text);
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     let a = addrs(&h.query("ha.com.", RecordType::A));
     let b = addrs(&h.query("ha.com.", RecordType::A));
     assert_eq!(a.len(), 2);
@@ -322,14 +322,10 @@ fn serves_every_listen_address_including_ipv6() {
         "config.toml",
         &format!("[dns]\nlisten = [\"127.0.0.1:0\", \"[::1]:0\"]\nzones = \"zones\"\n{POOLS}"),
     );
-    let mut h = Hadns::start(&cfg);
-    let line = h.wait_log("listening on [::1]:");
-    let v6: std::net::SocketAddr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|s| s.parse().ok())
-        .expect("v6 address in log");
+    let h = Served::start(&cfg);
+    assert_eq!(h.addrs.len(), 2, "{:?}", h.addrs);
+    let v6 = h.addrs[1];
+    assert_eq!(v6.ip(), ip("::1"));
     let m = query_udp(v6, "t.test.", RecordType::AAAA, None);
     assert_eq!(addrs(&m), vec![ip("2001:db8::1")]);
     let m = query_tcp(v6, "t.test.", RecordType::A);
@@ -355,7 +351,7 @@ fn tcp_answer_over_64k_is_tc_not_a_partial_rrset() {
             "config.toml",
             &format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\n[control]\nenabled = false\n"),
         );
-        let h = Hadns::start(&cfg);
+        let h = Served::start(&cfg);
         let m = query_tcp(h.addr, "big.b.test.", RecordType::TXT);
         assert!(m.metadata.truncation, "fast_path={fast}: TC expected");
         assert!(
@@ -389,7 +385,7 @@ fn do_bit_class_any_ds_and_sibling_glue() {
             "config.toml",
             &format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\n[control]\nenabled = false\n"),
         );
-        let h = Hadns::start(&cfg);
+        let h = Served::start(&cfg);
         let ask = |name: &str, rtype: RecordType, class: DNSClass, dnssec_ok: bool| {
             let mut m = Message::new(4242, MessageType::Query, OpCode::Query);
             let mut q = Query::query(Name::from_ascii(name).unwrap(), rtype);

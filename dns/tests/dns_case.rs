@@ -12,7 +12,7 @@ use hickory_proto::rr::RecordType;
 fn case(fast_path: bool) {
     let (dir, cfg) = standard_setup(&format!("case-{fast_path}"), POOLS);
     dns_setting(&cfg, &format!("fast_path = {fast_path}"));
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     for (name, rtype, owners) in [
         ("NS1.T.test.", RecordType::A, 1),
         ("T.Test.", RecordType::A, 3),

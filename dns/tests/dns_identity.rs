@@ -11,10 +11,10 @@ use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, Name, RecordType};
 
-fn start(tag: &str, fast_path: bool, dns_extra: &str, pools: &str) -> (TempDir, Hadns) {
+fn start(tag: &str, fast_path: bool, dns_extra: &str, pools: &str) -> (TempDir, Served) {
     let (dir, cfg) = standard_setup(&format!("{tag}-{fast_path}"), pools);
     dns_setting(&cfg, &format!("fast_path = {fast_path}\n{dns_extra}"));
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     (dir, h)
 }
 

@@ -62,7 +62,7 @@ fn badkey(m: &Message) -> bool {
 fn tsig(fast_path: bool) {
     let (dir, cfg) = standard_setup(&format!("tsig-{fast_path}"), POOLS);
     dns_setting(&cfg, &format!("fast_path = {fast_path}"));
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     let sig = tsig_rr(7);
     for extra in [vec![&sig[..]], vec![&OPT[..], &sig[..]]] {
         let m = send(h.addr, &extra);

@@ -5,12 +5,13 @@
 //! query sent to 127.0.0.2 reaches a server bound to 0.0.0.0 and, without
 //! IP_PKTINFO, would be answered from 127.0.0.1 (the route's source).
 //! Both the precompiled answers and the full-path hand-off are checked.
+//! hadns runs in-process ([`Served`]) on port 0.
 
 mod dns_common;
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 
-use dns_common::{Hadns, TempDir, DEADLINE, LOW_ZONE, POOLS, T_ZONE};
+use dns_common::{Served, TempDir, DEADLINE, LOW_ZONE, POOLS, T_ZONE};
 
 fn setup(tag: &str, listen: &str) -> (TempDir, std::path::PathBuf) {
     let dir = TempDir::new(tag);
@@ -44,7 +45,7 @@ fn ask(client: &UdpSocket, to: SocketAddr, q: &[u8]) -> (Vec<u8>, SocketAddr) {
     (buf[..n].to_vec(), from)
 }
 
-fn check_replies_leave_from(server: &Hadns, client_bind: &str, targets: &[IpAddr]) {
+fn check_replies_leave_from(server: &Served, client_bind: &str, targets: &[IpAddr]) {
     let port = server.addr.port();
     assert!(server.addr.ip().is_unspecified(), "{}", server.addr);
     let client = UdpSocket::bind(client_bind).expect("client socket");
@@ -72,7 +73,7 @@ fn check_replies_leave_from(server: &Hadns, client_bind: &str, targets: &[IpAddr
 #[test]
 fn wildcard_v4_replies_from_the_queried_address() {
     let (_dir, cfg) = setup("wild4", "0.0.0.0:0");
-    let server = Hadns::start(&cfg);
+    let server = Served::start(&cfg);
     let targets: Vec<IpAddr> = ["127.0.0.2", "127.0.0.1", "127.1.2.3"]
         .iter()
         .map(|s| s.parse().unwrap())
@@ -89,6 +90,6 @@ fn wildcard_v6_replies_from_the_queried_address() {
         return;
     }
     let (_dir, cfg) = setup("wild6", "[::]:0");
-    let server = Hadns::start(&cfg);
+    let server = Served::start(&cfg);
     check_replies_leave_from(&server, "[::1]:0", &["::1".parse().unwrap()]);
 }

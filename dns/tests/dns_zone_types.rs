@@ -35,14 +35,14 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
-fn start(fast_path: bool) -> (TempDir, Hadns) {
+fn start(fast_path: bool) -> (TempDir, Served) {
     let (dir, _) = standard_setup(&format!("types-{fast_path}"), "");
     dir.write("zones/ty.test.zone", TY_ZONE);
     let cfg = dir.write(
         "config.toml",
         &format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast_path}\n"),
     );
-    let h = Hadns::start(&cfg);
+    let h = Served::start(&cfg);
     (dir, h)
 }
 

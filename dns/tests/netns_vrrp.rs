@@ -8,14 +8,16 @@
 //! every process left in them (by PID) and deletes them, also on panic.
 //! Nothing is added to or sent from the host's own namespace.
 
+mod netns_common;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use netns_common::{must, run, Addrs, Net};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -23,29 +25,9 @@ const HADNS: &str = env!("CARGO_BIN_EXE_hadns");
 const VIP: &str = "192.168.56.100";
 const VIP6: &str = "fd00:56::100";
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// The tests share two CPU cores with everything else: run them one at a
 /// time so 100 ms timers are not starved into spurious failovers.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
-
-fn must(cmd: &str, args: &[&str]) -> String {
-    let out = run(cmd, args);
-    assert!(
-        out.status.success(),
-        "{cmd} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 struct Proc {
     what: String,
@@ -53,123 +35,48 @@ struct Proc {
     log: PathBuf,
 }
 
-/// A switch namespace with a bridge and `n` host namespaces, host i
-/// (1-based) with eth0 = 192.168.56.(100+i)/24 and fd00:56::(100+i)/64.
+/// A switch namespace with a bridge and `n` host namespaces
+/// ([`netns_common::Net`]), host i (1-based) with eth0 =
+/// 192.168.56.(100+i)/24 and fd00:56::(100+i)/64, and the processes the
+/// test starts in them (killed on drop, before the namespaces go).
 struct Lab {
-    id: String,
-    sw: String,
-    hosts: Vec<String>,
+    net: Net,
     dir: PathBuf,
     procs: Vec<Proc>,
     _serial: MutexGuard<'static, ()>,
 }
 
+impl std::ops::Deref for Lab {
+    type Target = Net;
+    fn deref(&self) -> &Net {
+        &self.net
+    }
+}
+
 impl Lab {
     fn new(n: usize) -> Lab {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-        let id = format!(
-            "hv{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let dir = std::env::temp_dir().join(format!("hadns-{id}"));
+        let addrs: Vec<(String, String)> = (1..=n)
+            .map(|i| {
+                (
+                    format!("192.168.56.{}/24", 100 + i),
+                    format!("fd00:56::{}/64", 100 + i),
+                )
+            })
+            .collect();
+        let hosts: Vec<Addrs> = addrs
+            .iter()
+            .map(|(v4, v6)| Addrs { v4, v6: Some(v6) })
+            .collect();
+        let net = Net::new("hv", &hosts);
+        let dir = std::env::temp_dir().join(format!("hadns-{}", net.id));
         fs::create_dir_all(&dir).expect("temp dir");
-        let lab = Lab {
-            sw: format!("{id}-sw"),
-            hosts: (1..=n).map(|i| format!("{id}-h{i}")).collect(),
-            id,
+        Lab {
+            net,
             dir,
             procs: Vec::new(),
             _serial: serial,
-        };
-        // From here on Drop cleans up whatever was created.
-        let sw = lab.sw.clone();
-        must("ip", &["netns", "add", &sw]);
-        must("ip", &["-n", &sw, "link", "set", "lo", "up"]);
-        must("ip", &["-n", &sw, "link", "add", "br0", "type", "bridge"]);
-        // No STP forwarding delay, no multicast snooping surprises.
-        must(
-            "ip",
-            &[
-                "-n",
-                &sw,
-                "link",
-                "set",
-                "br0",
-                "type",
-                "bridge",
-                "forward_delay",
-                "0",
-                "mcast_snooping",
-                "0",
-            ],
-        );
-        must("ip", &["-n", &sw, "link", "set", "br0", "up"]);
-        for (i, h) in lab.hosts.clone().iter().enumerate() {
-            let i = i + 1;
-            must("ip", &["netns", "add", h]);
-            must("ip", &["-n", h, "link", "set", "lo", "up"]);
-            // Addresses usable at once (no DAD wait for link-local sources).
-            must(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    h,
-                    "sysctl",
-                    "-qw",
-                    "net.ipv6.conf.all.accept_dad=0",
-                    "net.ipv6.conf.default.accept_dad=0",
-                    // Services bind the VIPs before holding them (as with
-                    // keepalived): UDP replies then leave from the VIP.
-                    "net.ipv4.ip_nonlocal_bind=1",
-                    "net.ipv6.ip_nonlocal_bind=1",
-                ],
-            );
-            // The veth pair is created from inside the host namespace: no
-            // interface ever appears in the host's own namespace.
-            let port = format!("p{i}");
-            must(
-                "ip",
-                &[
-                    "-n", h, "link", "add", "eth0", "type", "veth", "peer", "name", &port, "netns",
-                    &sw,
-                ],
-            );
-            must("ip", &["-n", &sw, "link", "set", &port, "master", "br0"]);
-            must("ip", &["-n", &sw, "link", "set", &port, "up"]);
-            must(
-                "ip",
-                &[
-                    "-n",
-                    h,
-                    "addr",
-                    "add",
-                    &format!("192.168.56.{}/24", 100 + i),
-                    "dev",
-                    "eth0",
-                ],
-            );
-            must(
-                "ip",
-                &[
-                    "-n",
-                    h,
-                    "addr",
-                    "add",
-                    &format!("fd00:56::{}/64", 100 + i),
-                    "dev",
-                    "eth0",
-                    "nodad",
-                ],
-            );
-            must("ip", &["-n", h, "link", "set", "eth0", "up"]);
         }
-        lab
-    }
-
-    fn host(&self, i: usize) -> &str {
-        &self.hosts[i - 1]
     }
 
     fn ip4(i: usize) -> String {
@@ -187,13 +94,6 @@ impl Lab {
             .nth(1)
             .expect("link/ether in ip link output")
             .to_string()
-    }
-
-    /// Runs a command inside host i's namespace.
-    fn exec(&self, i: usize, args: &[&str]) -> Output {
-        let mut a = vec!["netns", "exec", self.host(i)];
-        a.extend_from_slice(args);
-        run("ip", &a)
     }
 
     /// From host i, asks the DNS server on `server`:15353 for ha1.com SOA
@@ -225,17 +125,6 @@ impl Lab {
         })
         .join()
         .expect("netns thread")
-    }
-
-    /// Does host i have `addr` on eth0?
-    fn has(&self, i: usize, addr: &str) -> bool {
-        let out = run(
-            "ip",
-            &["-n", self.host(i), "-o", "addr", "show", "dev", "eth0"],
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let needle = format!(" {addr}/");
-        text.contains(&needle)
     }
 
     /// Hosts (1-based) holding `addr`.
@@ -447,23 +336,12 @@ impl Drop for Lab {
                 let _ = p.child.wait();
             }
         }
-        // Whatever is still inside our namespaces (keepalived's VRRP child,
-        // notify scripts) was started by this test: kill it by PID.
-        for ns in self.hosts.iter().chain(std::iter::once(&self.sw)) {
-            let out = run("ip", &["netns", "pids", ns]);
-            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                if let Ok(pid) = pid.parse::<i32>() {
-                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-                }
-            }
-        }
-        for ns in self.hosts.iter().chain(std::iter::once(&self.sw)) {
-            let _ = run("ip", &["netns", "del", ns]);
-        }
+        // The namespaces go when `net` drops, with whatever still runs
+        // inside them (keepalived's VRRP child, notify scripts).
         if !std::thread::panicking() {
             let _ = fs::remove_dir_all(&self.dir);
         } else {
-            eprintln!("lab {} logs kept in {}", self.id, self.dir.display());
+            eprintln!("lab {} logs kept in {}", self.net.id, self.dir.display());
         }
     }
 }
@@ -1629,14 +1507,28 @@ fn reload_storm_does_not_reset_a_failing_track() {
     lab.hadns(2, "n2", &v4(100));
     lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
     fs::remove_file(&flag).expect("remove flag");
-    // A SIGHUP every ~100 ms, faster than 200 ms x (3 - 1).
-    let mut polls = 0u32;
-    lab.wait_for(8 * SEC, "n2 takes over despite a reload storm", |l| {
-        polls += 1;
-        if polls % 10 == 0 {
-            l.signal(n1, Signal::SIGHUP);
+    // A SIGHUP every 100 ms, faster than 200 ms x (3 - 1), from a thread
+    // of its own (polling the VIP takes as long as `ip` takes on a busy
+    // machine); stopped by the guard also when the wait panics.
+    struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-        l.holders(VIP) == vec![2]
+    }
+    let pid = Pid::from_raw(lab.procs[n1].child.id() as i32);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = kill(pid, Signal::SIGHUP);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let _stop = Stop(&stop);
+        lab.wait_for(8 * SEC, "n2 takes over despite a reload storm", |l| {
+            l.holders(VIP) == vec![2]
+        });
     });
     assert!(
         lab.log(n1).matches("reload done").count() >= 3,

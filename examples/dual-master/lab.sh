@@ -44,6 +44,8 @@ set -Eeuo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
+# shellcheck source=../../scripts/lab.sh
+source "$ROOT/scripts/lab.sh"
 P=${LAB_PREFIX:-hdlab}
 LAB=${LAB_DIR:-/tmp/$P}
 HADNS_BIN=${HADNS_BIN:-$ROOT/target/release/hadns}
@@ -73,20 +75,10 @@ ip_of() {
     case $1 in a) echo "$IP_a" ;; b) echo "$IP_b" ;; c) echo "$IP_c" ;; esac
 }
 in_ns() { local ns; ns=$(ns_of "$1"); shift; ip netns exec "$ns" "$@"; }
-now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+now_ms() { lab_now_ms; }
 
 # wait_until SECS DESCRIPTION CMD...: poll CMD every 20 ms until it succeeds.
-wait_until() {
-    local secs=$1 what=$2; shift 2
-    local deadline=$(( $(now_ms) + secs * 1000 ))
-    until "$@" >/dev/null 2>&1; do
-        if (( $(now_ms) > deadline )); then
-            echo "lab.sh: timed out after ${secs}s waiting for: $what" >&2
-            return 1
-        fi
-        sleep 0.02
-    done
-}
+wait_until() { lab_wait_until "$@"; }
 
 pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 # process $1 has exited (a zombie waiting for its reaper counts as exited:
@@ -94,13 +86,7 @@ pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 gone() { [[ ! -e /proc/$1 ]] || [[ $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) == Z ]]; }
 
 # --- VIP views ---------------------------------------------------------------
-# (no `cmd | grep -q` under pipefail: grep exiting early can SIGPIPE cmd
-# and turn a match into a failure)
-has_vip() {
-    local out
-    out=$(ip -n "$(ns_of "$1")" -o -4 addr show dev eth0 2>/dev/null) || return 1
-    [[ $out == *" $2/"* ]]
-}
+has_vip() { lab_has_addr "$(ns_of "$1")" "$2"; }
 lacks_vip() { ! has_vip "$@"; }
 lab_exists() { [[ -e /run/netns/$SW ]]; }
 holder() {
@@ -253,25 +239,9 @@ ensure_bin() {
 }
 
 make_net() {
-    ip netns add "$SW"
-    ip -n "$SW" link set lo up
-    ip -n "$SW" link add br0 type bridge
-    ip -n "$SW" link set br0 type bridge forward_delay 0 mcast_snooping 0
-    ip -n "$SW" link set br0 up
+    lab_switch "$SW"
     for h in a b c; do
-        local ns; ns=$(ns_of "$h")
-        ip netns add "$ns"
-        ip -n "$ns" link set lo up
-        # veth created inside the node's namespace, peer moved to the switch
-        ip -n "$ns" link add eth0 type veth peer name "p$h" netns "$SW"
-        ip -n "$SW" link set "p$h" master br0
-        ip -n "$SW" link set "p$h" up
-        ip -n "$ns" addr add "$(ip_of "$h")/24" dev eth0
-        ip -n "$ns" link set eth0 up
-    done
-    for h in a b; do
-        # DNS binds the VIPs before this host holds them
-        in_ns "$h" sysctl -qw net.ipv4.ip_nonlocal_bind=1
+        lab_host "$SW" "$(ns_of "$h")" "p$h" "$(ip_of "$h")"
     done
     mkdir -p "/etc/netns/$NS_c"
     echo "nameserver 127.0.0.1" >"/etc/netns/$NS_c/resolv.conf"
@@ -310,19 +280,7 @@ cmd_down() {
     done
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     # whatever is still running inside our namespaces was started by us
-    for ns in "$NS_a" "$NS_b" "$NS_c" "$SW"; do
-        for pid in $(ip netns pids "$ns" 2>/dev/null); do
-            kill -TERM "$pid" 2>/dev/null || true
-        done
-    done
-    local deadline=$(( $(now_ms) + 3000 ))
-    for ns in "$NS_a" "$NS_b" "$NS_c" "$SW"; do
-        while [[ -n $(ip netns pids "$ns" 2>/dev/null) ]] && (( $(now_ms) < deadline )); do sleep 0.05; done
-        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$pid" 2>/dev/null || true; done
-    done
-    for ns in "$NS_a" "$NS_b" "$NS_c" "$SW"; do
-        ip netns del "$ns" 2>/dev/null || true
-    done
+    lab_down 3000 "$NS_a" "$NS_b" "$NS_c" "$SW"
     rm -rf "/etc/netns/$NS_c"
     rmdir /etc/netns 2>/dev/null || true # only if no other lab uses it
     if [[ ${LAB_KEEP:-0} != 1 ]]; then rm -rf "$LAB"; fi

@@ -5,8 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long any wait in these tests may take before it fails.
@@ -120,99 +119,39 @@ pub const CAP_NET_BIND_SERVICE: u32 = 10;
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
 
-pub fn run(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
-}
+/// The netns lab shared with the VRRP tests.
+#[path = "../netns_common/mod.rs"]
+pub mod netns_common;
 
-pub fn must(cmd: &str, args: &[&str]) -> String {
-    let out = run(cmd, args);
-    assert!(
-        out.status.success(),
-        "{cmd} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+#[allow(unused_imports)]
+pub use netns_common::{must, run};
 
-/// Namespaces named per run; deleted on drop (after the processes, which
-/// are declared later and so dropped first).
+/// Two host namespaces named per run on a bridge ([`netns_common::Net`]),
+/// eth0 10.99.0.1/24 and 10.99.0.2/24; deleted on drop (after the
+/// processes, which are declared later and so dropped first).
 pub struct Netns {
-    names: Vec<String>,
+    net: netns_common::Net,
 }
 
 impl Netns {
-    /// Two namespaces joined by a veth pair eth0 <-> eth0 (10.99.0.1/24,
-    /// 10.99.0.2/24): not every kernel has the dummy interface type.
     pub fn new() -> Netns {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let id = format!(
-            "hp{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        );
-        let ns = Netns {
-            names: (1..=2).map(|i| format!("{id}-{i}")).collect(),
-        };
-        for name in &ns.names {
-            must("ip", &["netns", "add", name]);
-            must("ip", &["-n", name, "link", "set", "lo", "up"]);
+        let host = |v4| netns_common::Addrs { v4, v6: None };
+        Netns {
+            net: netns_common::Net::new("hp", &[host("10.99.0.1/24"), host("10.99.0.2/24")]),
         }
-        must(
-            "ip",
-            &[
-                "-n",
-                &ns.names[0],
-                "link",
-                "add",
-                "eth0",
-                "type",
-                "veth",
-                "peer",
-                "name",
-                "eth0",
-                "netns",
-                &ns.names[1],
-            ],
-        );
-        for (i, name) in ns.names.iter().enumerate() {
-            must(
-                "ip",
-                &[
-                    "-n",
-                    name,
-                    "addr",
-                    "add",
-                    &format!("10.99.0.{}/24", i + 1),
-                    "dev",
-                    "eth0",
-                ],
-            );
-            must("ip", &["-n", name, "link", "set", "eth0", "up"]);
-        }
-        ns
     }
 
     pub fn name(&self, i: usize) -> &str {
-        &self.names[i - 1]
+        self.net.host(i)
     }
 
     /// `ip netns exec NS` + args, as a Command.
     pub fn command(&self, i: usize, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", self.name(i)]).args(args);
-        c
+        self.net.command(i, args)
     }
 
     pub fn holds(&self, i: usize, addr: &str) -> bool {
-        let out = run(
-            "ip",
-            &["-n", self.name(i), "-o", "addr", "show", "dev", "eth0"],
-        );
-        String::from_utf8_lossy(&out.stdout).contains(&format!(" {addr}/"))
+        self.net.has(i, addr)
     }
 
     /// dig @127.0.0.1 -p 53 inside namespace i; the A records.
@@ -241,23 +180,5 @@ impl Netns {
             .collect();
         v.sort();
         v
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        for name in &self.names {
-            // Whatever still runs inside (keepalived's VRRP child), by pid.
-            let pids = run("ip", &["netns", "pids", name]);
-            for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
-                if let Ok(pid) = pid.parse::<i32>() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
-            let _ = run("ip", &["netns", "del", name]);
-        }
     }
 }

@@ -1,5 +1,7 @@
-//! Shared helpers for the DNS integration tests: a temp dir, the real
-//! `hadns` binary as a child process (killed on drop), and a tiny DNS client
+//! Shared helpers for the DNS integration tests: a temp dir, hadns served
+//! in-process on port-0 sockets ([`Served`]: `app::bind` + `app::serve`),
+//! the real `hadns` binary as a child process when a test needs the
+//! process (signals, logs, limits; killed on drop), and a tiny DNS client
 //! (hickory-proto messages over std UDP/TCP sockets).
 #![allow(dead_code)]
 
@@ -167,6 +169,19 @@ pub fn standard_setup(tag: &str, pools: &str) -> (TempDir, PathBuf) {
     (dir, cfg)
 }
 
+/// Gives a config without `[control]` one on 127.0.0.1 port 0: tests run
+/// in parallel, and a taken control address stops hadns.
+fn control_on_port0(cfg: &Path) {
+    let text = std::fs::read_to_string(cfg).expect("read config");
+    if !text.contains("[control]") {
+        std::fs::write(
+            cfg,
+            format!("{text}\n[control]\nlisten = \"127.0.0.1:0\"\n"),
+        )
+        .expect("write config");
+    }
+}
+
 /// Collected stderr lines of the child plus a condvar to wait on.
 type Log = Arc<(Mutex<Vec<String>>, Condvar)>;
 
@@ -187,14 +202,7 @@ impl Hadns {
 
     /// [`Hadns::start`] with the command adjusted first (limits, env).
     pub fn start_with(cfg: &Path, adjust: impl FnOnce(&mut Command)) -> Hadns {
-        let text = std::fs::read_to_string(cfg).expect("read config");
-        if !text.contains("[control]") {
-            std::fs::write(
-                cfg,
-                format!("{text}\n[control]\nlisten = \"127.0.0.1:0\"\n"),
-            )
-            .expect("write config");
-        }
+        control_on_port0(cfg);
         let mut cmd = Command::new(BIN);
         cmd.args(["run", "--config"])
             .arg(cfg)
@@ -328,6 +336,124 @@ impl Hadns {
             .and_then(|s| s.split('/').next())
             .and_then(|s| s.parse().ok())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+}
+
+/// hadns in this test process: `app::bind` on the config's (port 0)
+/// addresses, then `app::serve` on its own tokio runtime thread. The bound
+/// addresses come from `bind`, reloads report their outcome, no log is
+/// read. Stopped (shutdown future) and joined on drop.
+pub struct Served {
+    /// The first bound DNS address; `addrs` has them all.
+    pub addr: SocketAddr,
+    pub addrs: Vec<SocketAddr>,
+    commands: tokio::sync::mpsc::Sender<hadns::app::Command>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl Served {
+    /// Loads `cfg`, binds and serves; panics with the error if it cannot.
+    /// A config without `[control]` gets one on 127.0.0.1 port 0 (tests run
+    /// in parallel).
+    pub fn start(cfg: &Path) -> Served {
+        Served::try_start(cfg).unwrap_or_else(|e| panic!("hadns did not start: {e}"))
+    }
+
+    /// [`Served::start`], returning why it could not start.
+    pub fn try_start(cfg: &Path) -> Result<Served, String> {
+        control_on_port0(cfg);
+        let path = cfg.to_path_buf();
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel::<Result<Vec<SocketAddr>, String>>();
+        let (commands, rx) = tokio::sync::mpsc::channel(4);
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let started = async {
+                    let loaded = hadns::app::load(&path)?;
+                    let bound = hadns::app::bind(&loaded.cfg).await?;
+                    Ok::<_, hadns::app::AppError>((loaded, bound))
+                };
+                let (loaded, bound) = match started.await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let _ = bound_tx.send(Err(e.to_string()));
+                        return Err(e.to_string());
+                    }
+                };
+                let _ = bound_tx.send(Ok(bound.dns_addrs().to_vec()));
+                let shutdown = async {
+                    let _ = stop_rx.await;
+                };
+                hadns::app::serve(path, loaded, bound, rx, shutdown)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+        let addrs = bound_rx
+            .recv_timeout(DEADLINE)
+            .map_err(|e| format!("no bound addresses: {e}"))??;
+        Ok(Served {
+            addr: addrs[0],
+            addrs,
+            commands,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// Reloads config and zones (what SIGHUP does); returns the outcome:
+    /// Ok, or the failure text (file, line or key). Fails the test if no
+    /// outcome comes within the deadline.
+    pub fn reload(&self) -> Result<(), String> {
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        self.commands
+            .blocking_send(hadns::app::Command::Reload(Some(tx)))
+            .expect("hadns is serving");
+        wait_until("the reload outcome", || match rx.try_recv() {
+            Ok(outcome) => Some(outcome),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
+            Err(e) => panic!("reload dropped: {e}"),
+        })
+    }
+
+    pub fn query(&self, name: &str, rtype: RecordType) -> Message {
+        query_udp(self.addr, name, rtype, None)
+    }
+
+    /// Resolves the shutdown future and returns what `serve` returned.
+    pub fn stop(mut self) -> Result<(), String> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Some(t) = self.thread.take() else {
+            return Ok(());
+        };
+        wait_until("hadns to stop", || t.is_finished().then_some(()));
+        t.join()
+            .map_err(|_| "the serving thread panicked".to_string())?
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Stop without asserting again.
+            if let Some(stop) = self.stop.take() {
+                let _ = stop.send(());
+            }
+            return;
+        }
+        let _ = self.halt();
     }
 }
 

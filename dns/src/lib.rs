@@ -54,6 +54,7 @@ pub mod fdlimit;
 pub mod handler;
 pub mod health;
 pub mod identity;
+pub mod line;
 pub mod ops;
 pub mod pool;
 pub mod ratelimit;

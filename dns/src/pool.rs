@@ -112,6 +112,8 @@ pub struct PoolSpec {
     /// weighted mode: members per answer (at least 1).
     pub answers: usize,
     pub when_all_down: WhenAllDown,
+    /// The `[[line]]` it answers (None = the default line).
+    pub line: Option<String>,
     pub members: Vec<Member>,
 }
 
@@ -124,6 +126,7 @@ impl PoolSpec {
             ttl: cfg.ttl,
             answers: cfg.answers.max(1),
             when_all_down: cfg.when_all_down,
+            line: cfg.line.clone(),
             members: cfg
                 .members
                 .iter()
@@ -387,6 +390,7 @@ mod tests {
             ttl: 10,
             answers,
             when_all_down: wad,
+            line: None,
             members: weights
                 .iter()
                 .enumerate()

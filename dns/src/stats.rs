@@ -157,6 +157,8 @@ pub struct PoolCounters {
     /// `Arc::as_ptr` of the pool these belong to (identity, never dereferenced).
     pool_ptr: usize,
     pub name: String,
+    /// The pool's line (None = the default line).
+    pub line: Option<String>,
     pub members: Vec<(IpAddr, Arc<AtomicU64>)>,
 }
 
@@ -397,10 +399,10 @@ impl Stats {
     /// address) pairs that already existed are kept.
     pub fn set_pools(&self, pools: &[Arc<Pool>]) {
         let old = self.members.load_full();
-        let find_old = |name: &str, addr: IpAddr| {
+        let find_old = |name: &str, line: &Option<String>, addr: IpAddr| {
             old.pools
                 .iter()
-                .filter(|p| p.name == name)
+                .filter(|p| p.name == name && p.line == *line)
                 .flat_map(|p| p.members.iter())
                 .find(|(a, _)| *a == addr)
                 .map(|(_, c)| Arc::clone(c))
@@ -413,11 +415,12 @@ impl Stats {
                     PoolCounters {
                         pool_ptr: Arc::as_ptr(p) as usize,
                         name: spec.name.clone(),
+                        line: spec.line.clone(),
                         members: spec
                             .members
                             .iter()
                             .map(|m| {
-                                let c = find_old(&spec.name, m.addr)
+                                let c = find_old(&spec.name, &spec.line, m.addr)
                                     .unwrap_or_else(|| Arc::new(AtomicU64::new(0)));
                                 (m.addr, c)
                             })
@@ -470,6 +473,7 @@ mod tests {
             ttl: 10,
             answers: 1,
             when_all_down: WhenAllDown::All,
+            line: None,
             members: addrs
                 .iter()
                 .map(|a| Member {

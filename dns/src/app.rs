@@ -127,8 +127,12 @@ pub fn summary(l: &Loaded) -> Vec<String> {
             PoolMode::Equal => p.mode.to_string(),
             PoolMode::Weighted => format!("{} answers={}", p.mode, p.answers),
         };
+        let line = p
+            .line
+            .as_ref()
+            .map_or(String::new(), |l| format!(" line {l}"));
         out.push(format!(
-            "pool[{i}] {} {}: {mode}, ttl {}, when_all_down {}, members [{}]",
+            "pool[{i}] {} {}{line}: {mode}, ttl {}, when_all_down {}, members [{}]",
             p.name,
             p.rtype,
             p.ttl,

@@ -326,8 +326,8 @@ pub struct StatsSnapshot {
     pub rcode: Vec<(&'static str, u64)>,
     /// (label, count): udp, tcp.
     pub transport: Vec<(&'static str, u64)>,
-    /// (pool name, member address, answers).
-    pub members: Vec<(String, IpAddr, u64)>,
+    /// (pool name, line, member address, answers).
+    pub members: Vec<(String, String, IpAddr, u64)>,
     /// UDP responses over the rate limit (dropped or slipped).
     pub rrl_limited: u64,
     /// Of those, sent truncated.
@@ -452,7 +452,12 @@ impl Stats {
                 .load()
                 .pools
                 .iter()
-                .flat_map(|p| p.members.iter().map(|(a, c)| (p.name.clone(), *a, get(c))))
+                .flat_map(|p| {
+                    let line = p.line.as_deref().unwrap_or(crate::line::DEFAULT_NAME);
+                    p.members
+                        .iter()
+                        .map(move |(a, c)| (p.name.clone(), line.to_string(), *a, get(c)))
+                })
                 .collect(),
             rrl_limited: get(&self.rrl[0]),
             rrl_slipped: get(&self.rrl[1]),
@@ -530,7 +535,10 @@ mod tests {
         assert_eq!((r["NOERROR"], r["NXDOMAIN"]), (1, 1));
         assert_eq!(
             snap.members,
-            vec![("ha.com.".into(), a1, 1), ("ha.com.".into(), a2, 2)]
+            vec![
+                ("ha.com.".into(), "default".into(), a1, 1),
+                ("ha.com.".into(), "default".into(), a2, 2)
+            ]
         );
         // A reload before the worker's next flush: the new pool is counted
         // at once (directly), then through the new table.
@@ -538,13 +546,19 @@ mod tests {
         s.set_pools(&[Arc::clone(&p2)]);
         let a3: IpAddr = "192.0.2.3".parse().unwrap();
         Count::answers(&l, &p2, &[a3]);
-        assert_eq!(s.snapshot().members[1], ("ha.com.".into(), a3, 1));
+        assert_eq!(
+            s.snapshot().members[1],
+            ("ha.com.".into(), "default".into(), a3, 1)
+        );
         l.flush();
         Count::answers(&l, &p2, &[a2, a3]);
         l.flush();
         assert_eq!(
             s.snapshot().members,
-            vec![("ha.com.".into(), a2, 3), ("ha.com.".into(), a3, 2)]
+            vec![
+                ("ha.com.".into(), "default".into(), a2, 3),
+                ("ha.com.".into(), "default".into(), a3, 2)
+            ]
         );
     }
 
@@ -565,8 +579,18 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                ("ha.com.".into(), "192.0.2.1".parse().unwrap(), 1),
-                ("ha.com.".into(), "192.0.2.2".parse().unwrap(), 2)
+                (
+                    "ha.com.".into(),
+                    "default".into(),
+                    "192.0.2.1".parse().unwrap(),
+                    1
+                ),
+                (
+                    "ha.com.".into(),
+                    "default".into(),
+                    "192.0.2.2".parse().unwrap(),
+                    2
+                )
             ]
         );
         // reload: same name, one member kept, one new
@@ -581,8 +605,18 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                ("ha.com.".into(), "192.0.2.2".parse().unwrap(), 3),
-                ("ha.com.".into(), "192.0.2.3".parse().unwrap(), 1)
+                (
+                    "ha.com.".into(),
+                    "default".into(),
+                    "192.0.2.2".parse().unwrap(),
+                    3
+                ),
+                (
+                    "ha.com.".into(),
+                    "default".into(),
+                    "192.0.2.3".parse().unwrap(),
+                    1
+                )
             ]
         );
     }

@@ -154,14 +154,14 @@ fn status_and_metrics_count_queries_and_show_health() {
     assert_eq!(
         metric(
             &page,
-            r#"hadns_pool_member_answers_total{pool="t.test.",member="10.0.0.1"}"#
+            r#"hadns_pool_member_answers_total{pool="t.test.",line="default",member="10.0.0.1"}"#
         ),
         Some(3)
     );
     assert_eq!(
         metric(
             &page,
-            r#"hadns_pool_member_up{pool="t.test.",member="10.0.0.2"}"#
+            r#"hadns_pool_member_up{pool="t.test.",line="default",member="10.0.0.2"}"#
         ),
         Some(1)
     );
@@ -176,7 +176,7 @@ fn status_and_metrics_count_queries_and_show_health() {
         let page = http(metrics, "GET /metrics HTTP/1.0\r\n\r\n");
         (metric(
             &page,
-            r#"hadns_pool_member_up{pool="t.test.",member="10.0.0.2"}"#,
+            r#"hadns_pool_member_up{pool="t.test.",line="default",member="10.0.0.2"}"#,
         ) == Some(0))
         .then_some(())
     });
@@ -262,14 +262,14 @@ fn fast_path_answers_are_counted_too() {
     assert_eq!(
         metric(
             &page,
-            r#"hadns_pool_member_answers_total{pool="t.test.",member="10.0.0.1"}"#
+            r#"hadns_pool_member_answers_total{pool="t.test.",line="default",member="10.0.0.1"}"#
         ),
         Some(6)
     );
     assert_eq!(
         metric(
             &page,
-            r#"hadns_pool_member_answers_total{pool="t.test.",member="10.0.0.2"}"#
+            r#"hadns_pool_member_answers_total{pool="t.test.",line="default",member="10.0.0.2"}"#
         ),
         Some(2)
     );

@@ -152,10 +152,12 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
         .map(|p| {
             let spec = p.spec();
             let healthy = p.healthy();
+            let line = spec.line.as_deref().unwrap_or(crate::line::DEFAULT_NAME);
             PoolView {
                 name: spec.name.clone(),
                 rtype: spec.rtype.to_string(),
                 mode: spec.mode.to_string(),
+                line: line.to_string(),
                 members: spec
                     .members
                     .iter()
@@ -167,8 +169,8 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
                         answers: stats
                             .members
                             .iter()
-                            .find(|(n, a, _)| *n == spec.name && *a == m.addr)
-                            .map_or(0, |(_, _, c)| *c),
+                            .find(|(n, l, a, _)| *n == spec.name && l == line && *a == m.addr)
+                            .map_or(0, |(_, _, _, c)| *c),
                     })
                     .collect(),
             }
@@ -271,6 +273,8 @@ pub struct PoolView {
     #[serde(rename = "type")]
     pub rtype: String,
     pub mode: String,
+    /// The `[[line]]` it answers ("default": every other client).
+    pub line: String,
     pub members: Vec<MemberView>,
 }
 
@@ -418,7 +422,11 @@ impl Status {
             vrrp_text(&mut o, v);
         }
         for p in &self.pools {
-            let _ = writeln!(o, "pool {} {} {}:", p.name, p.rtype, p.mode);
+            let line = match p.line.as_str() {
+                crate::line::DEFAULT_NAME => String::new(),
+                l => format!(" line {l}"),
+            };
+            let _ = writeln!(o, "pool {} {} {}{line}:", p.name, p.rtype, p.mode);
             for m in &p.members {
                 let _ = writeln!(
                     o,

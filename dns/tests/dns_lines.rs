@@ -300,3 +300,14 @@ fn bad_line_configs_name_the_key() {
         assert!(err.contains(what), "case {i}: {err}");
     }
 }
+
+/// examples/lines.toml passes `hadns check`, which lists each pool's line.
+#[test]
+fn the_lines_example_passes_check() {
+    let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/lines.toml");
+    let (ok, out, err) = check(&cfg);
+    assert!(ok, "stderr:\n{err}");
+    assert!(out.contains("pool[0] ha.com. A: equal"), "{out}");
+    assert!(out.contains("pool[1] ha.com. A line internal: weighted"), "{out}");
+    assert!(out.contains("pool[2] ha.com. A line private: equal"), "{out}");
+}

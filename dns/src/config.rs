@@ -414,6 +414,10 @@ pub struct MemberConfig {
     /// Name of a local `[[vrrp]]` instance: healthy only while its VIP is held.
     #[serde(default)]
     pub vrrp: Option<String>,
+    /// Paused (DNSPod 暂停): never answered, out of the weights. `hadns
+    /// pause` / `resume` change it at run time (kept in the state file).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 fn default_weight() -> u32 {

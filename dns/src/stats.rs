@@ -484,6 +484,7 @@ mod tests {
                 .map(|a| Member {
                     addr: a.parse().unwrap(),
                     weight: 1,
+                    paused: false,
                 })
                 .collect(),
         }))

@@ -308,6 +308,12 @@ fn the_lines_example_passes_check() {
     let (ok, out, err) = check(&cfg);
     assert!(ok, "stderr:\n{err}");
     assert!(out.contains("pool[0] ha.com. A: equal"), "{out}");
-    assert!(out.contains("pool[1] ha.com. A line internal: weighted"), "{out}");
-    assert!(out.contains("pool[2] ha.com. A line private: equal"), "{out}");
+    assert!(
+        out.contains("pool[1] ha.com. A line internal: weighted"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pool[2] ha.com. A line private: equal"),
+        "{out}"
+    );
 }

@@ -38,6 +38,8 @@ pub enum AppError {
     Vrrp(Box<crate::vrrp_glue::GlueError>),
     #[error(transparent)]
     Privileges(#[from] crate::privs::PrivError),
+    #[error(transparent)]
+    Pause(#[from] crate::pause::PauseError),
 }
 
 impl From<crate::vrrp_glue::GlueError> for AppError {
@@ -69,6 +71,9 @@ fn load_over(
     let cfg = Config::load(config_path)?;
     let zones = crate::zone::Zones::load_each(&cfg.zones_dir(), previous)?;
     let snapshot = Snapshot::new(&cfg, zones)?;
+    // `hadns pause` state (kept across restarts and reloads)
+    let state = crate::pause::state_dir(&cfg).join(crate::pause::STATE_FILE);
+    crate::pause::PauseState::load(&state)?.apply(&snapshot.pools);
     Ok(Loaded { cfg, snapshot })
 }
 
@@ -335,6 +340,19 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
         Some(live.checks_arc()),
     ));
     let _endpoints = endpoints.start(&status);
+    // `hadns pause` / `resume`: a Unix socket, never the network.
+    let pause = Arc::new(crate::pause::PauseCtl::open(&cfg)?);
+    let pause_socket =
+        crate::pause::bind(&crate::pause::state_dir(&cfg).join(crate::pause::SOCKET))?;
+    let pools_now = {
+        let h = handler.clone();
+        move || h.snapshot().pools.clone()
+    };
+    let _pause_task = AbortOnDrop(tokio::spawn(crate::pause::serve(
+        pause_socket,
+        Arc::clone(&pause),
+        pools_now,
+    )));
     let fast_path = match fast_sockets {
         Some(socks) => Some(crate::fastpath::FastPath::start(
             socks,
@@ -393,6 +411,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                         let lines = summary(&new);
                         let failed = failures(&new);
                         let snap = Arc::new(new.snapshot);
+                        pause.apply(&snap.pools);
                         let old_table = match &fast_path {
                             Some(fp) => {
                                 let s = Arc::clone(&snap);
@@ -407,6 +426,7 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
                             None => None,
                         };
                         let old_snap = handler.replace_arc(snap);
+                        pause.apply(&handler.snapshot().pools);
                         release(old_snap, old_table);
                         live = new_live; // drops the old probes
                         status.set_checks(live.checks_arc());
@@ -460,6 +480,15 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     match r {
         Ok(r) => r.map_err(AppError::from),
         Err(e) => Err(AppError::Server(ServerError::Serve(e.to_string()))),
+    }
+}
+
+/// Aborts a task when dropped (the pause socket stops with `run`).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

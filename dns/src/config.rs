@@ -116,6 +116,10 @@ pub struct DnsConfig {
     /// query carries it (the answer then echoes it with its scope).
     #[serde(default)]
     pub ecs: bool,
+    /// Where the pause state file and the pause control socket live
+    /// (relative to the config file); default the config file's folder.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for DnsConfig {
@@ -133,6 +137,7 @@ impl Default for DnsConfig {
             tcp_max_connections: None,
             tcp_max_per_client: default_tcp_max_per_client(),
             ecs: false,
+            state_dir: None,
         }
     }
 }

@@ -56,6 +56,7 @@ pub mod health;
 pub mod identity;
 pub mod line;
 pub mod ops;
+pub mod pause;
 pub mod pool;
 pub mod ratelimit;
 pub mod resolve;

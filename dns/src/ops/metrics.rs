@@ -140,6 +140,12 @@ pub fn render(s: &Status) -> String {
         members().map(|(l, m)| (l, u64::from(m.healthy))),
     );
     e.family(
+        "hadns_pool_member_paused",
+        Kind::Gauge,
+        "1 if the pool member is paused (hadns pause): never answered.",
+        members().map(|(l, m)| (l, u64::from(m.paused))),
+    );
+    e.family(
         "hadns_pool_member_weight",
         Kind::Gauge,
         "Configured weight of the pool member.",

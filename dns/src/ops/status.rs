@@ -152,6 +152,7 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
         .map(|p| {
             let spec = p.spec();
             let healthy = p.healthy();
+            let paused = p.paused();
             let line = spec.line.as_deref().unwrap_or(crate::line::DEFAULT_NAME);
             PoolView {
                 name: spec.name.clone(),
@@ -166,6 +167,7 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
                         address: m.addr,
                         weight: m.weight,
                         healthy: healthy.get(i).copied().unwrap_or(true),
+                        paused: paused.get(i).copied().unwrap_or(false),
                         answers: stats
                             .members
                             .iter()
@@ -283,6 +285,8 @@ pub struct MemberView {
     pub address: IpAddr,
     pub weight: u32,
     pub healthy: bool,
+    /// `hadns pause` (or `paused = true`): never answered.
+    pub paused: bool,
     pub answers: u64,
 }
 
@@ -430,10 +434,11 @@ impl Status {
             for m in &p.members {
                 let _ = writeln!(
                     o,
-                    "  {} weight {} {} answers {}",
+                    "  {} weight {} {}{} answers {}",
                     m.address,
                     m.weight,
                     if m.healthy { "up" } else { "DOWN" },
+                    if m.paused { " PAUSED" } else { "" },
                     m.answers
                 );
             }

@@ -342,17 +342,25 @@ pub async fn run(config_path: PathBuf, shutdown: impl Future<Output = ()>) -> Re
     let _endpoints = endpoints.start(&status);
     // `hadns pause` / `resume`: a Unix socket, never the network.
     let pause = Arc::new(crate::pause::PauseCtl::open(&cfg)?);
-    let pause_socket =
-        crate::pause::bind(&crate::pause::state_dir(&cfg).join(crate::pause::SOCKET))?;
     let pools_now = {
         let h = handler.clone();
         move || h.snapshot().pools.clone()
     };
-    let _pause_task = AbortOnDrop(tokio::spawn(crate::pause::serve(
-        pause_socket,
-        Arc::clone(&pause),
-        pools_now,
-    )));
+    // DNS is served without it: a state directory hadns cannot write is
+    // reported, not fatal.
+    let socket = crate::pause::state_dir(&cfg).join(crate::pause::SOCKET);
+    let _pause_task = match crate::pause::bind(&socket) {
+        Ok(l) => {
+            let serve = crate::pause::serve(l, Arc::clone(&pause), pools_now);
+            Some(AbortOnDrop(tokio::spawn(serve)))
+        }
+        Err(e) => {
+            warn!(
+                "{e}; `hadns pause` will not work: set [dns] state_dir to a folder hadns can write"
+            );
+            None
+        }
+    };
     let fast_path = match fast_sockets {
         Some(socks) => Some(crate::fastpath::FastPath::start(
             socks,

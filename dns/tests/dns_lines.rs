@@ -317,3 +317,52 @@ fn the_lines_example_passes_check() {
         "{out}"
     );
 }
+
+/// examples/grafana/hadns-dashboard.json is valid JSON and every hadns
+/// metric it queries is one a running hadns exports (with the `line` label
+/// on the member series).
+#[test]
+fn the_grafana_dashboard_queries_exported_metrics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("examples/grafana/hadns-dashboard.json")).unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+    let mut exprs = Vec::new();
+    for p in dash["panels"].as_array().expect("panels") {
+        for t in p["targets"].as_array().expect("targets") {
+            exprs.push(t["expr"].as_str().expect("expr").to_string());
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
+    for e in &exprs {
+        let mut rest = e.as_str();
+        while let Some(i) = rest.find("hadns_") {
+            let n: String = rest[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[i + n.len()..];
+            names.push(n);
+        }
+    }
+    names.sort();
+    names.dedup();
+    assert!(names.len() >= 6, "{names:?}");
+    let (_d, cfg) = setup("lines-dash", "");
+    let mut h = Hadns::start(&cfg);
+    let _ = query_from([127, 0, 0, 2], h.addr, "t.test", RecordType::A);
+    let ctl = h.endpoint("control (hadns status)");
+    let metrics = dns_common::http(ctl, "GET /metrics HTTP/1.0\r\n\r\n");
+    // the VRRP families are exported by every hadns with [[vrrp]]; the
+    // source is their ground truth here (no VRRP in this test)
+    let source = include_str!("../src/ops/metrics.rs");
+    for n in &names {
+        assert!(
+            metrics.contains(&format!("# TYPE {n} ")) || source.contains(&format!("\"{n}\"")),
+            "{n} is not exported"
+        );
+    }
+    assert!(
+        metrics.contains(r#"hadns_pool_member_answers_total{pool="t.test.",line="internal",member="192.168.56.100"} 1"#),
+        "{metrics}"
+    );
+}

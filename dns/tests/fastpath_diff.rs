@@ -424,24 +424,47 @@ fn describe(b: &Option<Vec<u8>>) -> String {
 /// order; panics with the first mismatches.
 fn diff_udp(fast: &Hadns, full: &Hadns, seed: u64, n: usize) {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    diff_udp_from(fast, full, seed, n, &[sock], generate);
+}
+
+/// [`diff_udp`] with queries from `gen`, each sent from one of `socks`
+/// (picked by the same generator); returns every address answered.
+fn diff_udp_from(
+    fast: &Hadns,
+    full: &Hadns,
+    seed: u64,
+    n: usize,
+    socks: &[UdpSocket],
+    gen: fn(&mut Rng) -> Q,
+) -> std::collections::HashSet<String> {
     let mut rng = Rng(seed);
     let mut mismatches = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut replies = 0;
     for i in 0..n {
-        let q = generate(&mut rng);
+        let q = gen(&mut rng);
+        let s = if socks.len() > 1 {
+            rng.below(socks.len())
+        } else {
+            0
+        };
         let wait = if q.may_drop {
             Duration::from_millis(150)
         } else {
             Duration::from_secs(2)
         };
-        let a = exchange(&sock, fast.addr, &q.bytes, wait);
-        let b = exchange(&sock, full.addr, &q.bytes, wait);
-        if a.is_some() {
+        let a = exchange(&socks[s], fast.addr, &q.bytes, wait);
+        let b = exchange(&socks[s], full.addr, &q.bytes, wait);
+        if let Some(r) = &a {
             replies += 1;
+            if let Ok(m) = Message::from_vec(r) {
+                seen.extend(dns_common::addrs(&m).iter().map(|ip| ip.to_string()));
+            }
         }
         if a != b && mismatches.len() < 10 {
             mismatches.push(format!(
-                "query {i} {:02x?}\n  fast path: {}\n  full path: {}",
+                "query {i} from {:?} {:02x?}\n  fast path: {}\n  full path: {}",
+                socks[s].local_addr().ok(),
                 q.bytes,
                 describe(&a),
                 describe(&b)
@@ -458,6 +481,7 @@ fn diff_udp(fast: &Hadns, full: &Hadns, seed: u64, n: usize) {
         replies > n * 8 / 10,
         "only {replies} of {n} queries got replies"
     );
+    seen
 }
 
 #[test]
@@ -521,41 +545,69 @@ fn tcp_exchange(s: &mut TcpStream, q: &[u8], sentinel: &[u8]) -> Result<Vec<Vec<
     }
 }
 
-#[test]
-fn fast_and_full_path_give_identical_tcp_replies() {
-    let (_d1, c1) = setup("diff-tcp-fast", true);
-    let (_d2, c2) = setup("diff-tcp-full", false);
-    let fast = Hadns::start(&c1);
-    let full = Hadns::start(&c2);
-    let connect = |a: SocketAddr| {
-        let s = TcpStream::connect(a).expect("tcp connect");
+/// Sends `n` generated queries (from `seed`, by `gen`) to both servers over
+/// TCP, one connection per source address in `sources` and server (the
+/// source picked per query when there are several), each followed by a
+/// sentinel; panics with the first mismatches; returns every address
+/// answered.
+fn diff_tcp(
+    fast: &Hadns,
+    full: &Hadns,
+    seed: u64,
+    n: usize,
+    sources: &[[u8; 4]],
+    gen: fn(&mut Rng) -> Q,
+) -> std::collections::HashSet<String> {
+    let connect = |from: [u8; 4], to: SocketAddr| -> TcpStream {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        s.bind(&SocketAddr::from((from, 0)).into())
+            .expect("bind a loopback source");
+        s.connect(&to.into()).expect("tcp connect");
+        let s: TcpStream = s.into();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s
     };
-    let (mut sa, mut sb) = (connect(fast.addr), connect(full.addr));
     // ns1.t.test A, ID 0xfeed: static, so it moves no pool counter.
     let sentinel = [
         0xfe, 0xed, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'n', b's', b'1', 1, b't', 4, b't', b'e',
         b's', b't', 0, 0, 1, 0, 1,
     ];
-    let mut rng = Rng(0x7c9_0042);
-    let n = 800;
+    let mut conns: Vec<(TcpStream, TcpStream)> = sources
+        .iter()
+        .map(|&ip| (connect(ip, fast.addr), connect(ip, full.addr)))
+        .collect();
+    let mut rng = Rng(seed);
     let mut mismatches = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut replies = 0;
     for i in 0..n {
-        let q = generate(&mut rng);
+        let q = gen(&mut rng);
         if q.bytes.len() >= 2 && q.bytes[..2] == sentinel[..2] {
             continue;
         }
+        let s = if sources.len() > 1 {
+            rng.below(sources.len())
+        } else {
+            0
+        };
+        let (sa, sb) = &mut conns[s];
         // A server may close the connection (hickory does on some input):
         // then both must, and both are reconnected.
-        let a = tcp_exchange(&mut sa, &q.bytes, &sentinel).map_err(|_| "connection closed");
-        let b = tcp_exchange(&mut sb, &q.bytes, &sentinel).map_err(|_| "connection closed");
+        let a = tcp_exchange(sa, &q.bytes, &sentinel).map_err(|_| "connection closed");
+        let b = tcp_exchange(sb, &q.bytes, &sentinel).map_err(|_| "connection closed");
         if a.is_err() || b.is_err() {
-            sa = connect(fast.addr);
-            sb = connect(full.addr);
+            conns[s] = (
+                connect(sources[s], fast.addr),
+                connect(sources[s], full.addr),
+            );
         }
         replies += a.as_ref().map_or(1, |v| v.len());
+        for r in a.iter().flatten() {
+            if let Ok(m) = Message::from_vec(r) {
+                seen.extend(dns_common::addrs(&m).iter().map(|ip| ip.to_string()));
+            }
+        }
         if a != b && mismatches.len() < 10 {
             let show = |v: &Result<Vec<Vec<u8>>, &str>| match v {
                 Ok(v) => v
@@ -566,7 +618,8 @@ fn fast_and_full_path_give_identical_tcp_replies() {
                 Err(e) => e.to_string(),
             };
             mismatches.push(format!(
-                "query {i} {:02x?}\n  fast path: {}\n  full path: {}",
+                "query {i} from {:?} {:02x?}\n  fast path: {}\n  full path: {}",
+                sources[s],
                 q.bytes,
                 show(&a),
                 show(&b)
@@ -583,6 +636,16 @@ fn fast_and_full_path_give_identical_tcp_replies() {
         replies > n * 8 / 10,
         "only {replies} TCP replies for {n} queries"
     );
+    seen
+}
+
+#[test]
+fn fast_and_full_path_give_identical_tcp_replies() {
+    let (_d1, c1) = setup("diff-tcp-fast", true);
+    let (_d2, c2) = setup("diff-tcp-full", false);
+    let fast = Hadns::start(&c1);
+    let full = Hadns::start(&c2);
+    diff_tcp(&fast, &full, 0x7c9_0042, 800, &[[127, 0, 0, 1]], generate);
 }
 
 #[test]
@@ -1040,47 +1103,7 @@ fn identical_replies_with_lines_and_ecs() {
             UdpSocket::bind((std::net::Ipv4Addr::from(*ip), 0)).expect("bind a loopback source")
         })
         .collect();
-    let mut rng = Rng(0x11e5_0013);
-    let n = 3000;
-    let mut mismatches = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut replies = 0;
-    for i in 0..n {
-        let q = generate_lined(&mut rng);
-        let s = rng.below(socks.len());
-        let wait = if q.may_drop {
-            Duration::from_millis(150)
-        } else {
-            Duration::from_secs(2)
-        };
-        let a = exchange(&socks[s], fast.addr, &q.bytes, wait);
-        let b = exchange(&socks[s], full.addr, &q.bytes, wait);
-        if let Some(m) = a.as_deref().and_then(|r| Message::from_vec(r).ok()) {
-            replies += 1;
-            for ip in dns_common::addrs(&m) {
-                seen.insert(ip.to_string());
-            }
-        }
-        if a != b && mismatches.len() < 10 {
-            mismatches.push(format!(
-                "query {i} from {:?} {:02x?}\n  fast path: {}\n  full path: {}",
-                SOURCES[s],
-                q.bytes,
-                describe(&a),
-                describe(&b)
-            ));
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} replies differ:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
-    assert!(
-        replies > n * 8 / 10,
-        "only {replies} of {n} queries got replies"
-    );
+    let seen = diff_udp_from(&fast, &full, 0x11e5_0013, 3000, &socks, generate_lined);
     // every line's pool answered somebody (default, two, odd, lab via ECS)
     for ip in [
         "10.0.0.1",
@@ -1102,64 +1125,7 @@ fn identical_tcp_replies_with_lines() {
     let (_d2, c2) = setup_lines("diff-lines-tcp-full", false);
     let fast = Hadns::start(&c1);
     let full = Hadns::start(&c2);
-    let connect = |from: [u8; 4], to: SocketAddr| -> TcpStream {
-        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
-            .expect("socket");
-        let src = SocketAddr::from((from, 0));
-        s.bind(&src.into()).expect("bind a loopback source");
-        s.connect(&to.into()).expect("tcp connect");
-        let s: TcpStream = s.into();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s
-    };
-    let sentinel = [
-        0xfe, 0xed, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'n', b's', b'1', 1, b't', 4, b't', b'e',
-        b's', b't', 0, 0, 1, 0, 1,
-    ];
-    let mut conns: Vec<(TcpStream, TcpStream)> = SOURCES
-        .iter()
-        .map(|&ip| (connect(ip, fast.addr), connect(ip, full.addr)))
-        .collect();
-    let mut rng = Rng(0x7c9_1313);
-    let mut mismatches = Vec::new();
-    let mut answered_lines = std::collections::HashSet::new();
-    for i in 0..600 {
-        let q = generate_lined(&mut rng);
-        if q.bytes.len() >= 2 && q.bytes[..2] == sentinel[..2] {
-            continue;
-        }
-        let s = rng.below(SOURCES.len());
-        let (sa, sb) = &mut conns[s];
-        let a = tcp_exchange(sa, &q.bytes, &sentinel).map_err(|_| "connection closed");
-        let b = tcp_exchange(sb, &q.bytes, &sentinel).map_err(|_| "connection closed");
-        if a.is_err() || b.is_err() {
-            conns[s] = (
-                connect(SOURCES[s], fast.addr),
-                connect(SOURCES[s], full.addr),
-            );
-        }
-        if let Ok(v) = &a {
-            for r in v {
-                if let Ok(m) = Message::from_vec(r) {
-                    for ip in dns_common::addrs(&m) {
-                        answered_lines.insert(ip.to_string());
-                    }
-                }
-            }
-        }
-        if a != b && mismatches.len() < 10 {
-            mismatches.push(format!(
-                "query {i} from {:?} {:02x?}\n  fast: {a:02x?}\n  full: {b:02x?}",
-                SOURCES[s], q.bytes
-            ));
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} TCP replies differ:\n{}",
-        mismatches.len(),
-        mismatches.join("\n")
-    );
+    let answered_lines = diff_tcp(&fast, &full, 0x7c9_1313, 600, &SOURCES, generate_lined);
     for ip in ["10.0.0.2", "10.2.0.1", "10.3.0.1"] {
         assert!(
             answered_lines.contains(ip),

@@ -132,6 +132,30 @@ ratio_lines() { # assoc-array name of medians
     done
 }
 
+# ab_rounds A B TITLE RATIO: starts hadns configs A and B, runs ROUNDS
+# interleaved loadgen rounds on each, stops them, prints the medians and
+# B/A (labelled RATIO).
+ab_rounds() {
+    local a=$1 b=$2 s r q lost
+    local -A qs med
+    for s in "$a" "$b"; do bench_start "$s" hadns "$TMP/$s.log"; done
+    for s in "$a" "$b"; do bench_wait "$s"; done
+    for r in $(seq "$ROUNDS"); do
+        for s in "$a" "$b"; do
+            read -r q _ _ lost < <(run_loadgen "${PORT[$s]}") || die "loadgen against $s failed"
+            qs[$s]="${qs[$s]:-} $q"
+            log "round $r $s: $q qps, lost $lost"
+        done
+    done
+    for s in "$a" "$b"; do bench_stop "$s"; done
+    printf '\n%s, loadgen, median of %s rounds:\n' "$3" "$ROUNDS"
+    for s in "$a" "$b"; do
+        med[$s]=$(median <<<"${qs[$s]}")
+        printf '  %-8s %10.0f qps   %s\n' "$s" "${med[$s]}" "${qs[$s]# }"
+    done
+    awk -v x="${med[$b]}" -v y="${med[$a]}" -v l="$4" 'BEGIN {printf "  %s = %.3f\n", l, (y > 0 ? x / y : 0)}'
+}
+
 if has_part loadgen; then
     declare -A LQ LP50 LP99 LLOST LCPU LEFF MQ ME
     log "loadgen: $INFLIGHT in flight over $SOCKETS sockets"
@@ -213,23 +237,8 @@ fi
 if has_part rrl; then
     conf_hadns rrloff "$TMP/zones" 1 true "enabled = false"
     conf_hadns rrlon "$TMP/zones" 1 true $'rate = '"$RRL_HIGH"$'\nwhitelist = []'
-    for s in rrloff rrlon; do bench_start "$s" hadns "$TMP/$s.log"; done
-    for s in rrloff rrlon; do bench_wait "$s"; done
-    declare -A RQ RM
-    for r in $(seq "$ROUNDS"); do
-        for s in rrloff rrlon; do
-            read -r q _ _ lost < <(run_loadgen "${PORT[$s]}") || die "loadgen against $s failed"
-            RQ[$s]="${RQ[$s]:-} $q"
-            log "rrl round $r $s: $q qps, lost $lost"
-        done
-    done
-    for s in rrloff rrlon; do bench_stop "$s"; done
-    printf '\nhadns fast path with RRL on (rate %s/s, no whitelist) vs off, loadgen, median of %s rounds:\n' "$RRL_HIGH" "$ROUNDS"
-    for s in rrloff rrlon; do
-        RM[$s]=$(median <<<"${RQ[$s]}")
-        printf '  %-8s %10.0f qps   %s\n' "$s" "${RM[$s]}" "${RQ[$s]# }"
-    done
-    awk -v a="${RM[rrlon]}" -v b="${RM[rrloff]}" 'BEGIN {printf "  on/off = %.3f\n", (b > 0 ? a / b : 0)}'
+    printf -v title 'hadns fast path with RRL on (rate %s/s, no whitelist) vs off' "$RRL_HIGH"
+    ab_rounds rrloff rrlon "$title" "on/off"
 
     lim=$'rate = '"$RRL_RATE"$'\nslip = 2\nwhitelist = []'
     conf_hadns rrlfast "$TMP/zones" 1 true "$lim"
@@ -274,23 +283,8 @@ if has_part lines; then
         print "members = [ { address = \"192.168.56.200\" }, { address = \"192.168.56.100\" } ]";
     }' >>"$TMP/lineson.toml"
     "$HADNS" check --config "$TMP/lineson.toml" >/dev/null || die "the lines config does not check"
-    for s in linesoff lineson; do bench_start "$s" hadns "$TMP/$s.log"; done
-    for s in linesoff lineson; do bench_wait "$s"; done
-    declare -A NQ NM
-    for r in $(seq "$ROUNDS"); do
-        for s in linesoff lineson; do
-            read -r q _ _ lost < <(run_loadgen "${PORT[$s]}") || die "loadgen against $s failed"
-            NQ[$s]="${NQ[$s]:-} $q"
-            log "lines round $r $s: $q qps, lost $lost"
-        done
-    done
-    for s in linesoff lineson; do bench_stop "$s"; done
-    printf '\nhadns fast path with %s line networks (every ha.com query matched) vs no lines, loadgen, median of %s rounds:\n' "$LINES_NETS" "$ROUNDS"
-    for s in linesoff lineson; do
-        NM[$s]=$(median <<<"${NQ[$s]}")
-        printf '  %-8s %10.0f qps   %s\n' "$s" "${NM[$s]}" "${NQ[$s]# }"
-    done
-    awk -v a="${NM[lineson]}" -v b="${NM[linesoff]}" 'BEGIN {printf "  lines/none = %.3f\n", (b > 0 ? a / b : 0)}'
+    printf -v title 'hadns fast path with %s line networks (every ha.com query matched) vs no lines' "$LINES_NETS"
+    ab_rounds linesoff lineson "$title" "lines/none"
 fi
 
 if has_part bigzone; then

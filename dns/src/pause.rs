@@ -459,27 +459,8 @@ pub fn send(socket: &Path, change: &Change) -> Result<String, PauseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::{Member, PoolMode, PoolSpec, PoolType, Selection, WhenAllDown};
-
-    fn pool(name: &str, line: Option<&str>, addrs: &[&str]) -> Arc<Pool> {
-        Arc::new(Pool::new(PoolSpec {
-            name: name.into(),
-            rtype: PoolType::A,
-            mode: PoolMode::Equal,
-            ttl: 10,
-            answers: 1,
-            when_all_down: WhenAllDown::All,
-            line: line.map(String::from),
-            members: addrs
-                .iter()
-                .map(|a| Member {
-                    addr: a.parse().unwrap(),
-                    weight: 1,
-                    paused: false,
-                })
-                .collect(),
-        }))
-    }
+    use crate::pool::test_pool as pool;
+    use crate::pool::Selection;
 
     fn change(pause: bool, name: &str, addr: &str, line: Option<&str>) -> Change {
         Change {

@@ -420,6 +420,30 @@ impl Pool {
     }
 }
 
+/// An equal A pool of weight-1 members (tests of the modules that count
+/// and pause pool members).
+#[cfg(test)]
+pub(crate) fn test_pool(name: &str, line: Option<&str>, addrs: &[&str]) -> Arc<Pool> {
+    Arc::new(Pool::new(PoolSpec {
+        name: name.into(),
+        rtype: PoolType::A,
+        mode: PoolMode::Equal,
+        ttl: 10,
+        answers: 1,
+        when_all_down: WhenAllDown::All,
+        line: line.map(String::from),
+        members: addrs
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .map(|addr| Member {
+                addr,
+                weight: 1,
+                paused: false,
+            })
+            .collect(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -468,26 +468,10 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::{Member, PoolMode, PoolSpec, PoolType, WhenAllDown};
+    use crate::pool::test_pool;
 
     fn pool(name: &str, addrs: &[&str]) -> Arc<Pool> {
-        Arc::new(Pool::new(PoolSpec {
-            name: name.into(),
-            rtype: PoolType::A,
-            mode: PoolMode::Equal,
-            ttl: 10,
-            answers: 1,
-            when_all_down: WhenAllDown::All,
-            line: None,
-            members: addrs
-                .iter()
-                .map(|a| Member {
-                    addr: a.parse().unwrap(),
-                    weight: 1,
-                    paused: false,
-                })
-                .collect(),
-        }))
+        test_pool(name, None, addrs)
     }
 
     #[test]

@@ -366,3 +366,47 @@ fn the_grafana_dashboard_queries_exported_metrics() {
         "{metrics}"
     );
 }
+
+/// A line's pool with no member to answer follows its own rule (here every
+/// member paused: NODATA); it never falls through to another line's pool.
+/// And a SIGHUP that moves a network to another line moves its clients.
+#[test]
+fn a_lines_pool_does_not_fall_through_and_reload_moves_clients() {
+    let (_d, cfg) = setup("lines-nofall", "");
+    let mut h = Hadns::start(&cfg);
+    for ip in ["192.168.56.100", "192.168.56.200"] {
+        let (ok, out, err) = dns_common::hadns_cmd(&[
+            "pause".as_ref(),
+            "t.test.".as_ref(),
+            ip.as_ref(),
+            "--line".as_ref(),
+            "internal".as_ref(),
+            "--config".as_ref(),
+            cfg.as_os_str(),
+        ]);
+        assert!(ok, "{out}{err}");
+    }
+    let m = query_from([127, 0, 0, 2], h.addr, "t.test", RecordType::A);
+    assert!(
+        m.answers.is_empty(),
+        "internal: NODATA, not another line's pool: {m:?}"
+    );
+    assert!(dns_common::soa_in_authority(&m).is_some(), "{m:?}");
+    // the group's pool (same address, another pool) is not paused
+    let m = query_from([127, 0, 0, 3], h.addr, "t.test", RecordType::A);
+    assert_eq!(short(&m), "192.168.56.200");
+    // move 127.0.0.3 to "internal": after SIGHUP it gets internal's answer
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text = text
+        .replace("\"127.0.0.2/32\"", "\"127.0.0.2/31\"")
+        .replace(", \"127.0.0.3/32\"", "");
+    std::fs::write(&cfg, text).unwrap();
+    let done = h.count_log("reload done");
+    h.signal(nix::sys::signal::Signal::SIGHUP);
+    h.wait_log_nth("reload done", done);
+    let m = query_from([127, 0, 0, 3], h.addr, "t.test", RecordType::A);
+    assert!(
+        m.answers.is_empty(),
+        "127.0.0.3 now on internal (all paused): {m:?}"
+    );
+}

@@ -121,7 +121,9 @@ fn status_and_metrics_count_queries_and_show_health() {
         "{json}"
     );
     assert!(
-        json.contains(r#"{"address":"10.0.0.1","weight":3,"healthy":true,"paused":false,"answers":3}"#),
+        json.contains(
+            r#"{"address":"10.0.0.1","weight":3,"healthy":true,"paused":false,"answers":3}"#
+        ),
         "{json}"
     );
     assert!(json.contains(r#""transport":{"udp":6,"tcp":1}"#), "{json}");

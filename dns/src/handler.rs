@@ -113,15 +113,17 @@ fn error_info(request: &Request, rcode: ResponseCode) -> ResponseInfo {
 /// The client's line: from its EDNS Client Subnet when `dns.ecs` is on and
 /// the query carries one (RFC 7871; with the subnet to echo, its scope
 /// set), else from the source address. A source prefix of 0 asks for an
-/// answer for everyone: the default line, scope 0.
-fn client_line(snap: &Snapshot, request: &Request) -> (LineId, Option<ClientSubnet>) {
+/// answer for everyone: the default line, scope 0. A subnet with address
+/// bits set beyond its source prefix is malformed (RFC 7871 §6: FORMERR).
+fn client_line(snap: &Snapshot, request: &Request) -> Option<(LineId, Option<ClientSubnet>)> {
     let subnet = request.edns.as_ref().filter(|_| snap.ecs).and_then(|e| {
         match e.options().get(EdnsCode::Subnet) {
             Some(EdnsOption::Subnet(s)) => Some(*s),
             _ => None,
         }
     });
-    match subnet {
+    Some(match subnet {
+        Some(s) if !crate::line::subnet_well_formed(s.addr(), s.source_prefix()) => return None,
         Some(mut s) if s.source_prefix() > 0 => {
             let (line, scope) = snap.lines.classify_subnet(s.addr(), s.source_prefix());
             s.set_scope_prefix(scope);
@@ -132,7 +134,7 @@ fn client_line(snap: &Snapshot, request: &Request) -> (LineId, Option<ClientSubn
             (crate::line::DEFAULT_LINE, Some(s))
         }
         None => (snap.lines.classify(request.src().ip()), None),
-    }
+    })
 }
 
 #[async_trait::async_trait]
@@ -254,18 +256,24 @@ impl Handler {
                 rcode: ResponseCode::FormErr,
                 ..Answer::default()
             },
-            (DNSClass::IN | DNSClass::ANY, _) => {
-                let plan = crate::resolve::plan(&snap, query.name(), qtype);
-                let (line, scope) = client_line(&snap, request);
-                // RFC 7871 §7.2.1: echo ECS; scope 0 when the answer does
-                // not depend on the client's network.
-                if let (Some(e), Some(mut subnet)) = (resp_edns.as_mut(), scope) {
-                    let lined = plan.pool.as_ref().is_some_and(|p| p.at.has_lines());
-                    subnet.set_scope_prefix(if lined { subnet.scope_prefix() } else { 0 });
-                    e.options_mut().insert(EdnsOption::Subnet(subnet));
+            (DNSClass::IN | DNSClass::ANY, _) => match client_line(&snap, request) {
+                // RFC 7871 §6: a malformed subnet is refused
+                None => Answer {
+                    rcode: ResponseCode::FormErr,
+                    ..Answer::default()
+                },
+                Some((line, subnet)) => {
+                    let plan = crate::resolve::plan(&snap, query.name(), qtype);
+                    // RFC 7871 §7.2.1: echo ECS; scope 0 when the answer
+                    // does not depend on the client's network.
+                    if let (Some(e), Some(mut subnet)) = (resp_edns.as_mut(), subnet) {
+                        let lined = plan.pool.as_ref().is_some_and(|p| p.at.has_lines());
+                        subnet.set_scope_prefix(if lined { subnet.scope_prefix() } else { 0 });
+                        e.options_mut().insert(EdnsOption::Subnet(subnet));
+                    }
+                    plan.expand(Some(&self.stats), line)
                 }
-                plan.expand(Some(&self.stats), line)
-            }
+            },
             (DNSClass::CH, _) => snap.identity.chaos(query.original().name(), qtype),
             _ => Answer {
                 rcode: ResponseCode::Refused,

@@ -144,6 +144,17 @@ fn addr_of(f: usize, k: u128) -> IpAddr {
     }
 }
 
+/// Whether an ECS subnet is well formed (RFC 7871 §6): the source prefix
+/// fits the family and no address bit beyond it is set.
+pub fn subnet_well_formed(addr: IpAddr, source: u8) -> bool {
+    let (_, k, width) = match addr {
+        // not to_canonical: the ECS family says what the address is
+        IpAddr::V4(a) => (0, u128::from(u32::from(a)) << 96, 32),
+        IpAddr::V6(a) => (1, u128::from(a), 128),
+    };
+    source <= width && top(k, source) == k
+}
+
 /// The lines of a config, compiled.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Lines {
@@ -586,6 +597,20 @@ mod tests {
         assert_eq!(l.classify_subnet(ip("10.1.2.200"), 16).0, 1);
         // no lines of that family: scope 0
         assert_eq!(l.classify_subnet(ip("2001:db8::"), 56), (DEFAULT_LINE, 0));
+    }
+
+    #[test]
+    fn subnet_form() {
+        assert!(subnet_well_formed(ip("10.1.2.0"), 24));
+        assert!(subnet_well_formed(ip("10.1.2.0"), 23));
+        assert!(!subnet_well_formed(ip("10.1.3.0"), 23), "bit beyond /23");
+        assert!(!subnet_well_formed(ip("10.0.0.0"), 33));
+        assert!(subnet_well_formed(ip("0.0.0.0"), 0));
+        assert!(!subnet_well_formed(ip("10.0.0.0"), 0));
+        assert!(subnet_well_formed(ip("2001:db8::"), 32));
+        assert!(!subnet_well_formed(ip("2001:db8::1"), 64));
+        // an IPv4-mapped address in an IPv6 ECS is an IPv6 subnet
+        assert!(subnet_well_formed(ip("::ffff:10.0.0.0"), 104));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use dns_common::{addrs, check, dig, message, Hadns, TempDir, T_ZONE};
-use hickory_proto::op::Message;
+use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RecordType;
 
 /// `t.test A`: equal 10.0.0.1-3 by default, 3:1 on line "internal"
@@ -233,6 +233,18 @@ fn ecs_picks_the_line_and_echoes_the_scope() {
             let out = ask(&["t.test", "+subnet=0.0.0.0/0", "-b", "127.0.0.2"]);
             assert_eq!(answer_addrs(&out).len(), 3, "{out}");
             assert_eq!(client_subnet(&out), Some("0.0.0.0/0/0"), "{out}");
+            // address bits beyond the source prefix: FORMERR (RFC 7871 §6;
+            // dig masks them, so a message of our own)
+            if !tcp {
+                use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsOption};
+                let mut q = message("t.test.", RecordType::A, Some(1232));
+                let bad = ClientSubnet::new("10.1.3.0".parse().unwrap(), 23, 0);
+                if let Some(e) = q.edns.as_mut() {
+                    e.options_mut().insert(EdnsOption::Subnet(bad));
+                }
+                let (m, _) = dns_common::query_udp_raw(h.addr, &q);
+                assert_eq!(m.metadata.response_code, ResponseCode::FormErr, "{m:?}");
+            }
             // without ECS the source address still counts
             let out = ask(&["t.test", "-b", "127.0.0.3"]);
             assert_eq!(answer_addrs(&out), ["192.168.56.200"], "{out}");

@@ -111,10 +111,18 @@ pub fn summary(l: &Loaded) -> Vec<String> {
         ));
     }
     for (i, p) in l.cfg.pools.iter().enumerate() {
+        // after the pause state file (hadns pause) was applied
+        let paused = l
+            .snapshot
+            .pools
+            .get(i)
+            .map(|p| p.paused())
+            .unwrap_or_default();
         let members: Vec<String> = p
             .members
             .iter()
-            .map(|m| {
+            .enumerate()
+            .map(|(j, m)| {
                 let mut s = m.address.to_string();
                 if p.mode == PoolMode::Weighted {
                     s.push_str(&format!(" w={}", m.weight));
@@ -124,6 +132,9 @@ pub fn summary(l: &Loaded) -> Vec<String> {
                 }
                 if let Some(v) = &m.vrrp {
                     s.push_str(&format!(" vrrp={v}"));
+                }
+                if paused.get(j).copied().unwrap_or(false) {
+                    s.push_str(" paused");
                 }
                 s
             })

@@ -162,6 +162,13 @@ fn pause_and_resume_survive_reload_and_restart() {
         &["p.t.test.", "10.9.0.2", "--line", "internal"],
     );
     assert!(!ok && err.contains("on line \"internal\""), "{err}");
+    // `hadns check` shows the state file's pauses
+    let (ok, out, err) = check(&cfg);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("members [10.9.0.1 w=3 paused, 10.9.0.2 w=2 paused, 10.9.0.3 w=1 paused]"),
+        "{out}"
+    );
 }
 
 /// The control socket is the caller's only way in: mode 0600, and a

@@ -15,8 +15,10 @@
 //!   the client's subnet inside which every address maps to the same line
 //!   ([`Lines::classify_subnet`]).
 //!
-//! The longest-prefix match is a list of (length, sorted prefixes) from the
-//! longest length down: at most one binary search per distinct length.
+//! The longest-prefix match: a direct table on the top 16 bits holds the
+//! longest match of length <= 16 and whether a longer network starts
+//! below; only then are the longer lengths searched (a list of (length,
+//! sorted prefixes) from the longest down, one binary search each).
 
 use std::net::IpAddr;
 
@@ -66,7 +68,19 @@ struct Family {
     by_len: Vec<(u8, Vec<(u128, LineId)>)>,
     /// Every network, for the ECS scope.
     all: Vec<(u128, u8)>,
+    /// Indexed by the top 16 bits: the longest match of length <= 16
+    /// ([`SLOT_MATCHED`], line, prefix) and whether a longer network starts
+    /// below ([`SLOT_DEEPER`]). Most lookups end here; the others search
+    /// only the lengths above 16. None while the family has no network.
+    dir: Option<Box<[u32]>>,
 }
+
+/// Bits of a [`Family::dir`] slot above the line (bits 0-15) and prefix
+/// length (bits 16-23).
+const SLOT_MATCHED: u32 = 1 << 24;
+const SLOT_DEEPER: u32 = 1 << 25;
+/// Bits the direct table indexes.
+const DIR_BITS: u8 = 16;
 
 impl Family {
     fn insert(&mut self, key: u128, len: u8, line: LineId) {
@@ -82,20 +96,49 @@ impl Family {
         for (_, v) in &mut self.by_len {
             v.sort_unstable();
         }
+        if self.all.is_empty() {
+            return;
+        }
+        let mut dir = vec![0u32; 1 << DIR_BITS].into_boxed_slice();
+        // shortest first: a longer prefix overwrites the slots it covers
+        for (len, nets) in self.by_len.iter().rev() {
+            for &(k, line) in nets {
+                let at = (k >> (128 - u32::from(DIR_BITS))) as usize;
+                if *len > DIR_BITS {
+                    dir[at] |= SLOT_DEEPER;
+                    continue;
+                }
+                let n = 1usize << (DIR_BITS - len);
+                let v = u32::from(line) | u32::from(*len) << 16 | SLOT_MATCHED;
+                for slot in &mut dir[at..at + n] {
+                    *slot = (*slot & SLOT_DEEPER) | v;
+                }
+            }
+        }
+        self.dir = Some(dir);
     }
 
     #[inline]
     fn find(&self, key: u128) -> Option<Match> {
-        for (len, nets) in &self.by_len {
-            let p = top(key, *len);
-            if let Ok(i) = nets.binary_search_by(|(k, _)| k.cmp(&p)) {
-                return Some(Match {
-                    line: nets[i].1,
-                    prefix: *len,
-                });
+        let slot = self.dir.as_ref()?[(key >> (128 - u32::from(DIR_BITS))) as usize];
+        if slot & SLOT_DEEPER != 0 {
+            for (len, nets) in &self.by_len {
+                if *len <= DIR_BITS {
+                    break;
+                }
+                let p = top(key, *len);
+                if let Ok(i) = nets.binary_search_by(|(k, _)| k.cmp(&p)) {
+                    return Some(Match {
+                        line: nets[i].1,
+                        prefix: *len,
+                    });
+                }
             }
         }
-        None
+        (slot & SLOT_MATCHED != 0).then_some(Match {
+            line: slot as LineId,
+            prefix: (slot >> 16) as u8,
+        })
     }
 
     /// The shortest prefix length >= the match's inside which no other

@@ -30,11 +30,13 @@
 #             (bench/rrl-probe.py) against hadns (fast and full path), NSD
 #             and Knot, each limiting at $RRL_RATE/s with slip 2
 #   lines     lines (issue 13): the fast path with $LINES_NETS client networks
-#             in [[line]]s (prefix lengths 9-32, none matching the
-#             generator) plus 127.0.0.0/8 on a line whose ha.com pool
-#             answers it — every ha.com query runs the longest-prefix match
-#             through every prefix length — vs the same config without
-#             lines; interleaved rounds, the ratio on/off (target >= 0.9)
+#             in [[line]]s (prefix lengths 9-32, and 127.0.1-8.0/24, none
+#             matching the generator) plus 127.0.0.0/8 on a line whose
+#             ha.com pool answers it — every ha.com query takes the slow
+#             way of the longest-prefix match (a longer network starts in
+#             its /16, so every length from 32 down to 17 is searched) —
+#             vs the same config without lines; interleaved rounds, the
+#             ratio lines/none (target >= 0.9)
 #
 # Env: DURATION (s, 5), ROUNDS (3), SERVERS ("hadns knot nsd gdnsd"),
 #      INFLIGHT (256), SOCKETS (4), DNSPERF_CLIENTS (8), DNSPERF_OUTSTANDING (200),
@@ -278,6 +280,7 @@ if has_part lines; then
             if ((a, len) in seen) continue; seen[a, len] = 1; k++;
             printf "  \"%d.%d.%d.%d/%d\",\n", int(a / 16777216), int(a / 65536) % 256, int(a / 256) % 256, a % 256, len;
         }
+        for (i = 1; i <= 8; i++) printf "  \"127.0.%d.0/24\",\n", i;
         print "]\n\n[[line]]\nname = \"lo\"\nnetworks = [\"127.0.0.0/8\"]\n";
         print "[[pool]]\nname = \"ha.com.\"\ntype = \"A\"\nline = \"lo\"\nmode = \"equal\"\nttl = 10";
         print "members = [ { address = \"192.168.56.200\" }, { address = \"192.168.56.100\" } ]";

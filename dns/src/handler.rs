@@ -9,7 +9,9 @@
 //! min(client's, `dns.max_udp_size`); version > 0 gets BADVERS), opcode and
 //! class checks, and UDP truncation (answers that do not fit are sent as
 //! header + question (+ OPT) with TC set, RFC 2181 §9, RFC 7766; optional
-//! ADDITIONAL records are dropped first).
+//! ADDITIONAL records are dropped first). The client's line
+//! ([`crate::line`]) comes from its source address, or from EDNS Client
+//! Subnet (RFC 7871) with `dns.ecs`, echoed with the answer's scope.
 
 use std::sync::Arc;
 

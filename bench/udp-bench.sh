@@ -29,11 +29,19 @@
 #             $RRL_COUNT identical queries at $RRL_QPS qps from one source
 #             (bench/rrl-probe.py) against hadns (fast and full path), NSD
 #             and Knot, each limiting at $RRL_RATE/s with slip 2
+#   lines     lines (issue 13): the fast path with $LINES_NETS client networks
+#             in [[line]]s (prefix lengths 9-32, and 127.0.1-8.0/24, none
+#             matching the generator) plus 127.0.0.0/8 on a line whose
+#             ha.com pool answers it — every ha.com query takes the slow
+#             way of the longest-prefix match (a longer network starts in
+#             its /16, so every length from 32 down to 17 is searched) —
+#             vs the same config without lines; interleaved rounds, the
+#             ratio lines/none (target >= 0.9)
 #
 # Env: DURATION (s, 5), ROUNDS (3), SERVERS ("hadns knot nsd gdnsd"),
 #      INFLIGHT (256), SOCKETS (4), DNSPERF_CLIENTS (8), DNSPERF_OUTSTANDING (200),
 #      BIG_NAMES (1000000), RRL_HIGH (1000000), RRL_RATE (200), RRL_COUNT (3000),
-#      RRL_QPS (41000), SERVER_CPU (1), GEN_CPU (0), BASE_PORT, KEEP_TMP=1.
+#      RRL_QPS (41000), LINES_NETS (2000), SERVER_CPU (1), GEN_CPU (0), BASE_PORT, KEEP_TMP=1.
 set -euo pipefail
 
 # shellcheck source=bench/lib.sh
@@ -52,6 +60,7 @@ RRL_HIGH=${RRL_HIGH:-1000000}
 RRL_RATE=${RRL_RATE:-200}
 RRL_COUNT=${RRL_COUNT:-3000}
 RRL_QPS=${RRL_QPS:-41000}
+LINES_NETS=${LINES_NETS:-2000}
 
 has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 
@@ -73,7 +82,7 @@ LOADGEN="$BENCH_ROOT/target/release/hadns-loadgen"
 bench_tmp
 QF="$TMP/queries.txt"
 bench_query_file "$QF"
-bench_ports $SERVERS hadns2 rrloff rrlon rrlfast rrlfull rrlnsd rrlknot
+bench_ports $SERVERS hadns2 rrloff rrlon rrlfast rrlfull rrlnsd rrlknot linesoff lineson
 for s in $SERVERS; do
     case $s in
     hadns) conf_hadns hadns "$TMP/zones" 1 ;;
@@ -123,6 +132,30 @@ ratio_lines() { # assoc-array name of medians
         [ "$s" = hadns ] && continue
         awk -v a="${m[hadns]}" -v b="${m[$s]:-0}" -v s="$s" 'BEGIN {printf "  hadns/%s = %.2f\n", s, (b > 0 ? a / b : 0)}'
     done
+}
+
+# ab_rounds A B TITLE RATIO: starts hadns configs A and B, runs ROUNDS
+# interleaved loadgen rounds on each, stops them, prints the medians and
+# B/A (labelled RATIO).
+ab_rounds() {
+    local a=$1 b=$2 s r q lost
+    local -A qs med
+    for s in "$a" "$b"; do bench_start "$s" hadns "$TMP/$s.log"; done
+    for s in "$a" "$b"; do bench_wait "$s"; done
+    for r in $(seq "$ROUNDS"); do
+        for s in "$a" "$b"; do
+            read -r q _ _ lost < <(run_loadgen "${PORT[$s]}") || die "loadgen against $s failed"
+            qs[$s]="${qs[$s]:-} $q"
+            log "round $r $s: $q qps, lost $lost"
+        done
+    done
+    for s in "$a" "$b"; do bench_stop "$s"; done
+    printf '\n%s, loadgen, median of %s rounds:\n' "$3" "$ROUNDS"
+    for s in "$a" "$b"; do
+        med[$s]=$(median <<<"${qs[$s]}")
+        printf '  %-8s %10.0f qps   %s\n' "$s" "${med[$s]}" "${qs[$s]# }"
+    done
+    awk -v x="${med[$b]}" -v y="${med[$a]}" -v l="$4" 'BEGIN {printf "  %s = %.3f\n", l, (y > 0 ? x / y : 0)}'
 }
 
 if has_part loadgen; then
@@ -206,23 +239,8 @@ fi
 if has_part rrl; then
     conf_hadns rrloff "$TMP/zones" 1 true "enabled = false"
     conf_hadns rrlon "$TMP/zones" 1 true $'rate = '"$RRL_HIGH"$'\nwhitelist = []'
-    for s in rrloff rrlon; do bench_start "$s" hadns "$TMP/$s.log"; done
-    for s in rrloff rrlon; do bench_wait "$s"; done
-    declare -A RQ RM
-    for r in $(seq "$ROUNDS"); do
-        for s in rrloff rrlon; do
-            read -r q _ _ lost < <(run_loadgen "${PORT[$s]}") || die "loadgen against $s failed"
-            RQ[$s]="${RQ[$s]:-} $q"
-            log "rrl round $r $s: $q qps, lost $lost"
-        done
-    done
-    for s in rrloff rrlon; do bench_stop "$s"; done
-    printf '\nhadns fast path with RRL on (rate %s/s, no whitelist) vs off, loadgen, median of %s rounds:\n' "$RRL_HIGH" "$ROUNDS"
-    for s in rrloff rrlon; do
-        RM[$s]=$(median <<<"${RQ[$s]}")
-        printf '  %-8s %10.0f qps   %s\n' "$s" "${RM[$s]}" "${RQ[$s]# }"
-    done
-    awk -v a="${RM[rrlon]}" -v b="${RM[rrloff]}" 'BEGIN {printf "  on/off = %.3f\n", (b > 0 ? a / b : 0)}'
+    printf -v title 'hadns fast path with RRL on (rate %s/s, no whitelist) vs off' "$RRL_HIGH"
+    ab_rounds rrloff rrlon "$title" "on/off"
 
     lim=$'rate = '"$RRL_RATE"$'\nslip = 2\nwhitelist = []'
     conf_hadns rrlfast "$TMP/zones" 1 true "$lim"
@@ -247,6 +265,29 @@ if has_part rrl; then
             "$(awk -v t="$tc" -v f="$full" 'BEGIN {print (t + f > 0 ? 100 * t / (t + f) : 0)}')"
     done
     for s in rrlfast rrlfull rrlnsd rrlknot; do bench_stop "$s"; done
+fi
+
+if has_part lines; then
+    conf_hadns linesoff "$TMP/zones" 1
+    conf_hadns lineson "$TMP/zones" 1
+    # LINES_NETS distinct networks, 24 prefix lengths, first octet 1-126 (never
+    # 127: the generator's 127.0.0.1 matches only 127.0.0.0/8, the shortest).
+    awk -v n="$LINES_NETS" 'BEGIN {
+        srand(13); printf "\n[[line]]\nname = \"bulk\"\nnetworks = [\n";
+        while (k < n) {
+            len = 9 + k % 24; a = (1 + int(rand() * 126)) * 16777216 + int(rand() * 16777216);
+            m = 2 ^ (32 - len); a = a - a % m;
+            if ((a, len) in seen) continue; seen[a, len] = 1; k++;
+            printf "  \"%d.%d.%d.%d/%d\",\n", int(a / 16777216), int(a / 65536) % 256, int(a / 256) % 256, a % 256, len;
+        }
+        for (i = 1; i <= 8; i++) printf "  \"127.0.%d.0/24\",\n", i;
+        print "]\n\n[[line]]\nname = \"lo\"\nnetworks = [\"127.0.0.0/8\"]\n";
+        print "[[pool]]\nname = \"ha.com.\"\ntype = \"A\"\nline = \"lo\"\nmode = \"equal\"\nttl = 10";
+        print "members = [ { address = \"192.168.56.200\" }, { address = \"192.168.56.100\" } ]";
+    }' >>"$TMP/lineson.toml"
+    "$HADNS" check --config "$TMP/lineson.toml" >/dev/null || die "the lines config does not check"
+    printf -v title 'hadns fast path with %s line networks (every ha.com query matched) vs no lines' "$LINES_NETS"
+    ab_rounds linesoff lineson "$title" "lines/none"
 fi
 
 if has_part bigzone; then

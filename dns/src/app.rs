@@ -41,6 +41,8 @@ pub enum AppError {
     Vrrp(Box<crate::vrrp_glue::GlueError>),
     #[error(transparent)]
     Privileges(#[from] crate::privs::PrivError),
+    #[error(transparent)]
+    Pause(#[from] crate::pause::PauseError),
 }
 
 impl From<crate::vrrp_glue::GlueError> for AppError {
@@ -72,6 +74,9 @@ fn load_over(
     let cfg = Config::load(config_path)?;
     let zones = crate::zone::Zones::load_each(&cfg.zones_dir(), previous)?;
     let snapshot = Snapshot::new(&cfg, zones)?;
+    // `hadns pause` state (kept across restarts and reloads)
+    let state = crate::pause::state_dir(&cfg).join(crate::pause::STATE_FILE);
+    crate::pause::PauseState::load(&state)?.apply(&snapshot.pools);
     Ok(Loaded { cfg, snapshot })
 }
 
@@ -109,10 +114,18 @@ pub fn summary(l: &Loaded) -> Vec<String> {
         ));
     }
     for (i, p) in l.cfg.pools.iter().enumerate() {
+        // after the pause state file (hadns pause) was applied
+        let paused = l
+            .snapshot
+            .pools
+            .get(i)
+            .map(|p| p.paused())
+            .unwrap_or_default();
         let members: Vec<String> = p
             .members
             .iter()
-            .map(|m| {
+            .enumerate()
+            .map(|(j, m)| {
                 let mut s = m.address.to_string();
                 if p.mode == PoolMode::Weighted {
                     s.push_str(&format!(" w={}", m.weight));
@@ -123,6 +136,9 @@ pub fn summary(l: &Loaded) -> Vec<String> {
                 if let Some(v) = &m.vrrp {
                     s.push_str(&format!(" vrrp={v}"));
                 }
+                if paused.get(j).copied().unwrap_or(false) {
+                    s.push_str(" paused");
+                }
                 s
             })
             .collect();
@@ -130,8 +146,12 @@ pub fn summary(l: &Loaded) -> Vec<String> {
             PoolMode::Equal => p.mode.to_string(),
             PoolMode::Weighted => format!("{} answers={}", p.mode, p.answers),
         };
+        let line = p
+            .line
+            .as_ref()
+            .map_or(String::new(), |l| format!(" line {l}"));
         out.push(format!(
-            "pool[{i}] {} {}: {mode}, ttl {}, when_all_down {}, members [{}]",
+            "pool[{i}] {} {}{line}: {mode}, ttl {}, when_all_down {}, members [{}]",
             p.name,
             p.rtype,
             p.ttl,
@@ -357,6 +377,27 @@ pub async fn serve(
         Some(live.checks_arc()),
     ));
     let _endpoints = control.start(&status);
+    // `hadns pause` / `resume`: a Unix socket, never the network.
+    let pause = Arc::new(crate::pause::PauseCtl::open(&cfg)?);
+    let pools_now = {
+        let h = handler.clone();
+        move || h.snapshot().pools.clone()
+    };
+    // DNS is served without it: a state directory hadns cannot write is
+    // reported, not fatal.
+    let socket = crate::pause::state_dir(&cfg).join(crate::pause::SOCKET);
+    let _pause_task = match crate::pause::bind(&socket) {
+        Ok(l) => {
+            let serve = crate::pause::serve(l, Arc::clone(&pause), pools_now);
+            Some(AbortOnDrop(tokio::spawn(serve)))
+        }
+        Err(e) => {
+            warn!(
+                "{e}; `hadns pause` will not work: set [dns] state_dir to a folder hadns can write"
+            );
+            None
+        }
+    };
     // The fast path serves UDP and TCP itself; hickory's server runs only
     // when it is off.
     let (fast_path, server) = match dns {
@@ -407,7 +448,7 @@ pub async fn serve(
         tokio::select! {
             cmd = commands.recv(), if open => match cmd {
                 Some(Command::Reload(reply)) => {
-                    let outcome = reload(&config_path, &mut cfg, &mut live, &mut vrrp, &handler, fast_path.as_ref(), &status).await;
+                    let outcome = reload(&config_path, &mut cfg, &mut live, &mut vrrp, &handler, fast_path.as_ref(), &status, &pause).await;
                     if let Some(reply) = reply {
                         let _ = reply.send(outcome);
                     }
@@ -459,6 +500,7 @@ async fn reload(
     handler: &Handler,
     fast_path: Option<&crate::fastpath::FastPath>,
     status: &crate::ops::status::StatusSource,
+    pause: &crate::pause::PauseCtl,
 ) -> ReloadOutcome {
     crate::service::reloading();
     info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
@@ -492,6 +534,7 @@ async fn reload(
     let lines = summary(&new);
     let failed = failures(&new);
     let snap = Arc::new(new.snapshot);
+    pause.apply(&snap.pools);
     let old_table = match fast_path {
         Some(fp) => {
             let s = Arc::clone(&snap);
@@ -509,6 +552,8 @@ async fn reload(
         None => None,
     };
     let old_snap = handler.replace_arc(snap);
+    // Again: a pause that arrived while the table was built went to the old pools.
+    pause.apply(&handler.snapshot().pools);
     release(old_snap, old_table);
     *live = new_live; // drops the old probes
     status.set_checks(live.checks_arc());
@@ -529,6 +574,15 @@ async fn reload(
     status.reloaded(outcome.clone());
     crate::service::ready("serving (reloaded)");
     outcome
+}
+
+/// Aborts a task when dropped (the pause socket stops with `run`).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Drops what a reload replaced, off the runtime threads, and hands the

@@ -40,6 +40,9 @@ pub struct Config {
     pub dns: DnsConfig,
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
+    /// `[[line]]`: client networks and line groups ([`crate::line`]).
+    #[serde(default, rename = "line")]
+    pub lines: Vec<crate::line::LineConfig>,
     #[serde(default, rename = "check")]
     pub checks: BTreeMap<String, CheckConfig>,
     #[serde(default)]
@@ -109,6 +112,14 @@ pub struct DnsConfig {
     /// Concurrent TCP connections from one client address.
     #[serde(default = "default_tcp_max_per_client")]
     pub tcp_max_per_client: usize,
+    /// Take the client's line from EDNS Client Subnet (RFC 7871) when a
+    /// query carries it (the answer then echoes it with its scope).
+    #[serde(default)]
+    pub ecs: bool,
+    /// Where the pause state file and the pause control socket live
+    /// (relative to the config file); default the config file's folder.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for DnsConfig {
@@ -125,6 +136,8 @@ impl Default for DnsConfig {
             workers: 0,
             tcp_max_connections: None,
             tcp_max_per_client: default_tcp_max_per_client(),
+            ecs: false,
+            state_dir: None,
         }
     }
 }
@@ -374,6 +387,9 @@ pub struct PoolConfig {
     pub answers: usize,
     #[serde(default)]
     pub when_all_down: WhenAllDown,
+    /// The `[[line]]` whose clients this pool answers; None = the default line.
+    #[serde(default)]
+    pub line: Option<String>,
     pub members: Vec<MemberConfig>,
 }
 
@@ -403,6 +419,10 @@ pub struct MemberConfig {
     /// Name of a local `[[vrrp]]` instance: healthy only while its VIP is held.
     #[serde(default)]
     pub vrrp: Option<String>,
+    /// Paused (DNSPod 暂停): never answered, out of the weights. `hadns
+    /// pause` / `resume` change it at run time (kept in the state file).
+    #[serde(default)]
+    pub paused: bool,
 }
 
 fn default_weight() -> u32 {
@@ -700,17 +720,36 @@ impl Config {
         {
             return Err(self.invalid(format!("vrrp[{}].{}", f.index, f.key), f.message));
         }
+        let lines =
+            crate::line::Lines::new(&self.lines).map_err(|e| self.invalid(e.key, e.expected))?;
         let mut pool_keys = std::collections::HashSet::new();
         for (i, p) in self.pools.iter().enumerate() {
             let k = |f: &str| format!("pool[{i}].{f}");
             if p.name.trim().is_empty() || p.name.contains(char::is_whitespace) {
                 return Err(self.invalid(k("name"), "a domain name such as \"ha.com.\""));
             }
-            if !pool_keys.insert((p.name.trim_end_matches('.').to_ascii_lowercase(), p.rtype)) {
+            if let Some(l) = &p.line {
+                if lines.id(l).is_none() {
+                    return Err(self.invalid(
+                        k("line"),
+                        format!("the name of a [[line]]; {l:?} is not defined"),
+                    ));
+                }
+            }
+            let key = (
+                p.name.trim_end_matches('.').to_ascii_lowercase(),
+                p.rtype,
+                p.line.clone(),
+            );
+            if !pool_keys.insert(key) {
+                let (key, what) = match &p.line {
+                    Some(l) => (k("line"), format!(" on line {l:?}")),
+                    None => (k("name"), String::new()),
+                };
                 return Err(self.invalid(
-                    k("name"),
+                    key,
                     format!(
-                        "one pool per name and type; {} {:?} is defined twice",
+                        "one pool per name, type and line; {} {:?}{what} is defined twice",
                         p.name, p.rtype
                     ),
                 ));
@@ -776,6 +815,24 @@ impl Config {
                 != p.members.len()
             {
                 return Err(self.invalid(k("members"), "distinct member addresses"));
+            }
+        }
+        // DNSPod requires a default-line (默认) record beside line records.
+        for (i, p) in self.pools.iter().enumerate() {
+            if p.line.is_some()
+                && !pool_keys.contains(&(
+                    p.name.trim_end_matches('.').to_ascii_lowercase(),
+                    p.rtype,
+                    None,
+                ))
+            {
+                return Err(self.invalid(
+                    format!("pool[{i}].line"),
+                    format!(
+                        "a default-line pool for {} {:?} as well (one without `line`, answering every other client)",
+                        p.name, p.rtype
+                    ),
+                ));
             }
         }
         Ok(())

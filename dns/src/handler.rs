@@ -9,13 +9,15 @@
 //! min(client's, `dns.max_udp_size`); version > 0 gets BADVERS), opcode and
 //! class checks, and UDP truncation (answers that do not fit are sent as
 //! header + question (+ OPT) with TC set, RFC 2181 §9, RFC 7766; optional
-//! ADDITIONAL records are dropped first).
+//! ADDITIONAL records are dropped first). The client's line
+//! ([`crate::line`]) comes from its source address, or from EDNS Client
+//! Subnet (RFC 7871) with `dns.ecs`, echoed with the answer's scope.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::{Edns, Header, HeaderCounts, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::rdata::opt::{ClientSubnet, EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, LowerName, Record, RecordType};
 use hickory_proto::serialize::binary::BinEncoder;
 use hickory_server::net::runtime::Time;
@@ -25,7 +27,8 @@ use hickory_server::zone_handler::MessageResponseBuilder;
 use tracing::warn;
 
 use crate::ede::Ede;
-use crate::resolve::{resolve, Answer};
+use crate::line::LineId;
+use crate::resolve::Answer;
 use crate::rrl::Action;
 pub use crate::snapshot::Snapshot;
 use crate::stats::{Stats, Transport};
@@ -106,6 +109,33 @@ fn error_info(request: &Request, rcode: ResponseCode) -> ResponseInfo {
     ResponseInfo::from(Header {
         metadata,
         counts: HeaderCounts::default(),
+    })
+}
+
+/// The client's line: from its EDNS Client Subnet when `dns.ecs` is on and
+/// the query carries one (RFC 7871; with the subnet to echo, its scope
+/// set), else from the source address. A source prefix of 0 asks for an
+/// answer for everyone: the default line, scope 0. A subnet with address
+/// bits set beyond its source prefix is malformed (RFC 7871 §6: FORMERR).
+fn client_line(snap: &Snapshot, request: &Request) -> Option<(LineId, Option<ClientSubnet>)> {
+    let subnet = request.edns.as_ref().filter(|_| snap.ecs).and_then(|e| {
+        match e.options().get(EdnsCode::Subnet) {
+            Some(EdnsOption::Subnet(s)) => Some(*s),
+            _ => None,
+        }
+    });
+    Some(match subnet {
+        Some(s) if !crate::line::subnet_well_formed(s.addr(), s.source_prefix()) => return None,
+        Some(mut s) if s.source_prefix() > 0 => {
+            let (line, scope) = snap.lines.classify_subnet(s.addr(), s.source_prefix());
+            s.set_scope_prefix(scope);
+            (line, Some(s))
+        }
+        Some(mut s) => {
+            s.set_scope_prefix(0);
+            (crate::line::DEFAULT_LINE, Some(s))
+        }
+        None => (snap.lines.classify(request.src().ip()), None),
     })
 }
 
@@ -228,9 +258,24 @@ impl Handler {
                 rcode: ResponseCode::FormErr,
                 ..Answer::default()
             },
-            (DNSClass::IN | DNSClass::ANY, _) => {
-                resolve(&snap, query.name(), qtype, Some(&self.stats))
-            }
+            (DNSClass::IN | DNSClass::ANY, _) => match client_line(&snap, request) {
+                // RFC 7871 §6: a malformed subnet is refused
+                None => Answer {
+                    rcode: ResponseCode::FormErr,
+                    ..Answer::default()
+                },
+                Some((line, subnet)) => {
+                    let plan = crate::resolve::plan(&snap, query.name(), qtype);
+                    // RFC 7871 §7.2.1: echo ECS; scope 0 when the answer
+                    // does not depend on the client's network.
+                    if let (Some(e), Some(mut subnet)) = (resp_edns.as_mut(), subnet) {
+                        let lined = plan.pool.as_ref().is_some_and(|p| p.at.has_lines());
+                        subnet.set_scope_prefix(if lined { subnet.scope_prefix() } else { 0 });
+                        e.options_mut().insert(EdnsOption::Subnet(subnet));
+                    }
+                    plan.expand(Some(&self.stats), line)
+                }
+            },
             (DNSClass::CH, _) => snap.identity.chaos(query.original().name(), qtype),
             _ => Answer {
                 rcode: ResponseCode::Refused,
@@ -351,7 +396,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     fn resolve<'s>(s: &'s Snapshot, n: &LowerName, t: RecordType) -> Answer<'s> {
-        crate::resolve::resolve(s, n, t, None)
+        crate::resolve::resolve(s, n, t, crate::line::DEFAULT_LINE, None)
     }
 
     const ZONE: &str = "$ORIGIN ex.test.\n$TTL 300\n@ IN SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\n@ A 192.0.2.1\nns1 A 192.0.2.2\nwww CNAME @\nloop1 CNAME loop2\nloop2 CNAME loop1\n";

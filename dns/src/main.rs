@@ -49,6 +49,12 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Pause a pool member (DNSPod 暂停): never answered, out of the weights;
+    /// kept across SIGHUP and restarts (the state file beside the config, or
+    /// [dns] state_dir).
+    Pause(PauseArgs),
+    /// Resume a paused pool member.
+    Resume(PauseArgs),
     /// Print a keepalived.conf (vrrp_instance, vrrp_script, include) as hadns
     /// TOML, with a comment for each keepalived key it cannot map.
     ImportKeepalived {
@@ -63,6 +69,52 @@ enum Cmd {
         what: Generated,
         dir: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct PauseArgs {
+    /// The pool's name, e.g. ha.com.
+    name: String,
+    /// The member's address.
+    address: std::net::IpAddr,
+    /// Only the pool of this type (A, AAAA); default every type.
+    #[arg(long = "type")]
+    rtype: Option<String>,
+    /// Only the pool of this line ("default" = the default line); default every line.
+    #[arg(long)]
+    line: Option<String>,
+    /// The running hadns's config (its state directory holds the control socket).
+    #[arg(short, long, default_value = DEFAULT_CONFIG)]
+    config: PathBuf,
+}
+
+/// `hadns pause` / `resume`: one request over the control socket.
+fn pause(pause: bool, a: PauseArgs) -> ExitCode {
+    let cfg = match hadns::config::Config::load(&a.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let socket = hadns::pause::state_dir(&cfg).join(hadns::pause::SOCKET);
+    let change = hadns::pause::Change {
+        pause,
+        name: a.name,
+        address: a.address,
+        rtype: a.rtype,
+        line: a.line,
+    };
+    match hadns::pause::send(&socket, &change) {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -140,6 +192,8 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Status { config, addr, json } => status(config, addr, json),
+        Cmd::Pause(a) => pause(true, a),
+        Cmd::Resume(a) => pause(false, a),
         Cmd::Check { config } => match hadns::app::load(&config) {
             Ok(loaded) => {
                 for line in hadns::app::summary(&loaded) {

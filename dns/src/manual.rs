@@ -16,13 +16,19 @@ pub const KEYS: &[(&str, &str, &str, &str)] = &[
     ("dns", "identity", "", "Which host answered: CH TXT id.server. / hostname.bind. and the NSID text; default the host name."),
     ("dns", "version", "", "CH TXT version.bind. / version.server.; absent = hidden (REFUSED), like NSD's hide-version."),
     ("dns", "nsid", "false", "NSID (RFC 5001): false, true (= identity) or a text; `dig +nsid` shows it."),
+    ("dns", "ecs", "false", "Take the client's line from EDNS Client Subnet (RFC 7871) when a query carries it; the reply echoes it with the scope of the answer."),
+    ("dns", "state_dir", "", "Folder of the `hadns pause` state file (hadns.state.json) and its control socket (hadns.sock, mode 0600); relative to the config file; default the config file's folder (the package sets /var/lib/hadns)."),
     ("pool", "name", "", "The pool's name, e.g. \"ha.com.\"; must be inside a zone."),
     ("pool", "type", "\"A\"", "A or AAAA."),
     ("pool", "mode", "\"equal\"", "equal (every healthy member, rotated) or weighted (smooth weighted round robin)."),
     ("pool", "ttl", "60", "TTL of the answers."),
     ("pool", "answers", "1", "weighted: members per answer."),
     ("pool", "when_all_down", "\"all\"", "all (fail open), none (NODATA) or servfail."),
-    ("pool", "members", "", "[{ address, weight = 1 (0-100), check = \"NAME\", vrrp = \"INSTANCE\" }]."),
+    ("pool", "members", "", "[{ address, weight = 1 (0-100), check = \"NAME\", vrrp = \"INSTANCE\", paused = false }]; a paused member is never answered and leaves the weights (`hadns pause` / `resume` change it at run time)."),
+    ("pool", "line", "", "The [[line]] whose clients this pool answers; absent = the default line. Several pools may share a name and type on different lines; one of them must be on the default line."),
+    ("line", "name", "", "A line (DNSPod custom line): clients by network. \"default\" is reserved."),
+    ("line", "networks", "[]", "Client networks, e.g. [\"10.0.0.0/8\", \"fd00::/8\"]; the longest prefix over all lines decides; a network may be in one line only."),
+    ("line", "include", "[]", "A line group instead: the union of these lines; a line without its own pool gets the most specific group's pool, else the default line's."),
     ("check.NAME", "type", "", "tcp, http or exec."),
     ("check.NAME", "port", "", "tcp/http: probe each member's address on this port."),
     ("check.NAME", "target", "", "tcp/http: probe this fixed \"host:port\" instead."),
@@ -93,7 +99,7 @@ pub fn config_man_page() -> String {
         if *sec != section {
             section = sec;
             let head = match *sec {
-                "pool" | "vrrp" => format!("[[{sec}]]"),
+                "pool" | "vrrp" | "line" => format!("[[{sec}]]"),
                 s => format!("[{s}]"),
             };
             out.push_str(&format!(".SH {}\n", esc(&head)));
@@ -120,7 +126,7 @@ mod tests {
         // Each documented scalar key is accepted in its section (deny_unknown_fields
         // would reject a renamed one).
         for (sec, key, default, _) in KEYS {
-            if default.is_empty() || sec.contains('.') || *sec == "pool" || *sec == "vrrp" {
+            if default.is_empty() || sec.contains('.') || matches!(*sec, "pool" | "vrrp" | "line") {
                 continue;
             }
             let text = format!("[{sec}]\n{key} = {default}\n");
@@ -136,6 +142,7 @@ mod tests {
             "[dns]",
             "[[pool]]",
             "[[vrrp]]",
+            "[[line]]",
             "[process]",
             "[log]",
             "[rrl]",

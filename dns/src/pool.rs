@@ -18,6 +18,9 @@
 //!   only when every positive-weight member is down.
 //! - No healthy member at all: [`WhenAllDown`] decides — every member in equal
 //!   rotation (fail-open), NODATA or SERVFAIL.
+//! - A paused member (DNSPod 暂停) is never answered, not even by fail-open,
+//!   and leaves the weight schedule (the others keep their exact ratios);
+//!   every member paused: NODATA.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +102,8 @@ pub struct Member {
     pub addr: IpAddr,
     /// 0 = standby.
     pub weight: u32,
+    /// Paused at start (`paused = true`); [`Pool::set_paused`] changes it.
+    pub paused: bool,
 }
 
 /// What a pool answers, independent of health.
@@ -112,6 +117,8 @@ pub struct PoolSpec {
     /// weighted mode: members per answer (at least 1).
     pub answers: usize,
     pub when_all_down: WhenAllDown,
+    /// The `[[line]]` it answers (None = the default line).
+    pub line: Option<String>,
     pub members: Vec<Member>,
 }
 
@@ -124,12 +131,14 @@ impl PoolSpec {
             ttl: cfg.ttl,
             answers: cfg.answers.max(1),
             when_all_down: cfg.when_all_down,
+            line: cfg.line.clone(),
             members: cfg
                 .members
                 .iter()
                 .map(|m| Member {
                     addr: m.address,
                     weight: m.weight,
+                    paused: m.paused,
                 })
                 .collect(),
         }
@@ -166,9 +175,19 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// `healthy[i]` is member `i`'s health; missing entries count as healthy.
+    /// `healthy[i]` is member `i`'s health; missing entries count as
+    /// healthy. Members paused in the spec are left out.
     pub fn build(spec: &PoolSpec, healthy: &[bool]) -> Schedule {
-        let up = |i: usize| healthy.get(i).copied().unwrap_or(true);
+        let paused: Vec<bool> = spec.members.iter().map(|m| m.paused).collect();
+        Self::build_paused(spec, healthy, &paused)
+    }
+
+    /// [`Schedule::build`] with `paused[i]` (missing = not paused) instead
+    /// of the spec's: a paused member is never answered (not even by
+    /// fail-open); all paused is NODATA.
+    pub fn build_paused(spec: &PoolSpec, healthy: &[bool], paused: &[bool]) -> Schedule {
+        let on = |i: usize| !paused.get(i).copied().unwrap_or(false);
+        let up = |i: usize| on(i) && healthy.get(i).copied().unwrap_or(true);
         let mut active: Vec<(IpAddr, u32)> = spec
             .members
             .iter()
@@ -187,11 +206,15 @@ impl Schedule {
                 .collect();
         }
         if active.is_empty() {
+            let all: Vec<IpAddr> = (spec.members.iter().enumerate())
+                .filter(|&(i, _)| on(i))
+                .map(|(_, m)| m.addr)
+                .collect();
+            if all.is_empty() {
+                return Self::empty(Kind::NoData); // every member paused
+            }
             return match spec.when_all_down {
-                WhenAllDown::All => {
-                    let all: Vec<IpAddr> = spec.members.iter().map(|m| m.addr).collect();
-                    Self::equal(&all)
-                }
+                WhenAllDown::All => Self::equal(&all),
                 WhenAllDown::None => Self::empty(Kind::NoData),
                 WhenAllDown::Servfail => Self::empty(Kind::ServFail),
             };
@@ -317,18 +340,22 @@ pub struct Pool {
     schedule: ArcSwap<Schedule>,
     /// Writers only (health changes), never taken on the query path.
     health: Mutex<Vec<bool>>,
+    /// Paused members (taken after `health` when both are).
+    paused: Mutex<Vec<bool>>,
 }
 
 impl Pool {
     /// All members healthy at start.
     pub fn new(spec: PoolSpec) -> Pool {
         let health = vec![true; spec.members.len()];
-        let schedule = Schedule::build(&spec, &health);
+        let paused: Vec<bool> = spec.members.iter().map(|m| m.paused).collect();
+        let schedule = Schedule::build_paused(&spec, &health, &paused);
         Pool {
             spec,
             counter: AtomicU64::new(0),
             schedule: ArcSwap::from_pointee(schedule),
             health: Mutex::new(health),
+            paused: Mutex::new(paused),
         }
     }
 
@@ -344,9 +371,33 @@ impl Pool {
             Some(h) if *h != up => *h = up,
             _ => return false,
         }
-        self.schedule
-            .store(Arc::new(Schedule::build(&self.spec, &health)));
+        let paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        self.schedule.store(Arc::new(Schedule::build_paused(
+            &self.spec, &health, &paused,
+        )));
         true
+    }
+
+    /// Pauses (or resumes) member `member`; returns true if it changed
+    /// (the schedule is then rebuilt and swapped).
+    pub fn set_paused(&self, member: usize, pause: bool) -> bool {
+        let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        match paused.get_mut(member) {
+            Some(p) if *p != pause => *p = pause,
+            _ => return false,
+        }
+        self.schedule.store(Arc::new(Schedule::build_paused(
+            &self.spec, &health, &paused,
+        )));
+        true
+    }
+
+    pub fn paused(&self) -> Vec<bool> {
+        self.paused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn healthy(&self) -> Vec<bool> {
@@ -369,6 +420,30 @@ impl Pool {
     }
 }
 
+/// An equal A pool of weight-1 members (tests of the modules that count
+/// and pause pool members).
+#[cfg(test)]
+pub(crate) fn test_pool(name: &str, line: Option<&str>, addrs: &[&str]) -> Arc<Pool> {
+    Arc::new(Pool::new(PoolSpec {
+        name: name.into(),
+        rtype: PoolType::A,
+        mode: PoolMode::Equal,
+        ttl: 10,
+        answers: 1,
+        when_all_down: WhenAllDown::All,
+        line: line.map(String::from),
+        members: addrs
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .map(|addr| Member {
+                addr,
+                weight: 1,
+                paused: false,
+            })
+            .collect(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -387,12 +462,14 @@ mod tests {
             ttl: 10,
             answers,
             when_all_down: wad,
+            line: None,
             members: weights
                 .iter()
                 .enumerate()
                 .map(|(i, &weight)| Member {
                     addr: ip(i),
                     weight,
+                    paused: false,
                 })
                 .collect(),
         }
@@ -792,5 +869,69 @@ members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weig
         assert_eq!(sp.when_all_down, WhenAllDown::Servfail);
         assert_eq!(sp.members[1].weight, 0);
         assert_eq!(sp.members[0].addr, "192.0.2.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn paused_members_leave_the_schedule_and_the_rest_keep_exact_ratios() {
+        // 3:2:1 with the 2 paused: every window of 4 is exactly 3:1
+        let sp = spec(PoolMode::Weighted, &[3, 2, 1], 1, WhenAllDown::All);
+        let s = Schedule::build_paused(&sp, &[], &[false, true, false]);
+        assert_eq!(s.period(), 4);
+        for start in 0..8 {
+            let mut n = [0; 3];
+            for k in start..start + 4 {
+                let Selection::Addrs(a) = s.answer(k) else {
+                    panic!()
+                };
+                let i = (0..3).find(|&i| a[0] == ip(i)).unwrap();
+                n[i] += 1;
+            }
+            assert_eq!(n, [3, 0, 1], "window at {start}");
+        }
+        // equal: the paused member is in no rotation
+        let sp = spec(PoolMode::Equal, &[1, 1, 1], 1, WhenAllDown::All);
+        let s = Schedule::build_paused(&sp, &[], &[true, false, false]);
+        for k in 0..6 {
+            let Selection::Addrs(a) = s.answer(k) else {
+                panic!()
+            };
+            assert_eq!(a.len(), 2);
+            assert!(!a.contains(&ip(0)));
+        }
+    }
+
+    #[test]
+    fn paused_is_never_answered_not_even_by_fail_open() {
+        let sp = spec(PoolMode::Weighted, &[1, 1], 1, WhenAllDown::All);
+        // the unpaused member is down: fail-open answers it alone
+        let s = Schedule::build_paused(&sp, &[true, false], &[true, false]);
+        assert_eq!(s.answer(0), Selection::Addrs(&[ip(1)]));
+        // every member paused: NODATA whatever when_all_down says
+        for wad in [WhenAllDown::All, WhenAllDown::None, WhenAllDown::Servfail] {
+            let sp = spec(PoolMode::Equal, &[1, 1], 1, wad);
+            let s = Schedule::build_paused(&sp, &[], &[true, true]);
+            assert_eq!(s.answer(0), Selection::NoData, "{wad}");
+        }
+        // a paused standby is not used either
+        let sp = spec(PoolMode::Weighted, &[1, 0], 1, WhenAllDown::None);
+        let s = Schedule::build_paused(&sp, &[false, true], &[false, true]);
+        assert_eq!(s.answer(0), Selection::NoData);
+    }
+
+    #[test]
+    fn set_paused_swaps_the_schedule_and_reports_changes() {
+        let mut sp = spec(PoolMode::Weighted, &[3, 1], 1, WhenAllDown::All);
+        sp.members[1].paused = true; // paused = true in the config
+        let p = Pool::new(sp);
+        assert_eq!(p.paused(), vec![false, true]);
+        assert_eq!(p.schedule().period(), 3);
+        assert!(p.set_paused(1, false));
+        assert!(!p.set_paused(1, false), "no change");
+        assert!(!p.set_paused(7, true), "out of range");
+        assert_eq!(p.schedule().period(), 4);
+        assert!(p.set_paused(0, true));
+        // health changes keep the pause
+        assert!(p.set_healthy(1, false));
+        assert_eq!(p.schedule().answer(0), Selection::Addrs(&[ip(1)]));
     }
 }

@@ -38,6 +38,7 @@ use hickory_proto::serialize::binary::BinDecodable;
 use tracing::debug;
 
 use crate::ede::Ede;
+use crate::line::LineId;
 use crate::pool::Selection;
 use crate::snapshot::{At, PoolAt, Snapshot};
 use crate::stats::Stats;
@@ -50,6 +51,8 @@ pub const MAX_CNAME_CHAIN: usize = 8;
 #[derive(Debug, Clone)]
 pub struct PoolStep<'s> {
     pub zone: &'s Zone,
+    /// The pools at the name; the client's line picks one
+    /// ([`PoolAt::pool_for`]).
     pub at: &'s PoolAt,
     /// The owner of the address records (the query name for a wildcard).
     pub owner: Name,
@@ -126,15 +129,15 @@ impl<'s> Plan<'s> {
         });
     }
 
-    /// Takes this query's answer from the plan's pool (moving its counter
-    /// once) and appends the address records, or turns the answer into
-    /// NODATA / SERVFAIL by `when_all_down`. Counts member answers in
-    /// `stats`.
-    pub fn expand(mut self, stats: Option<&Stats>) -> Answer<'s> {
+    /// Takes this query's answer from the plan's pool for the client's
+    /// `line` (moving its counter once) and appends the address records,
+    /// or turns the answer into NODATA / SERVFAIL by `when_all_down`.
+    /// Counts member answers in `stats`.
+    pub fn expand(mut self, stats: Option<&Stats>, line: LineId) -> Answer<'s> {
         let Some(step) = self.pool.take() else {
             return self;
         };
-        let pool = &step.at.pool;
+        let pool = step.at.pool_for(line);
         let ttl = pool.spec().ttl;
         pool.with_answer(|sel| match sel {
             Selection::Addrs(addrs) => {
@@ -296,15 +299,16 @@ pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Pla
     out
 }
 
-/// Resolves and expands: the full path's answer, counting pool answers per
-/// member in `stats`.
+/// Resolves and expands for a client on `line`: the full path's answer,
+/// counting pool answers per member in `stats`.
 pub fn resolve<'s>(
     snap: &'s Snapshot,
     qname: &LowerName,
     qtype: RecordType,
+    line: LineId,
     stats: Option<&'s Stats>,
 ) -> Answer<'s> {
-    plan(snap, qname, qtype).expand(stats)
+    plan(snap, qname, qtype).expand(stats, line)
 }
 
 /// RFC 1035 §3.3.9/§3.3.11 additional section processing: the static

@@ -14,16 +14,38 @@ use std::sync::Arc;
 use hickory_proto::rr::{LowerName, Name, RecordType};
 
 use crate::config::Config;
+use crate::line::{LineId, Lines, DEFAULT_LINE};
 use crate::pool::{Pool, PoolSpec};
 use crate::zone::{Node, RrSet, Zone, ZoneError, Zones};
 
-/// A `[[pool]]` at its owner name.
+/// The pools of one name + type, by line.
+type LinePools = Vec<(LineId, Arc<Pool>)>;
+
+/// A `[[pool]]` at its owner name (with its siblings on other lines).
 #[derive(Debug, Clone)]
 pub struct PoolAt {
     pub rtype: RecordType,
     /// The owner name used in answers.
     pub name: Name,
+    /// The default-line pool.
     pub pool: Arc<Pool>,
+    /// The pool of each line id ([`crate::line::Lines::by_line`]); empty
+    /// when every client gets `pool`.
+    pub by_line: Box<[Arc<Pool>]>,
+}
+
+impl PoolAt {
+    /// The pool that answers a client on `line`.
+    #[inline]
+    pub fn pool_for(&self, line: LineId) -> &Arc<Pool> {
+        self.by_line.get(usize::from(line)).unwrap_or(&self.pool)
+    }
+
+    /// Whether the answer depends on the client's line.
+    #[inline]
+    pub fn has_lines(&self) -> bool {
+        !self.by_line.is_empty()
+    }
 }
 
 /// Everything a query needs.
@@ -40,6 +62,10 @@ pub struct Snapshot {
     pub max_udp_size: u16,
     /// CHAOS TXT names and NSID (`dns.identity`, `dns.version`, `dns.nsid`).
     pub identity: crate::identity::Identity,
+    /// The client networks (`[[line]]`).
+    pub lines: Lines,
+    /// Lines from EDNS Client Subnet (`dns.ecs`).
+    pub ecs: bool,
 }
 
 /// One owner name as the resolver sees it: the zone's data there and the
@@ -70,6 +96,15 @@ impl Snapshot {
     pub fn new(cfg: &Config, zones: Zones) -> Result<Snapshot, ZoneError> {
         let mut overlay: HashMap<LowerName, Vec<PoolAt>> = HashMap::new();
         let mut pools = Vec::with_capacity(cfg.pools.len());
+        // validated by the config already
+        let lines = Lines::new(&cfg.lines).map_err(|e| ZoneError::Pool {
+            config: cfg.path.clone(),
+            key: e.key,
+            expected: e.expected,
+        })?;
+        // (owner, type) -> (line, pool) pairs, in config order
+        let mut on_lines: Vec<(LowerName, Name, RecordType, LinePools)> = Vec::new();
+        let mut index: HashMap<(LowerName, RecordType), usize> = HashMap::new();
         for (i, pc) in cfg.pools.iter().enumerate() {
             let pool = Arc::new(Pool::new(PoolSpec::from_config(pc)));
             let Some(name) = check_pool_name(cfg, i, &zones)? else {
@@ -85,12 +120,37 @@ impl Snapshot {
                     overlay.entry(n.clone()).or_default();
                 }
             }
-            overlay.entry(lname).or_default().push(PoolAt {
-                rtype: pc.rtype.record_type(),
-                name,
-                pool: pool.clone(),
-            });
+            let rtype = pc.rtype.record_type();
+            let line = pc
+                .line
+                .as_deref()
+                .and_then(|l| lines.id(l))
+                .unwrap_or(DEFAULT_LINE);
+            match index.get(&(lname.clone(), rtype)) {
+                Some(&at) => on_lines[at].3.push((line, pool.clone())),
+                None => {
+                    index.insert((lname.clone(), rtype), on_lines.len());
+                    on_lines.push((lname, name, rtype, vec![(line, pool.clone())]));
+                }
+            }
             pools.push(pool);
+        }
+        for (lname, name, rtype, list) in on_lines {
+            // a default-line pool exists (the config checks it)
+            let Some((_, default)) = list.iter().find(|(l, _)| *l == DEFAULT_LINE) else {
+                continue;
+            };
+            let by_line = if list.len() > 1 {
+                lines.by_line(&list, default).into_boxed_slice()
+            } else {
+                Box::default()
+            };
+            overlay.entry(lname).or_default().push(PoolAt {
+                rtype,
+                name,
+                pool: default.clone(),
+                by_line,
+            });
         }
         let overlay_wildcards = overlay.keys().any(|n| n.is_wildcard());
         Ok(Snapshot {
@@ -100,6 +160,8 @@ impl Snapshot {
             overlay_wildcards,
             max_udp_size: cfg.dns.max_udp_size,
             identity: crate::identity::Identity::from_config(&cfg.dns),
+            lines,
+            ecs: cfg.dns.ecs,
         })
     }
 

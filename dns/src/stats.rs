@@ -157,6 +157,8 @@ pub struct PoolCounters {
     /// `Arc::as_ptr` of the pool these belong to (identity, never dereferenced).
     pool_ptr: usize,
     pub name: String,
+    /// The pool's line (None = the default line).
+    pub line: Option<String>,
     pub members: Vec<(IpAddr, Arc<AtomicU64>)>,
 }
 
@@ -324,8 +326,8 @@ pub struct StatsSnapshot {
     pub rcode: Vec<(&'static str, u64)>,
     /// (label, count): udp, tcp.
     pub transport: Vec<(&'static str, u64)>,
-    /// (pool name, member address, answers).
-    pub members: Vec<(String, IpAddr, u64)>,
+    /// (pool name, line, member address, answers).
+    pub members: Vec<(String, String, IpAddr, u64)>,
     /// UDP responses over the rate limit (dropped or slipped).
     pub rrl_limited: u64,
     /// Of those, sent truncated.
@@ -397,10 +399,10 @@ impl Stats {
     /// address) pairs that already existed are kept.
     pub fn set_pools(&self, pools: &[Arc<Pool>]) {
         let old = self.members.load_full();
-        let find_old = |name: &str, addr: IpAddr| {
+        let find_old = |name: &str, line: &Option<String>, addr: IpAddr| {
             old.pools
                 .iter()
-                .filter(|p| p.name == name)
+                .filter(|p| p.name == name && p.line == *line)
                 .flat_map(|p| p.members.iter())
                 .find(|(a, _)| *a == addr)
                 .map(|(_, c)| Arc::clone(c))
@@ -413,11 +415,12 @@ impl Stats {
                     PoolCounters {
                         pool_ptr: Arc::as_ptr(p) as usize,
                         name: spec.name.clone(),
+                        line: spec.line.clone(),
                         members: spec
                             .members
                             .iter()
                             .map(|m| {
-                                let c = find_old(&spec.name, m.addr)
+                                let c = find_old(&spec.name, &spec.line, m.addr)
                                     .unwrap_or_else(|| Arc::new(AtomicU64::new(0)));
                                 (m.addr, c)
                             })
@@ -449,7 +452,12 @@ impl Stats {
                 .load()
                 .pools
                 .iter()
-                .flat_map(|p| p.members.iter().map(|(a, c)| (p.name.clone(), *a, get(c))))
+                .flat_map(|p| {
+                    let line = p.line.as_deref().unwrap_or(crate::line::DEFAULT_NAME);
+                    p.members
+                        .iter()
+                        .map(move |(a, c)| (p.name.clone(), line.to_string(), *a, get(c)))
+                })
                 .collect(),
             rrl_limited: get(&self.rrl[0]),
             rrl_slipped: get(&self.rrl[1]),
@@ -460,24 +468,10 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::{Member, PoolMode, PoolSpec, PoolType, WhenAllDown};
+    use crate::pool::test_pool;
 
     fn pool(name: &str, addrs: &[&str]) -> Arc<Pool> {
-        Arc::new(Pool::new(PoolSpec {
-            name: name.into(),
-            rtype: PoolType::A,
-            mode: PoolMode::Equal,
-            ttl: 10,
-            answers: 1,
-            when_all_down: WhenAllDown::All,
-            members: addrs
-                .iter()
-                .map(|a| Member {
-                    addr: a.parse().unwrap(),
-                    weight: 1,
-                })
-                .collect(),
-        }))
+        test_pool(name, None, addrs)
     }
 
     #[test]
@@ -526,7 +520,10 @@ mod tests {
         assert_eq!((r["NOERROR"], r["NXDOMAIN"]), (1, 1));
         assert_eq!(
             snap.members,
-            vec![("ha.com.".into(), a1, 1), ("ha.com.".into(), a2, 2)]
+            vec![
+                ("ha.com.".into(), "default".into(), a1, 1),
+                ("ha.com.".into(), "default".into(), a2, 2)
+            ]
         );
         // A reload before the worker's next flush: the new pool is counted
         // at once (directly), then through the new table.
@@ -534,13 +531,19 @@ mod tests {
         s.set_pools(&[Arc::clone(&p2)]);
         let a3: IpAddr = "192.0.2.3".parse().unwrap();
         Count::answers(&l, &p2, &[a3]);
-        assert_eq!(s.snapshot().members[1], ("ha.com.".into(), a3, 1));
+        assert_eq!(
+            s.snapshot().members[1],
+            ("ha.com.".into(), "default".into(), a3, 1)
+        );
         l.flush();
         Count::answers(&l, &p2, &[a2, a3]);
         l.flush();
         assert_eq!(
             s.snapshot().members,
-            vec![("ha.com.".into(), a2, 3), ("ha.com.".into(), a3, 2)]
+            vec![
+                ("ha.com.".into(), "default".into(), a2, 3),
+                ("ha.com.".into(), "default".into(), a3, 2)
+            ]
         );
     }
 
@@ -561,8 +564,18 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                ("ha.com.".into(), "192.0.2.1".parse().unwrap(), 1),
-                ("ha.com.".into(), "192.0.2.2".parse().unwrap(), 2)
+                (
+                    "ha.com.".into(),
+                    "default".into(),
+                    "192.0.2.1".parse().unwrap(),
+                    1
+                ),
+                (
+                    "ha.com.".into(),
+                    "default".into(),
+                    "192.0.2.2".parse().unwrap(),
+                    2
+                )
             ]
         );
         // reload: same name, one member kept, one new
@@ -577,8 +590,18 @@ mod tests {
         assert_eq!(
             m,
             vec![
-                ("ha.com.".into(), "192.0.2.2".parse().unwrap(), 3),
-                ("ha.com.".into(), "192.0.2.3".parse().unwrap(), 1)
+                (
+                    "ha.com.".into(),
+                    "default".into(),
+                    "192.0.2.2".parse().unwrap(),
+                    3
+                ),
+                (
+                    "ha.com.".into(),
+                    "default".into(),
+                    "192.0.2.3".parse().unwrap(),
+                    1
+                )
             ]
         );
     }

@@ -29,17 +29,23 @@ use crate::config::Config;
 use crate::health::{Checks, Target};
 use crate::pool::{Pool, PoolType};
 
-/// A pool member by name: the pool's name and type, the member's address.
+/// A pool member by name: the pool's name, type and line (None = the
+/// default line), the member's address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemberKey {
     pub pool: String,
     pub rtype: PoolType,
+    pub line: Option<String>,
     pub address: IpAddr,
 }
 
 impl fmt::Display for MemberKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.pool, self.rtype, self.address)
+        write!(f, "{} {} ", self.pool, self.rtype)?;
+        if let Some(line) = &self.line {
+            write!(f, "line {line} ")?;
+        }
+        write!(f, "{}", self.address)
     }
 }
 
@@ -68,6 +74,7 @@ pub fn plan(cfg: &Config) -> Vec<(MemberKey, Sources)> {
                     MemberKey {
                         pool: p.name.clone(),
                         rtype: p.rtype,
+                        line: p.line.clone(),
                         address: m.address,
                     },
                     Sources {
@@ -206,7 +213,7 @@ fn slots(key: &MemberKey, pools: &[Arc<Pool>]) -> Slots {
     let mut out = Vec::new();
     for pool in pools {
         let spec = pool.spec();
-        if spec.name != key.pool || spec.rtype != key.rtype {
+        if spec.name != key.pool || spec.rtype != key.rtype || spec.line != key.line {
             continue;
         }
         for (i, m) in spec.members.iter().enumerate() {
@@ -526,6 +533,51 @@ track = [ { check = "db", weight = -30 } ]
         fake.probe_tx("web", "192.0.2.2", true).send_replace(true);
         fake.probe_tx("web", "192.0.2.1", true).send_replace(true);
         wait_health(&pools[0], &[true, true, true]).await;
+    }
+
+    #[tokio::test]
+    async fn the_same_member_on_two_lines_follows_each_lines_own_check() {
+        let cfg = config(
+            r#"
+[[line]]
+name = "internal"
+networks = ["10.0.0.0/8"]
+
+[[pool]]
+name = "ha.com."
+members = [ { address = "192.0.2.1", check = "a" } ]
+
+[[pool]]
+name = "ha.com."
+line = "internal"
+members = [ { address = "192.0.2.1", check = "b" } ]
+
+[check.a]
+type = "tcp"
+port = 80
+interval = "1h"
+
+[check.b]
+type = "tcp"
+port = 81
+interval = "1h"
+"#,
+        );
+        let p = plan(&cfg);
+        assert_eq!(p[1].0.to_string(), "ha.com. A line internal 192.0.2.1");
+        let mut fake = Fake::default();
+        fake.probe_tx("a", "192.0.2.1", true);
+        fake.probe_tx("b", "192.0.2.1", false);
+        let pools = pools(&cfg);
+        let mut w = Wiring::default();
+        let r = w.rebuild(&cfg, &pools, &fake);
+        assert_eq!(r.started, 2, "one task per (pool, line, member)");
+        assert_eq!(pools[0].healthy(), [true]);
+        assert_eq!(pools[1].healthy(), [false]);
+        fake.probe_tx("a", "192.0.2.1", true).send_replace(false);
+        fake.probe_tx("b", "192.0.2.1", true).send_replace(true);
+        wait_health(&pools[0], &[false]).await;
+        wait_health(&pools[1], &[true]).await;
     }
 
     #[tokio::test]

@@ -424,24 +424,47 @@ fn describe(b: &Option<Vec<u8>>) -> String {
 /// order; panics with the first mismatches.
 fn diff_udp(fast: &Hadns, full: &Hadns, seed: u64, n: usize) {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    diff_udp_from(fast, full, seed, n, &[sock], generate);
+}
+
+/// [`diff_udp`] with queries from `gen`, each sent from one of `socks`
+/// (picked by the same generator); returns every address answered.
+fn diff_udp_from(
+    fast: &Hadns,
+    full: &Hadns,
+    seed: u64,
+    n: usize,
+    socks: &[UdpSocket],
+    gen: fn(&mut Rng) -> Q,
+) -> std::collections::HashSet<String> {
     let mut rng = Rng(seed);
     let mut mismatches = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut replies = 0;
     for i in 0..n {
-        let q = generate(&mut rng);
+        let q = gen(&mut rng);
+        let s = if socks.len() > 1 {
+            rng.below(socks.len())
+        } else {
+            0
+        };
         let wait = if q.may_drop {
             Duration::from_millis(150)
         } else {
             Duration::from_secs(2)
         };
-        let a = exchange(&sock, fast.addr, &q.bytes, wait);
-        let b = exchange(&sock, full.addr, &q.bytes, wait);
-        if a.is_some() {
+        let a = exchange(&socks[s], fast.addr, &q.bytes, wait);
+        let b = exchange(&socks[s], full.addr, &q.bytes, wait);
+        if let Some(r) = &a {
             replies += 1;
+            if let Ok(m) = Message::from_vec(r) {
+                seen.extend(dns_common::addrs(&m).iter().map(|ip| ip.to_string()));
+            }
         }
         if a != b && mismatches.len() < 10 {
             mismatches.push(format!(
-                "query {i} {:02x?}\n  fast path: {}\n  full path: {}",
+                "query {i} from {:?} {:02x?}\n  fast path: {}\n  full path: {}",
+                socks[s].local_addr().ok(),
                 q.bytes,
                 describe(&a),
                 describe(&b)
@@ -458,6 +481,7 @@ fn diff_udp(fast: &Hadns, full: &Hadns, seed: u64, n: usize) {
         replies > n * 8 / 10,
         "only {replies} of {n} queries got replies"
     );
+    seen
 }
 
 #[test]
@@ -521,41 +545,69 @@ fn tcp_exchange(s: &mut TcpStream, q: &[u8], sentinel: &[u8]) -> Result<Vec<Vec<
     }
 }
 
-#[test]
-fn fast_and_full_path_give_identical_tcp_replies() {
-    let (_d1, c1) = setup("diff-tcp-fast", true);
-    let (_d2, c2) = setup("diff-tcp-full", false);
-    let fast = Hadns::start(&c1);
-    let full = Hadns::start(&c2);
-    let connect = |a: SocketAddr| {
-        let s = TcpStream::connect(a).expect("tcp connect");
+/// Sends `n` generated queries (from `seed`, by `gen`) to both servers over
+/// TCP, one connection per source address in `sources` and server (the
+/// source picked per query when there are several), each followed by a
+/// sentinel; panics with the first mismatches; returns every address
+/// answered.
+fn diff_tcp(
+    fast: &Hadns,
+    full: &Hadns,
+    seed: u64,
+    n: usize,
+    sources: &[[u8; 4]],
+    gen: fn(&mut Rng) -> Q,
+) -> std::collections::HashSet<String> {
+    let connect = |from: [u8; 4], to: SocketAddr| -> TcpStream {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("socket");
+        s.bind(&SocketAddr::from((from, 0)).into())
+            .expect("bind a loopback source");
+        s.connect(&to.into()).expect("tcp connect");
+        let s: TcpStream = s.into();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s
     };
-    let (mut sa, mut sb) = (connect(fast.addr), connect(full.addr));
     // ns1.t.test A, ID 0xfeed: static, so it moves no pool counter.
     let sentinel = [
         0xfe, 0xed, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, b'n', b's', b'1', 1, b't', 4, b't', b'e',
         b's', b't', 0, 0, 1, 0, 1,
     ];
-    let mut rng = Rng(0x7c9_0042);
-    let n = 800;
+    let mut conns: Vec<(TcpStream, TcpStream)> = sources
+        .iter()
+        .map(|&ip| (connect(ip, fast.addr), connect(ip, full.addr)))
+        .collect();
+    let mut rng = Rng(seed);
     let mut mismatches = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut replies = 0;
     for i in 0..n {
-        let q = generate(&mut rng);
+        let q = gen(&mut rng);
         if q.bytes.len() >= 2 && q.bytes[..2] == sentinel[..2] {
             continue;
         }
+        let s = if sources.len() > 1 {
+            rng.below(sources.len())
+        } else {
+            0
+        };
+        let (sa, sb) = &mut conns[s];
         // A server may close the connection (hickory does on some input):
         // then both must, and both are reconnected.
-        let a = tcp_exchange(&mut sa, &q.bytes, &sentinel).map_err(|_| "connection closed");
-        let b = tcp_exchange(&mut sb, &q.bytes, &sentinel).map_err(|_| "connection closed");
+        let a = tcp_exchange(sa, &q.bytes, &sentinel).map_err(|_| "connection closed");
+        let b = tcp_exchange(sb, &q.bytes, &sentinel).map_err(|_| "connection closed");
         if a.is_err() || b.is_err() {
-            sa = connect(fast.addr);
-            sb = connect(full.addr);
+            conns[s] = (
+                connect(sources[s], fast.addr),
+                connect(sources[s], full.addr),
+            );
         }
         replies += a.as_ref().map_or(1, |v| v.len());
+        for r in a.iter().flatten() {
+            if let Ok(m) = Message::from_vec(r) {
+                seen.extend(dns_common::addrs(&m).iter().map(|ip| ip.to_string()));
+            }
+        }
         if a != b && mismatches.len() < 10 {
             let show = |v: &Result<Vec<Vec<u8>>, &str>| match v {
                 Ok(v) => v
@@ -566,7 +618,8 @@ fn fast_and_full_path_give_identical_tcp_replies() {
                 Err(e) => e.to_string(),
             };
             mismatches.push(format!(
-                "query {i} {:02x?}\n  fast path: {}\n  full path: {}",
+                "query {i} from {:?} {:02x?}\n  fast path: {}\n  full path: {}",
+                sources[s],
                 q.bytes,
                 show(&a),
                 show(&b)
@@ -583,6 +636,16 @@ fn fast_and_full_path_give_identical_tcp_replies() {
         replies > n * 8 / 10,
         "only {replies} TCP replies for {n} queries"
     );
+    seen
+}
+
+#[test]
+fn fast_and_full_path_give_identical_tcp_replies() {
+    let (_d1, c1) = setup("diff-tcp-fast", true);
+    let (_d2, c2) = setup("diff-tcp-full", false);
+    let fast = Hadns::start(&c1);
+    let full = Hadns::start(&c2);
+    diff_tcp(&fast, &full, 0x7c9_0042, 800, &[[127, 0, 0, 1]], generate);
 }
 
 #[test]
@@ -763,6 +826,7 @@ fn large_pool_answers_are_linear_and_exact() {
         .map(|(_, a)| match a {
             Answer::Fixed(b) => b.bytes.len(),
             Answer::Pool(p) => p.full.bytes.len() + p.nodata.bytes.len() + p.rdata_at.len() * 8,
+            Answer::Lines(l) => l.answers.iter().map(|p| p.full.bytes.len()).sum(),
             Answer::FullPath => 0,
         })
         .sum();
@@ -896,4 +960,224 @@ fn identical_replies_on_a_big_generated_zone() {
         }
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+/// Lines (issue 13) over the standard pools: `t.test A` and `w.t.test A`
+/// have pools on lines picked by the source address (127.0.0.2, .3, .5 are
+/// on loopback too), `t.test AAAA` on a line only ECS reaches.
+const LINES: &str = r#"
+[[line]]
+name = "two"
+networks = ["127.0.0.2/32", "10.0.0.0/8", "fd00::/8"]
+
+[[line]]
+name = "three"
+networks = ["127.0.0.3/32", "192.0.2.0/24"]
+
+[[line]]
+name = "lab"
+networks = ["127.0.0.4/30", "198.51.100.0/24", "192.0.2.128/25"]
+
+[[line]]
+name = "odd"
+include = ["three", "lab"]
+
+[[pool]]
+name = "t.test."
+type = "A"
+line = "two"
+mode = "weighted"
+ttl = 10
+members = [ { address = "10.2.0.1", weight = 3 }, { address = "10.2.0.2", weight = 1 } ]
+
+[[pool]]
+name = "w.t.test."
+type = "A"
+line = "odd"
+mode = "equal"
+ttl = 5
+members = [ { address = "10.3.0.1" }, { address = "10.3.0.2" }, { address = "10.3.0.3" } ]
+
+[[pool]]
+name = "t.test."
+type = "AAAA"
+line = "lab"
+members = [ { address = "2001:db8::5" }, { address = "2001:db8::6" } ]
+"#;
+
+/// The sources the lines tests send from (every one on loopback).
+const SOURCES: [[u8; 4]; 4] = [
+    [127, 0, 0, 1],
+    [127, 0, 0, 2],
+    [127, 0, 0, 3],
+    [127, 0, 0, 5],
+];
+
+fn setup_lines(tag: &str, fast: bool) -> (dns_common::TempDir, std::path::PathBuf) {
+    let (dir, _) = standard_setup(tag, POOLS);
+    let text = format!(
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\necs = true\n\n{POOLS}\n{LINES}"
+    );
+    let cfg = dir.write("config.toml", &text);
+    (dir, cfg)
+}
+
+/// An EDNS Client Subnet option (RFC 7871 §6): family, source prefix,
+/// scope prefix, the address cut to the source prefix's bytes.
+fn ecs_option(addr: std::net::IpAddr, source: u8, scope: u8) -> Vec<u8> {
+    let (family, octets) = match addr {
+        std::net::IpAddr::V4(a) => (1u16, a.octets().to_vec()),
+        std::net::IpAddr::V6(a) => (2u16, a.octets().to_vec()),
+    };
+    let n = usize::from(source).div_ceil(8).min(octets.len());
+    let mut o = vec![0, 8];
+    o.extend_from_slice(&((4 + n) as u16).to_be_bytes());
+    o.extend_from_slice(&family.to_be_bytes());
+    o.push(source);
+    o.push(scope);
+    o.extend_from_slice(&octets[..n]);
+    o
+}
+
+/// A query of the lines tests: a generated one (any kind) or a pool query
+/// carrying ECS, some of it malformed.
+fn generate_lined(rng: &mut Rng) -> Q {
+    if rng.chance(60) {
+        return generate(rng);
+    }
+    let names = [
+        "t.test",
+        "t.test",
+        "www.t.test",
+        "w.t.test",
+        "web.t.test",
+        "nx.t.test",
+    ];
+    let name = *rng.pick(&names);
+    let qtype = *rng.pick(&[1u16, 1, 28, 16]);
+    let mut m = header(rng, 0x0100, 1, 0, 0, 1);
+    m.extend(wire_name(rng, name));
+    m.extend(qtype.to_be_bytes());
+    m.extend(1u16.to_be_bytes());
+    let subnets: [(&str, u8); 10] = [
+        ("10.1.2.0", 24),
+        ("192.0.2.0", 24),
+        ("192.0.2.128", 25),
+        ("198.51.100.0", 24),
+        ("203.0.113.0", 24),
+        ("0.0.0.0", 0),
+        ("10.0.0.0", 8),
+        ("127.0.0.3", 32),
+        ("fd00::", 56),
+        ("2001:db8::", 48),
+    ];
+    let (a, source) = *rng.pick(&subnets);
+    let mut o = ecs_option(a.parse().unwrap(), source, 0);
+    match rng.below(10) {
+        0 => o[6] = 33,     // source prefix too long for IPv4
+        1 => o[5] = 3,      // unknown family
+        2 => o[7] = 16,     // scope set in a query
+        3 => o.truncate(5), // cut short
+        _ => {}
+    }
+    m.extend(opt(*rng.pick(&[512u16, 1232, 4096]), 0, 0, 0, &o));
+    Q {
+        bytes: m,
+        may_drop: false,
+    }
+}
+
+/// Lines and ECS, UDP: the same queries from four source addresses (three
+/// lines and the default) to both paths give byte-identical replies, and
+/// the per-line pools really answer (each source's pool counter moves in
+/// step on both servers).
+#[test]
+fn identical_replies_with_lines_and_ecs() {
+    let (_d1, c1) = setup_lines("diff-lines-fast", true);
+    let (_d2, c2) = setup_lines("diff-lines-full", false);
+    let fast = Hadns::start(&c1);
+    let full = Hadns::start(&c2);
+    let socks: Vec<UdpSocket> = SOURCES
+        .iter()
+        .map(|ip| {
+            UdpSocket::bind((std::net::Ipv4Addr::from(*ip), 0)).expect("bind a loopback source")
+        })
+        .collect();
+    let seen = diff_udp_from(&fast, &full, 0x11e5_0013, 3000, &socks, generate_lined);
+    // every line's pool answered somebody (default, two, odd, lab via ECS)
+    for ip in [
+        "10.0.0.1",
+        "10.2.0.1",
+        "10.2.0.2",
+        "10.3.0.3",
+        "10.1.0.2",
+        "2001:db8::6",
+        "2001:db8::1",
+    ] {
+        assert!(seen.contains(ip), "{ip} never answered; answered: {seen:?}");
+    }
+}
+
+/// The same over TCP: one connection per source address and server.
+#[test]
+fn identical_tcp_replies_with_lines() {
+    let (_d1, c1) = setup_lines("diff-lines-tcp-fast", true);
+    let (_d2, c2) = setup_lines("diff-lines-tcp-full", false);
+    let fast = Hadns::start(&c1);
+    let full = Hadns::start(&c2);
+    let answered_lines = diff_tcp(&fast, &full, 0x7c9_1313, 600, &SOURCES, generate_lined);
+    for ip in ["10.0.0.2", "10.2.0.1", "10.3.0.1"] {
+        assert!(
+            answered_lines.contains(ip),
+            "{ip} never answered over TCP: {answered_lines:?}"
+        );
+    }
+}
+
+/// In-process: the fast path answers a lined pool itself, by the client's
+/// address (not by handing it on), with exact per-line windows, and leaves
+/// it to the full path when it has no client address.
+#[test]
+fn fast_path_answers_lines_itself_with_exact_windows() {
+    let (_d, cfg) = setup_lines("diff-lines-inproc", true);
+    let loaded = hadns::app::load(&cfg).expect("load");
+    let handler = Handler::new(loaded.snapshot);
+    let table = Table::build(handler.snapshot());
+    let q = [
+        0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, b't', 4, b't', b'e', b's', b't', 0, 0, 1, 0, 1,
+    ];
+    let mut out = [0u8; 4096];
+    assert!(
+        wire::answer(&table, &q, &mut out, None).is_none(),
+        "no client: full path"
+    );
+    let ask = |from: [u8; 4], out: &mut [u8]| -> String {
+        let client = Some(std::net::IpAddr::from(from));
+        let n = wire::answer_from(
+            &table,
+            &q,
+            out,
+            None::<&hadns::stats::Stats>,
+            hadns::stats::Transport::Udp,
+            client,
+        )
+        .expect("answered by the fast path");
+        let m = Message::from_vec(&out[..n]).unwrap();
+        let a = dns_common::addrs(&m);
+        a.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut counts = std::collections::HashMap::new();
+    for i in 0..400 {
+        // the default line's rotation interleaved with line "two"'s queries
+        if i % 3 == 0 {
+            let d = ask([127, 0, 0, 1], &mut out);
+            assert!(d.starts_with("10.0.0."), "{d}");
+        }
+        *counts.entry(ask([10, 9, 8, 7], &mut out)).or_insert(0) += 1;
+    }
+    assert_eq!(counts.get("10.2.0.1"), Some(&300), "{counts:?}");
+    assert_eq!(counts.get("10.2.0.2"), Some(&100), "{counts:?}");
 }

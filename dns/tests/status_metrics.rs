@@ -121,7 +121,9 @@ fn status_and_metrics_count_queries_and_show_health() {
         "{json}"
     );
     assert!(
-        json.contains(r#"{"address":"10.0.0.1","weight":3,"healthy":true,"answers":3}"#),
+        json.contains(
+            r#"{"address":"10.0.0.1","weight":3,"healthy":true,"paused":false,"answers":3}"#
+        ),
         "{json}"
     );
     assert!(json.contains(r#""transport":{"udp":6,"tcp":1}"#), "{json}");
@@ -154,14 +156,14 @@ fn status_and_metrics_count_queries_and_show_health() {
     assert_eq!(
         metric(
             &page,
-            r#"hadns_pool_member_answers_total{pool="t.test.",member="10.0.0.1"}"#
+            r#"hadns_pool_member_answers_total{pool="t.test.",line="default",member="10.0.0.1"}"#
         ),
         Some(3)
     );
     assert_eq!(
         metric(
             &page,
-            r#"hadns_pool_member_up{pool="t.test.",member="10.0.0.2"}"#
+            r#"hadns_pool_member_up{pool="t.test.",line="default",member="10.0.0.2"}"#
         ),
         Some(1)
     );
@@ -176,7 +178,7 @@ fn status_and_metrics_count_queries_and_show_health() {
         let page = http(metrics, "GET /metrics HTTP/1.0\r\n\r\n");
         (metric(
             &page,
-            r#"hadns_pool_member_up{pool="t.test.",member="10.0.0.2"}"#,
+            r#"hadns_pool_member_up{pool="t.test.",line="default",member="10.0.0.2"}"#,
         ) == Some(0))
         .then_some(())
     });
@@ -262,14 +264,14 @@ fn fast_path_answers_are_counted_too() {
     assert_eq!(
         metric(
             &page,
-            r#"hadns_pool_member_answers_total{pool="t.test.",member="10.0.0.1"}"#
+            r#"hadns_pool_member_answers_total{pool="t.test.",line="default",member="10.0.0.1"}"#
         ),
         Some(6)
     );
     assert_eq!(
         metric(
             &page,
-            r#"hadns_pool_member_answers_total{pool="t.test.",member="10.0.0.2"}"#
+            r#"hadns_pool_member_answers_total{pool="t.test.",line="default",member="10.0.0.2"}"#
         ),
         Some(2)
     );

@@ -660,9 +660,10 @@ fn worker(sock: UdpSocket, shared: &Shared) {
                 continue;
             }
             let q = &b.rx[i][..len];
-            let fast = table
-                .as_deref()
-                .and_then(|t| wire::answer_on(t, q, &mut b.tx[out], Some(&stats), Transport::Udp));
+            let fast = table.as_deref().and_then(|t| {
+                let out = &mut b.tx[out];
+                wire::answer_from(t, q, out, Some(&stats), Transport::Udp, Some(src.ip()))
+            });
             let rlen = match fast {
                 // (the full path limits its own answers)
                 Some(rlen) => match (rrl.as_mut(), table.as_deref()) {

@@ -32,6 +32,7 @@ use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 
 use crate::ede::Ede;
 use crate::handler::Snapshot;
+use crate::line::LineId;
 use crate::pool::{Pool, PoolType, Selection};
 use crate::resolve::{find_cut, plan, Plan, PoolStep};
 use crate::stats::Count;
@@ -136,10 +137,29 @@ pub struct PoolAnswer {
     pub max_len: usize,
 }
 
+/// A pool name with pools on several lines: one [`PoolAnswer`] per
+/// distinct pool, picked by the client's line.
+#[derive(Debug)]
+pub struct LineAnswer {
+    pub answers: Box<[PoolAnswer]>,
+    /// Index into `answers` per line id.
+    pub of_line: Box<[u16]>,
+}
+
+impl LineAnswer {
+    /// The answer for a client on `line`.
+    #[inline]
+    pub fn pick(&self, line: LineId) -> Option<&PoolAnswer> {
+        let i = *self.of_line.get(usize::from(line))?;
+        self.answers.get(usize::from(i))
+    }
+}
+
 #[derive(Debug)]
 pub enum Answer {
     Fixed(Arc<Body>),
     Pool(Box<PoolAnswer>),
+    Lines(Box<LineAnswer>),
     /// Answered by the full path (see `compile`).
     FullPath,
 }
@@ -376,7 +396,33 @@ fn compile(snap: &Snapshot, wire: &[u8], lname: &LowerName, qtype: RecordType) -
         None => Answer::Fixed(Arc::new(static_body(wire, qtype, &p)?)),
         Some(step) if p.authority.is_empty() && p.additional.is_empty() => {
             let chain: Vec<&Record> = p.answers.iter().map(Cow::as_ref).collect();
-            Answer::Pool(Box::new(pool_answer(wire, qtype, &chain, step)?))
+            if !step.at.has_lines() {
+                let pool = &step.at.pool;
+                return Some(Answer::Pool(Box::new(pool_answer(
+                    wire, qtype, &chain, step, pool,
+                )?)));
+            }
+            // One body per distinct pool; lines without their own share.
+            let mut pools: Vec<&Arc<Pool>> = Vec::new();
+            let mut of_line = Vec::with_capacity(step.at.by_line.len());
+            for pool in step.at.by_line.iter() {
+                let i = match pools.iter().position(|p| Arc::ptr_eq(p, pool)) {
+                    Some(i) => i,
+                    None => {
+                        pools.push(pool);
+                        pools.len() - 1
+                    }
+                };
+                of_line.push(u16::try_from(i).ok()?);
+            }
+            let answers = pools
+                .into_iter()
+                .map(|pool| pool_answer(wire, qtype, &chain, step, pool))
+                .collect::<Option<Vec<_>>>()?;
+            Answer::Lines(Box::new(LineAnswer {
+                answers: answers.into_boxed_slice(),
+                of_line: of_line.into_boxed_slice(),
+            }))
         }
         Some(_) => return None,
     })
@@ -387,9 +433,10 @@ fn pool_answer(
     qtype: RecordType,
     cnames: &[&Record],
     step: &PoolStep<'_>,
+    pool: &Arc<Pool>,
 ) -> Option<PoolAnswer> {
-    let (zone, at) = (step.zone, step.at);
-    let spec = at.pool.spec();
+    let zone = step.zone;
+    let spec = pool.spec();
     let (rdlen, placeholder) = match spec.rtype {
         PoolType::A => (4, RData::A(A(Ipv4Addr::UNSPECIFIED))),
         PoolType::AAAA => (16, RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED))),
@@ -438,7 +485,7 @@ fn pool_answer(
         .max()
         .unwrap_or(0);
     Some(PoolAnswer {
-        pool: at.pool.clone(),
+        pool: pool.clone(),
         rdlen,
         chain: u16::try_from(cnames.len()).ok()?,
         full,
@@ -587,6 +634,7 @@ impl Table {
                     return match a {
                         Answer::Fixed(b) => Some(Lookup::Fixed(b)),
                         Answer::Pool(p) => Some(Lookup::Pool(p)),
+                        Answer::Lines(l) => Some(Lookup::Lines(l)),
                         Answer::FullPath => None,
                     };
                 }
@@ -618,6 +666,8 @@ impl Table {
 pub enum Lookup<'t> {
     Fixed(&'t Body),
     Pool(&'t PoolAnswer),
+    /// Pick by the client's line ([`LineAnswer::pick`]).
+    Lines(&'t LineAnswer),
 }
 
 /// Header fields a body sets: AA, RCODE, AN, NS, AR counts.

@@ -193,9 +193,10 @@ async fn connection(
             let msg = &inbuf[at + 2..at + 2 + len];
             at += 2 + len;
             deadline = Instant::now() + timeout;
-            let fast = table
-                .as_deref()
-                .and_then(|t| wire::answer_on(t, msg, &mut answer, Some(&*stats), Transport::Tcp));
+            let fast = table.as_deref().and_then(|t| {
+                let (out, st) = (&mut answer, Some(&*stats));
+                wire::answer_from(t, msg, out, st, Transport::Tcp, Some(src.ip()))
+            });
             match fast {
                 Some(n) => {
                     outbuf.extend_from_slice(&(n as u16).to_be_bytes());

@@ -10,6 +10,8 @@
 //! options); trailing bytes; names or types not precompiled; answers that
 //! would not fit the client's UDP size.
 
+use std::net::IpAddr;
+
 use super::table::{write_pool, Case, Fields, Lookup, Table};
 use crate::stats::{Count, Stats, Transport};
 
@@ -104,7 +106,8 @@ pub fn answer(table: &Table, q: &[u8], out: &mut [u8], stats: Option<&Stats>) ->
 }
 
 /// [`answer`] for a transport: over TCP the UDP size limits do not apply
-/// (only `out`'s length).
+/// (only `out`'s length). Names whose answer depends on the client's line
+/// go to the full path (no client address here; see [`answer_from`]).
 #[inline]
 pub fn answer_on<S: Count + ?Sized>(
     table: &Table,
@@ -112,6 +115,20 @@ pub fn answer_on<S: Count + ?Sized>(
     out: &mut [u8],
     stats: Option<&S>,
     transport: Transport,
+) -> Option<usize> {
+    answer_from(table, q, out, stats, transport, None)
+}
+
+/// [`answer_on`] for a query from `client`: a pool with lines answers by
+/// the client's line (longest prefix of its address, [`crate::line`]).
+#[inline]
+pub fn answer_from<S: Count + ?Sized>(
+    table: &Table,
+    q: &[u8],
+    out: &mut [u8],
+    stats: Option<&S>,
+    transport: Transport,
+    client: Option<IpAddr>,
 ) -> Option<usize> {
     let mut key = [0u8; 256];
     let p = parse(q, &mut key)?;
@@ -130,7 +147,10 @@ pub fn answer_on<S: Count + ?Sized>(
     let qlen = p.qend - 12;
     let opt_len = if opt_size.is_some() { 11 } else { 0 };
     let limit = limit.min(out.len());
-    let lookup = table.lookup(&key[..p.name_len], p.qtype)?;
+    let lookup = match table.lookup(&key[..p.name_len], p.qtype)? {
+        Lookup::Lines(l) => Lookup::Pool(l.pick(table.snap.lines.classify(client?))?),
+        other => other,
+    };
     // The query's name as sent (case kept): answers owned by it repeat it.
     let qname = &q[12..12 + p.name_len];
     let start = p.qend;
@@ -154,6 +174,7 @@ pub fn answer_on<S: Count + ?Sized>(
             let n = b.write(&mut out[start..], qlen)?;
             (b.fields(), n)
         }
+        Lookup::Lines(_) => return None,
         Lookup::Pool(pa) => {
             // Check the fit before the counter moves (the full path would
             // move it once more).

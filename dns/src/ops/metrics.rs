@@ -126,6 +126,7 @@ pub fn render(s: &Status) -> String {
             p.members.iter().map(move |m| {
                 let labels = vec![
                     ("pool", Cow::from(p.name.as_str())),
+                    ("line", Cow::from(p.line.as_str())),
                     ("member", Cow::from(m.address.to_string())),
                 ];
                 (labels, m)
@@ -137,6 +138,12 @@ pub fn render(s: &Status) -> String {
         Kind::Gauge,
         "1 if the pool member is healthy (VIP held and checks pass).",
         members().map(|(l, m)| (l, u64::from(m.healthy))),
+    );
+    e.family(
+        "hadns_pool_member_paused",
+        Kind::Gauge,
+        "1 if the pool member is paused (hadns pause): never answered.",
+        members().map(|(l, m)| (l, u64::from(m.paused))),
     );
     e.family(
         "hadns_pool_member_weight",
@@ -218,10 +225,11 @@ fn queries(e: &mut Exposition, q: &StatsSnapshot) {
         "hadns_pool_member_answers_total",
         Kind::Counter,
         "Times a pool member's address was in an answer.",
-        q.members.iter().map(|(pool, addr, n)| {
+        q.members.iter().map(|(pool, line, addr, n)| {
             (
                 vec![
                     ("pool", pool.as_str().into()),
+                    ("line", line.as_str().into()),
                     ("member", addr.to_string().into()),
                 ],
                 *n,
@@ -366,7 +374,12 @@ mod tests {
             qtype: vec![("A", 0), ("SOA", 1)],
             rcode: vec![("NOERROR", 0), ("SERVFAIL", 1)],
             transport: vec![("udp", 0), ("tcp", 1)],
-            members: vec![("we\"ird.".into(), "192.0.2.1".parse().unwrap(), 0)],
+            members: vec![(
+                "we\"ird.".into(),
+                "default".into(),
+                "192.0.2.1".parse().unwrap(),
+                0,
+            )],
             rrl_limited: 3,
             rrl_slipped: 1,
         };
@@ -377,7 +390,7 @@ mod tests {
         assert!(out.contains("hadns_dns_responses_total{rcode=\"SERVFAIL\"} 1\n"));
         assert!(out.contains("hadns_dns_transport_queries_total{transport=\"tcp\"} 1\n"));
         assert!(out.contains(
-            "hadns_pool_member_answers_total{pool=\"we\\\"ird.\",member=\"192.0.2.1\"} 0\n"
+            "hadns_pool_member_answers_total{pool=\"we\\\"ird.\",line=\"default\",member=\"192.0.2.1\"} 0\n"
         ));
         assert!(out.contains("# TYPE hadns_dns_queries_total counter\n"));
         assert!(out.contains("hadns_dns_rrl_limited_total 3\n"), "{out}");

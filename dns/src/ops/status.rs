@@ -167,10 +167,13 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
         .map(|p| {
             let spec = p.spec();
             let healthy = p.healthy();
+            let paused = p.paused();
+            let line = spec.line.as_deref().unwrap_or(crate::line::DEFAULT_NAME);
             PoolView {
                 name: spec.name.clone(),
                 rtype: spec.rtype.to_string(),
                 mode: spec.mode.to_string(),
+                line: line.to_string(),
                 members: spec
                     .members
                     .iter()
@@ -179,11 +182,12 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
                         address: m.addr,
                         weight: m.weight,
                         healthy: healthy.get(i).copied().unwrap_or(true),
+                        paused: paused.get(i).copied().unwrap_or(false),
                         answers: stats
                             .members
                             .iter()
-                            .find(|(n, a, _)| *n == spec.name && *a == m.addr)
-                            .map_or(0, |(_, _, c)| *c),
+                            .find(|(n, l, a, _)| *n == spec.name && l == line && *a == m.addr)
+                            .map_or(0, |(_, _, _, c)| *c),
                     })
                     .collect(),
             }
@@ -288,6 +292,8 @@ pub struct PoolView {
     #[serde(rename = "type")]
     pub rtype: String,
     pub mode: String,
+    /// The `[[line]]` it answers ("default": every other client).
+    pub line: String,
     pub members: Vec<MemberView>,
 }
 
@@ -296,6 +302,8 @@ pub struct MemberView {
     pub address: IpAddr,
     pub weight: u32,
     pub healthy: bool,
+    /// `hadns pause` (or `paused = true`): never answered.
+    pub paused: bool,
     pub answers: u64,
 }
 
@@ -442,14 +450,19 @@ impl Status {
             vrrp_text(&mut o, v);
         }
         for p in &self.pools {
-            let _ = writeln!(o, "pool {} {} {}:", p.name, p.rtype, p.mode);
+            let line = match p.line.as_str() {
+                crate::line::DEFAULT_NAME => String::new(),
+                l => format!(" line {l}"),
+            };
+            let _ = writeln!(o, "pool {} {} {}{line}:", p.name, p.rtype, p.mode);
             for m in &p.members {
                 let _ = writeln!(
                     o,
-                    "  {} weight {} {} answers {}",
+                    "  {} weight {} {}{} answers {}",
                     m.address,
                     m.weight,
                     if m.healthy { "up" } else { "DOWN" },
+                    if m.paused { " PAUSED" } else { "" },
                     m.answers
                 );
             }

@@ -448,7 +448,12 @@ pub async fn serve(
         tokio::select! {
             cmd = commands.recv(), if open => match cmd {
                 Some(Command::Reload(reply)) => {
-                    let outcome = reload(&config_path, &mut cfg, &mut live, &mut vrrp, &handler, fast_path.as_ref(), &status, &pause).await;
+                    let outcome = reload(&config_path, &mut cfg, &mut live, &mut vrrp, &Serving {
+                        handler: &handler,
+                        fast_path: fast_path.as_ref(),
+                        status: &status,
+                        pause: &pause,
+                    }).await;
                     if let Some(reply) = reply {
                         let _ = reply.send(outcome);
                     }
@@ -487,6 +492,16 @@ pub async fn serve(
         Err(e) => Err(AppError::Server(ServerError::Serve(e.to_string()))),
     }
 }
+
+/// What a reload swaps the new state into.
+#[derive(Clone, Copy)]
+struct Serving<'a> {
+    handler: &'a Handler,
+    fast_path: Option<&'a crate::fastpath::FastPath>,
+    status: &'a crate::ops::status::StatusSource,
+    pause: &'a crate::pause::PauseCtl,
+}
+
 /// One reload (SIGHUP): loads config and zones off the runtime threads,
 /// starts the new probes (unchanged ones keep running), applies `[[vrrp]]`
 /// changes, rewires the members by diff, builds the fast path's answers,
@@ -497,11 +512,14 @@ async fn reload(
     cfg: &mut Config,
     live: &mut Live,
     vrrp: &mut VrrpSet,
-    handler: &Handler,
-    fast_path: Option<&crate::fastpath::FastPath>,
-    status: &crate::ops::status::StatusSource,
-    pause: &crate::pause::PauseCtl,
+    to: &Serving<'_>,
 ) -> ReloadOutcome {
+    let Serving {
+        handler,
+        fast_path,
+        status,
+        pause,
+    } = *to;
     crate::service::reloading();
     info!(config = %config_path.display(), "SIGHUP: reloading config and zones");
     // Parsing a large zone takes seconds: not on a runtime thread (the TCP

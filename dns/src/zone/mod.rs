@@ -4,6 +4,7 @@
 
 pub mod file;
 pub mod rdata;
+mod split;
 pub mod store;
 
 use std::path::PathBuf;

@@ -63,8 +63,8 @@ impl Zones {
         }
         let mut zones: Vec<Arc<Zone>> = Vec::with_capacity(files.len());
         let mut failed = Vec::new();
-        for f in &files {
-            match load_regular_file(f) {
+        for (f, loaded) in files.iter().zip(load_files(&files)) {
+            match loaded {
                 Ok(z) => match zones.iter().find(|o| o.origin == z.origin) {
                     Some(other) => failed.push((
                         f.clone(),
@@ -102,7 +102,59 @@ impl Zones {
                 }
             })
             .collect();
-        Ok(Zones::from_arcs(zones, failed))
+        let zones = Zones::from_arcs(zones, failed);
+        release_free_memory();
+        Ok(zones)
+    }
+}
+
+/// Loads `files` (each with [`load_regular_file`]) on every core, each
+/// thread taking the next file not yet taken; results in the order of
+/// `files`. A hosting provider's 10,000 small zones load in parallel; a
+/// big one is cut into pieces by [`load_zone_file`] itself.
+fn load_files(files: &[PathBuf]) -> Vec<Result<Zone, ZoneError>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(files.len());
+    if threads <= 1 {
+        return files.iter().map(|f| load_regular_file(f)).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(f) = files.get(i) else {
+                return done;
+            };
+            done.push((i, load_regular_file(f)));
+        }
+    };
+    let mut all: Vec<(usize, Result<Zone, ZoneError>)> = std::thread::scope(|s| {
+        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        let mut all = work();
+        for h in others {
+            // A panic in a loader is a bug: pass it on rather than lose
+            // the files that thread had taken.
+            match h.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    all.sort_by_key(|(i, _)| *i);
+    all.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Hands the memory the parser used and freed back to the system: a big
+/// zone's load leaves ~25% of its peak in the allocator's free lists.
+fn release_free_memory() {
+    // SAFETY: malloc_trim has no preconditions; it only returns free heap
+    // memory to the kernel.
+    #[cfg(target_env = "gnu")]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

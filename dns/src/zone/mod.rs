@@ -3,6 +3,7 @@
 //! about pools: [`crate::snapshot`] overlays those.
 
 pub mod file;
+pub mod nodes;
 pub mod rdata;
 mod split;
 pub mod store;
@@ -10,6 +11,7 @@ pub mod store;
 use std::path::PathBuf;
 
 pub use file::load_zone_file;
+pub use nodes::NodeMap;
 pub use store::{Node, RrSet, Zone, ZoneFailure, Zones};
 
 /// Errors from loading zone files and checking pools against them.

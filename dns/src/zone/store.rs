@@ -1,5 +1,5 @@
-//! The zone store: per zone a hash map from owner name to the RRsets at
-//! that name (plus empty non-terminals), the SOA, and the RFC 2308
+//! The zone store: per zone a table from owner name to the RRsets at
+//! that name (plus empty non-terminals, see [`super::nodes`]), the SOA, and the RFC 2308
 //! negative-answer SOA (TTL = min(SOA TTL, SOA MINIMUM)). Built once per
 //! load (`build_zone`) and never mutated; a reload builds a new one and
 //! swaps it in.
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
 use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
+use super::nodes::NodeMap;
 use super::ZoneError;
 
 /// All RRs of one type at one name.
@@ -51,7 +52,7 @@ pub struct Zone {
     /// The SOA as sent in the AUTHORITY section of negative answers:
     /// TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
     pub negative_soa: Record,
-    pub nodes: HashMap<LowerName, Node>,
+    pub nodes: NodeMap,
     /// Number of records read from the file(s).
     pub records: usize,
     pub serial: u32,
@@ -334,6 +335,12 @@ pub(super) fn build_zone(path: &Path, pieces: Vec<Vec<Record>>) -> Result<Zone, 
             n = parent;
         }
     }
+    let names = nodes.len();
+    let Some(nodes) = NodeMap::new(nodes) else {
+        return Err(invalid(format!(
+            "{names} names: more than one zone can hold"
+        )));
+    };
     Ok(Zone {
         origin,
         file: path.to_path_buf(),

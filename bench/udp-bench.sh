@@ -26,7 +26,9 @@
 #             the load time, resident memory, qps and lost queries on random
 #             names; then a reload (SIGHUP, files touched) under a light load
 #             ($RELOAD_INFLIGHT in flight for $RELOAD_SECONDS s): lost
-#             queries, peak memory during it and memory after
+#             queries, peak memory during it and memory after. Memory is
+#             PSS summed over the process tree; loading may use both CPUs,
+#             serving is pinned to SERVER_CPU
 #   rrl       response rate limiting: the fast path with RRL on (rate
 #             $RRL_HIGH, no whitelist: every query goes through the limiter,
 #             none is limited) vs off, interleaved rounds; then
@@ -259,11 +261,12 @@ if has_part rrl; then
 fi
 
 # rss_tree PID: resident kB of a process and its descendants (NSD forks
-# its server, and a reload forks a new one next to the old).
+# its server, and a reload forks a new one next to the old), as PSS: pages
+# a fork shares with its parent count once, not once per process.
 rss_tree() {
     local p t=0
     for p in $(tree_pids "$1"); do
-        t=$((t + $(awk '/VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)))
+        t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
     done
     echo "$t"
 }
@@ -275,7 +278,7 @@ rss_tree() {
 # queries, peak memory (sampled every 0.1 s, whole process tree) and memory
 # after.
 scale_case() {
-    local label=$1 dir=$2 qname=$3 want=$4 queries=$5 s name t0 t1 rss out pid peak r t q p99 lost rq rlost
+    local label=$1 dir=$2 qname=$3 want=$4 queries=$5 s name t0 t1 rss out pid peak r t q p99 lost rq rlost p
     local HADNS=$HADNS # "base" runs HADNS_BASE (an older build) as hadns
     printf '\n%s (%s MB of zone files):\n' "$label" "$(du -sm "$dir" | cut -f1)"
     printf '  %-6s %8s %9s %9s %6s %6s | reload: %6s %9s %9s %9s\n' \
@@ -290,12 +293,15 @@ scale_case() {
         nsd) conf_nsd "$name" "$dir" ;;
         knot) conf_knot "$name" "$dir" 1 ;;
         esac
+        # Loading may use every CPU (each server as it can); serving is
+        # pinned to $SERVER_CPU as in the other parts.
         t0=$(date +%s.%N)
-        bench_start "$name" "${s/base/hadns}" "$TMP/$name.log"
+        RUST_LOG=warn,hadns::app=info bench_start "$name" "${s/base/hadns}" "$TMP/$name.log" "$GEN_CPU,$SERVER_CPU"
         bench_wait "$name" "$qname" "$want" 6000
         t1=$(date +%s.%N)
         pid=${SPID[$name]}
         sleep 1 # let a server that loads in the background settle
+        for p in $(tree_pids "$pid"); do taskset -a -p -c "$SERVER_CPU" "$p" >/dev/null; done
         rss=$(rss_tree "$pid")
         out=$(taskset -c "$GEN_CPU" "$LOADGEN" -s "127.0.0.1:${PORT[$name]}" -d "$queries" -l "$DURATION" \
             -q "$INFLIGHT" -c "$SOCKETS" | sed -n 's/^RESULT qps=\([0-9]*\) .*p99_us=\([0-9]*\) .*lost=\([0-9]*\)$/\1 \2 \3/p')
@@ -315,6 +321,18 @@ scale_case() {
             sleep 0.1
         done
         wait "$r" || true
+        # Memory after: once hadns logs the reload done (the others swap
+        # within the run), and the replaced data is freed.
+        if [ "$s" != knot ] && [ "$s" != nsd ]; then
+            for _ in $(seq 1200); do
+                grep -q "reload done" "$TMP/$name.log" && break
+                t=$(rss_tree "$pid")
+                [ "$t" -gt "$peak" ] && peak=$t
+                sleep 0.1
+            done
+            grep -q "reload done" "$TMP/$name.log" || log "$s: no 'reload done' in its log"
+        fi
+        sleep 2
         read -r rq rlost < <(sed -n 's/^RESULT qps=\([0-9]*\) .*lost=\([0-9]*\)$/\1 \2/p' "$TMP/$name.reload")
         printf '  %-6s %7.1fs %9d %9s %6s %6s | reload: %6s %9d %9d %9s\n' "$s" \
             "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" $((rss / 1024)) "$q" "$p99" "$lost" \

@@ -139,6 +139,19 @@ impl NodeMap {
     }
 }
 
+/// `for (name, node) in &zone.nodes`, as with a `HashMap`.
+impl<'a> IntoIterator for &'a NodeMap {
+    type Item = (&'a LowerName, &'a Node);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (LowerName, Node)>,
+        fn(&'a (LowerName, Node)) -> (&'a LowerName, &'a Node),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(|(n, node)| (n, node))
+    }
+}
+
 impl std::ops::Index<&LowerName> for NodeMap {
     type Output = Node;
 
@@ -247,6 +260,9 @@ mod tests {
             want.sort();
             assert_eq!(keys, want);
             assert_eq!(m.iter().count(), m.values().count());
+            assert!((&m)
+                .into_iter()
+                .all(|(n, node)| reference[n] == node.rrsets.len()));
         }
     }
 }

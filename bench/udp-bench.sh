@@ -21,8 +21,14 @@
 #   tcp       dnsperf -m tcp
 #   workers2  hadns with 2 fast-path workers on both CPUs (the generator
 #             then shares CPU $GEN_CPU) vs 1 worker
-#   bigzone   a zone of $BIG_NAMES names: load time and resident memory of
-#             hadns, NSD and Knot, then qps on random names of it
+#   bigzone   a zone of $BIG_NAMES names, and
+#   manyzones $MANY_ZONES small zones in one folder: for hadns, Knot and NSD
+#             the load time, resident memory, qps and lost queries on random
+#             names; then a reload (SIGHUP, files touched) under a light load
+#             ($RELOAD_INFLIGHT in flight for $RELOAD_SECONDS s): lost
+#             queries, peak memory during it and memory after. Memory is
+#             PSS summed over the process tree; loading may use both CPUs,
+#             serving is pinned to SERVER_CPU
 #   rrl       response rate limiting: the fast path with RRL on (rate
 #             $RRL_HIGH, no whitelist: every query goes through the limiter,
 #             none is limited) vs off, interleaved rounds; then
@@ -40,7 +46,9 @@
 #
 # Env: DURATION (s, 5), ROUNDS (3), SERVERS ("hadns knot nsd gdnsd"),
 #      INFLIGHT (256), SOCKETS (4), DNSPERF_CLIENTS (8), DNSPERF_OUTSTANDING (200),
-#      BIG_NAMES (1000000), RRL_HIGH (1000000), RRL_RATE (200), RRL_COUNT (3000),
+#      HADNS_BASE (an older hadns binary, also run in bigzone/manyzones as "base"),
+#      BIG_NAMES (1000000), MANY_ZONES (10000), RELOAD_SECONDS (20),
+#      RELOAD_INFLIGHT (8), RRL_HIGH (1000000), RRL_RATE (200), RRL_COUNT (3000),
 #      RRL_QPS (41000), LINES_NETS (2000), SERVER_CPU (1), GEN_CPU (0), BASE_PORT, KEEP_TMP=1.
 set -euo pipefail
 
@@ -61,6 +69,9 @@ RRL_RATE=${RRL_RATE:-200}
 RRL_COUNT=${RRL_COUNT:-3000}
 RRL_QPS=${RRL_QPS:-41000}
 LINES_NETS=${LINES_NETS:-2000}
+MANY_ZONES=${MANY_ZONES:-10000}
+RELOAD_SECONDS=${RELOAD_SECONDS:-20}
+RELOAD_INFLIGHT=${RELOAD_INFLIGHT:-8}
 
 has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 
@@ -290,9 +301,98 @@ if has_part lines; then
     ab_rounds linesoff lineson "$title" "lines/none"
 fi
 
-if has_part bigzone; then
-    # Stop the small-zone servers: memory and CPU for the big one.
+# rss_tree PID: resident kB of a process and its descendants (NSD forks
+# its server, and a reload forks a new one next to the old), as PSS: pages
+# a fork shares with its parent count once, not once per process.
+rss_tree() {
+    local p t=0
+    for p in $(tree_pids "$1"); do
+        t=$((t + $(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null || echo 0)))
+    done
+    echo "$t"
+}
+
+# scale_case LABEL ZONEDIR QNAME WANT QUERIES: for each of hadns, Knot and
+# NSD: start on ZONEDIR, load time (until QNAME A answers WANT), resident
+# memory, qps and lost queries on QUERIES; then a reload (zone files
+# touched, SIGHUP) under a light load ($RELOAD_INFLIGHT in flight): lost
+# queries, peak memory (sampled every 0.1 s, whole process tree) and memory
+# after.
+scale_case() {
+    local label=$1 dir=$2 qname=$3 want=$4 queries=$5 s name t0 t1 rss out pid peak r t q p99 lost rq rlost p
+    local HADNS=$HADNS # "base" runs HADNS_BASE (an older build) as hadns
+    printf '\n%s (%s MB of zone files):\n' "$label" "$(du -sm "$dir" | cut -f1)"
+    printf '  %-6s %8s %9s %9s %6s %6s | reload: %6s %9s %9s %9s\n' \
+        server load RSS_MB qps p99_us lost lost peak_MB after_MB reload_qps
+    for s in ${HADNS_BASE:+base} hadns knot nsd; do
+        [[ " $SERVERS base " == *" $s "* ]] || continue
+        name="scale$s"
+        PORT[$name]=$((BASE_PORT + 20))
+        case $s in
+        base) conf_hadns "$name" "$dir" 1 && HADNS=$HADNS_BASE ;;
+        hadns) conf_hadns "$name" "$dir" 1 && HADNS=$BENCH_ROOT/target/release/hadns ;;
+        nsd) conf_nsd "$name" "$dir" ;;
+        knot) conf_knot "$name" "$dir" 1 ;;
+        esac
+        # Loading may use every CPU (each server as it can); serving is
+        # pinned to $SERVER_CPU as in the other parts.
+        t0=$(date +%s.%N)
+        RUST_LOG=warn,hadns::app=info,hadns::fastpath=info bench_start "$name" "${s/base/hadns}" "$TMP/$name.log" "$GEN_CPU,$SERVER_CPU"
+        bench_wait "$name" "$qname" "$want" 6000
+        # hadns answers from the full path while the fast path precompiles
+        # its answers: loaded means both.
+        if [ "$s" != knot ] && [ "$s" != nsd ]; then
+            for _ in $(seq 3000); do grep -q "answers precompiled" "$TMP/$name.log" && break; sleep 0.1; done
+        fi
+        t1=$(date +%s.%N)
+        pid=${SPID[$name]}
+        sleep 1 # let a server that loads in the background settle
+        for p in $(tree_pids "$pid"); do taskset -a -p -c "$SERVER_CPU" "$p" >/dev/null; done
+        rss=$(rss_tree "$pid")
+        out=$(taskset -c "$GEN_CPU" "$LOADGEN" -s "127.0.0.1:${PORT[$name]}" -d "$queries" -l "$DURATION" \
+            -q "$INFLIGHT" -c "$SOCKETS" | sed -n 's/^RESULT qps=\([0-9]*\) .*p99_us=\([0-9]*\) .*lost=\([0-9]*\)$/\1 \2 \3/p')
+        read -r q p99 lost <<<"$out"
+        # Reload under load: touch the files (NSD and Knot reload changed
+        # files only), SIGHUP one second into the run, sample memory.
+        find "$dir" -name '*.zone' -exec touch {} +
+        taskset -c "$GEN_CPU" "$LOADGEN" -s "127.0.0.1:${PORT[$name]}" -d "$queries" -l "$RELOAD_SECONDS" \
+            -q "$RELOAD_INFLIGHT" -c 2 >"$TMP/$name.reload" 2>&1 &
+        r=$!
+        peak=0
+        sleep 1
+        kill -HUP "$pid"
+        while kill -0 "$r" 2>/dev/null; do
+            t=$(rss_tree "$pid")
+            [ "$t" -gt "$peak" ] && peak=$t
+            sleep 0.1
+        done
+        wait "$r" || true
+        # Memory after: once hadns logs the reload done (the others swap
+        # within the run), and the replaced data is freed.
+        if [ "$s" != knot ] && [ "$s" != nsd ]; then
+            for _ in $(seq 1200); do
+                grep -q "reload done" "$TMP/$name.log" && break
+                t=$(rss_tree "$pid")
+                [ "$t" -gt "$peak" ] && peak=$t
+                sleep 0.1
+            done
+            grep -q "reload done" "$TMP/$name.log" || log "$s: no 'reload done' in its log"
+        fi
+        sleep 2
+        read -r rq rlost < <(sed -n 's/^RESULT qps=\([0-9]*\) .*lost=\([0-9]*\)$/\1 \2/p' "$TMP/$name.reload")
+        printf '  %-6s %7.1fs %9d %9s %6s %6s | reload: %6s %9d %9d %9s\n' "$s" \
+            "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" $((rss / 1024)) "$q" "$p99" "$lost" \
+            "$rlost" $((peak / 1024)) $(($(rss_tree "$pid") / 1024)) "$rq"
+        bench_stop "$name"
+    done
+}
+
+if has_part bigzone || has_part manyzones; then
+    # Stop the small-zone servers: memory and CPU for the big ones.
     for s in $SERVERS; do bench_stop "$s"; done
+fi
+
+if has_part bigzone; then
     BZ="$TMP/bigzone"
     mkdir -p "$BZ"
     cp "$TMP"/zones/*.zone "$BZ/" # ha.com too: the hadns config has its pool
@@ -305,32 +405,22 @@ if has_part bigzone; then
     awk -v n="$BIG_NAMES" 'BEGIN { srand(7); for (i = 0; i < 100000; i++) printf "h%d.big.test A\n", int(rand() * n) }' >"$TMP/bigq.txt"
     last="h$((BIG_NAMES - 1)).big.test"
     want="10.$(((BIG_NAMES - 1) / 65536 % 256)).$(((BIG_NAMES - 1) / 256 % 256)).$(((BIG_NAMES - 1) % 256)) "
-    printf '\nzone of %s names (%s MB): load time, resident memory, qps on random names:\n' \
-        "$BIG_NAMES" "$(du -m "$BZ/big.test.zone" | cut -f1)"
-    for s in hadns knot nsd; do
-        [[ " $SERVERS " == *" $s "* ]] || continue
-        name="big$s"
-        PORT[$name]=$((BASE_PORT + 20))
-        case $s in
-        hadns) conf_hadns "$name" "$BZ" 1 ;;
-        nsd) conf_nsd "$name" "$BZ" ;;
-        knot) conf_knot "$name" "$BZ" 1 ;;
-        esac
-        t0=$(date +%s.%N)
-        bench_start "$name" "$s" "$TMP/$name.log"
-        bench_wait "$name" "$last" "$want" 3000
-        t1=$(date +%s.%N)
-        rss=$(awk '/VmRSS/ {print $2}' "/proc/${SPID[$name]}/status")
-        # NSD forks its server process: count the children too.
-        for c in $(pgrep -P "${SPID[$name]}" || true); do
-            rss=$((rss + $(awk '/VmRSS/ {print $2}' "/proc/$c/status" 2>/dev/null || echo 0)))
-        done
-        out=$(taskset -c "$GEN_CPU" "$LOADGEN" -s "127.0.0.1:${PORT[$name]}" -d "$TMP/bigq.txt" -l "$DURATION" \
-            -q "$INFLIGHT" -c "$SOCKETS" | sed -n 's/^RESULT qps=\([0-9]*\) .*p99_us=\([0-9]*\) .*/\1 \2/p')
-        printf '  %-6s load %6.1f s   RSS %6d MB   %s qps, p99 %s us\n' "$s" "$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')" \
-            $((rss / 1024)) "${out% *}" "${out#* }"
-        bench_stop "$name"
-    done
+    scale_case "zone of $BIG_NAMES names, random names" "$BZ" "$last" "$want" "$TMP/bigq.txt"
+    rm -rf "$BZ"
+fi
+
+if has_part manyzones; then
+    MZ="$TMP/manyzones"
+    mkdir -p "$MZ"
+    cp "$TMP"/zones/*.zone "$MZ/"
+    log "writing $MANY_ZONES small zones"
+    (cd "$MZ" && awk -v n="$MANY_ZONES" 'BEGIN { for (z = 0; z < n; z++) {
+        f = sprintf("z%d.test.zone", z);
+        printf "$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\n@ IN NS ns2\nns1 IN A 10.0.0.1\nns2 IN A 10.0.0.2\n@ IN A 10.1.%d.%d\nwww IN CNAME @\nmail IN A 10.2.%d.%d\n@ IN MX 10 mail\n@ IN TXT \"v=spf1 mx -all\"\n", int(z / 256) % 256, z % 256, int(z / 256) % 256, z % 256 > f;
+        close(f) } }')
+    awk -v n="$MANY_ZONES" 'BEGIN { srand(9); for (i = 0; i < 100000; i++) printf "%sz%d.test A\n", (rand() < 0.5 ? "www." : ""), int(rand() * n) }' >"$TMP/manyq.txt"
+    z=$((MANY_ZONES - 1))
+    scale_case "$MANY_ZONES zones in one folder, random zones" "$MZ" "z$z.test" "10.1.$((z / 256 % 256)).$((z % 256)) " "$TMP/manyq.txt"
 fi
 
 printf '\nload average before: %s, after: %s (the benchmark itself adds ~2)\n' "$LOAD_BEFORE" "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -3,12 +3,15 @@
 //! about pools: [`crate::snapshot`] overlays those.
 
 pub mod file;
+pub mod nodes;
 pub mod rdata;
+mod split;
 pub mod store;
 
 use std::path::PathBuf;
 
 pub use file::load_zone_file;
+pub use nodes::NodeMap;
 pub use store::{Node, RrSet, Zone, ZoneFailure, Zones};
 
 /// Errors from loading zone files and checking pools against them.

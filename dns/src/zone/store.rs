@@ -1,5 +1,5 @@
-//! The zone store: per zone a hash map from owner name to the RRsets at
-//! that name (plus empty non-terminals), the SOA, and the RFC 2308
+//! The zone store: per zone a table from owner name to the RRsets at
+//! that name (plus empty non-terminals, see [`super::nodes`]), the SOA, and the RFC 2308
 //! negative-answer SOA (TTL = min(SOA TTL, SOA MINIMUM)). Built once per
 //! load (`build_zone`) and never mutated; a reload builds a new one and
 //! swaps it in.
@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
-use hickory_proto::serialize::binary::BinEncodable;
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
 
+use super::nodes::NodeMap;
 use super::ZoneError;
 
 /// All RRs of one type at one name.
@@ -51,7 +52,7 @@ pub struct Zone {
     /// The SOA as sent in the AUTHORITY section of negative answers:
     /// TTL = min(SOA TTL, SOA MINIMUM) (RFC 2308 §3).
     pub negative_soa: Record,
-    pub nodes: HashMap<LowerName, Node>,
+    pub nodes: NodeMap,
     /// Number of records read from the file(s).
     pub records: usize,
     pub serial: u32,
@@ -159,8 +160,20 @@ impl Zones {
 }
 
 /// Uncompressed wire length of a record (name + type/class/ttl/len + rdata).
+/// Encodes into one buffer per thread, reused: no allocation per record on
+/// a big zone's load.
 pub(crate) fn wire_len(r: &Record) -> usize {
-    r.to_bytes().map(|b| b.len()).unwrap_or(512)
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        let mut enc = BinEncoder::new(buf);
+        match r.emit(&mut enc) {
+            Ok(()) => buf.len(),
+            Err(_) => 512,
+        }
+    })
 }
 
 /// Why a parsed file is not a usable zone, and the record to blame (whose
@@ -170,14 +183,23 @@ pub(super) struct Bad {
     pub(super) at: Option<Box<Record>>,
 }
 
-pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad> {
+impl Bad {
+    fn at(message: String, r: &Record) -> Bad {
+        Bad {
+            message,
+            at: Some(Box::new(r.clone())),
+        }
+    }
+}
+
+/// Builds a zone from the records parsed from its file (in pieces, see
+/// [`super::split`]).
+pub(super) fn build_zone(path: &Path, pieces: Vec<Vec<Record>>) -> Result<Zone, Bad> {
     let invalid = |message: String| Bad { message, at: None };
-    let invalid_at = |message: String, r: &Record| Bad {
-        message,
-        at: Some(Box::new(r.clone())),
-    };
-    let soas: Vec<&Record> = records
+    let invalid_at = Bad::at;
+    let soas: Vec<&Record> = pieces
         .iter()
+        .flatten()
         .filter(|r| r.record_type() == RecordType::SOA)
         .collect();
     let soa = match soas.as_slice() {
@@ -209,9 +231,9 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
     negative_soa.ttl = soa.ttl.min(soa_data.minimum);
     let origin = LowerName::new(&soa.name);
 
-    let mut nodes: HashMap<LowerName, Node> = HashMap::new();
-    let count = records.len();
-    for r in records {
+    let count = pieces.iter().map(Vec::len).sum();
+    let mut nodes: HashMap<LowerName, Node> = HashMap::with_capacity(count);
+    for r in pieces.into_iter().flatten() {
         if r.dns_class != DNSClass::IN {
             return Err(invalid_at(
                 format!(
@@ -255,8 +277,16 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
             }),
         }
     }
-    for node in nodes.values_mut() {
+    // One pass over the names: tidy each RRset, check the rules that hold
+    // per name, note delegations, wildcards and DNAMEs.
+    let mut cuts: HashSet<LowerName> = HashSet::new();
+    let (mut has_wildcards, mut has_dnames) = (false, false);
+    for (name, node) in nodes.iter_mut() {
+        // Exact sizes: a Vec grown by push keeps room for 4 RRsets (160
+        // bytes) at each of a big zone's million names.
+        node.rrsets.shrink_to_fit();
         for set in &mut node.rrsets {
+            set.records.shrink_to_fit();
             // Duplicate RRs: RFC 2181 §5 treats an RRset as a set. A hash
             // set keeps this linear for large RRsets (and the file order).
             if set.records.len() > 1 {
@@ -273,31 +303,11 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
                 r.ttl = ttl;
             }
         }
-    }
-    // RFC 1034 §3.6.2: a CNAME owner has no other data.
-    for (name, node) in &nodes {
-        if let Some(c) = node.get(RecordType::CNAME) {
-            if node.rrsets.len() > 1 {
-                let others: Vec<String> = node
-                    .rrsets
-                    .iter()
-                    .filter(|s| s.rtype != RecordType::CNAME)
-                    .map(|s| s.rtype.to_string())
-                    .collect();
-                return Err(invalid_at(
-                    format!(
-                        "{name} has a CNAME and other data ({}); RFC 1034 §3.6.2 forbids that",
-                        others.join(", ")
-                    ),
-                    &c.records[0],
-                ));
-            }
-            if c.records.len() > 1 {
-                return Err(invalid_at(
-                    format!("{name} has more than one CNAME"),
-                    &c.records[1],
-                ));
-            }
+        check_cname(name, node)?;
+        has_wildcards |= name.is_wildcard();
+        has_dnames |= node.get(RecordType::DNAME).is_some();
+        if *name != origin && node.get(RecordType::NS).is_some() {
+            cuts.insert(name.clone());
         }
     }
     if nodes
@@ -307,23 +317,30 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
     {
         return Err(invalid(format!("no NS records at the apex {origin}")));
     }
-    let cuts: HashSet<LowerName> = nodes
-        .iter()
-        .filter(|(n, node)| **n != origin && node.get(RecordType::NS).is_some())
-        .map(|(n, _)| n.clone())
-        .collect();
-    let has_wildcards = nodes.keys().any(|n| n.is_wildcard());
-    let has_dnames = nodes
-        .values()
-        .any(|node| node.get(RecordType::DNAME).is_some());
     // Empty non-terminals: every ancestor of an owner name, up to the apex.
-    let owners: Vec<LowerName> = nodes.keys().cloned().collect();
-    for mut n in owners {
-        while n.num_labels() > origin.num_labels() {
-            n = n.base_name();
-            nodes.entry(n.clone()).or_default();
+    // A walk up stops at the first name present: an owner walks its own
+    // ancestors, and an empty non-terminal was added by a walk that went
+    // on above it. A flat zone (every owner right below the apex) walks
+    // nothing.
+    let missing: Vec<LowerName> = nodes
+        .keys()
+        .filter(|n| n.num_labels() > origin.num_labels())
+        .map(|n| n.base_name())
+        .filter(|p| !nodes.contains_key(p))
+        .collect();
+    for mut n in missing {
+        while n.num_labels() > origin.num_labels() && !nodes.contains_key(&n) {
+            let parent = n.base_name();
+            nodes.insert(n, Node::default());
+            n = parent;
         }
     }
+    let names = nodes.len();
+    let Some(nodes) = NodeMap::new(nodes) else {
+        return Err(invalid(format!(
+            "{names} names: more than one zone can hold"
+        )));
+    };
     Ok(Zone {
         origin,
         file: path.to_path_buf(),
@@ -336,4 +353,31 @@ pub(super) fn build_zone(path: &Path, records: Vec<Record>) -> Result<Zone, Bad>
         cuts,
         has_dnames,
     })
+}
+
+/// RFC 1034 §3.6.2: a CNAME owner has no other data (and one CNAME).
+fn check_cname(name: &LowerName, node: &Node) -> Result<(), Bad> {
+    let Some(c) = node.get(RecordType::CNAME) else {
+        return Ok(());
+    };
+    let at = Bad::at;
+    if node.rrsets.len() > 1 {
+        let others: Vec<String> = node
+            .rrsets
+            .iter()
+            .filter(|s| s.rtype != RecordType::CNAME)
+            .map(|s| s.rtype.to_string())
+            .collect();
+        return Err(at(
+            format!(
+                "{name} has a CNAME and other data ({}); RFC 1034 §3.6.2 forbids that",
+                others.join(", ")
+            ),
+            &c.records[0],
+        ));
+    }
+    match c.records.get(1) {
+        Some(second) => Err(at(format!("{name} has more than one CNAME"), second)),
+        None => Ok(()),
+    }
 }

@@ -263,7 +263,7 @@ pub struct MetricsConfig {
 }
 
 // The pool's domain types live with the pool logic; the config names them.
-pub use crate::pool::{PoolMode, PoolType, WhenAllDown};
+pub use crate::pool::{MemberValue, PoolMode, PoolType, WhenAllDown};
 
 /// `[rrl]`: response rate limiting (NSD's defaults: on, 200/s, slip 2;
 /// loopback exempt).
@@ -409,7 +409,12 @@ fn default_answers() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberConfig {
-    pub address: IpAddr,
+    /// A/AAAA pools: the address answered.
+    #[serde(default)]
+    pub address: Option<IpAddr>,
+    /// CNAME pools: the domain name answered (instead of `address`).
+    #[serde(default)]
+    pub target: Option<String>,
     /// 0-100 (DNSPod's range); 0 = used only when every positive member is down.
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -423,6 +428,28 @@ pub struct MemberConfig {
     /// pause` / `resume` change it at run time (kept in the state file).
     #[serde(default)]
     pub paused: bool,
+}
+
+impl MemberConfig {
+    /// What the member answers: its `address`, else its `target` as a fully
+    /// qualified lowercase name (None if neither, or a malformed name:
+    /// [`Config::validate`] refuses both).
+    pub fn value(&self) -> Option<MemberValue> {
+        match (&self.address, &self.target) {
+            (Some(a), _) => Some(MemberValue::Addr(*a)),
+            (None, Some(t)) => crate::zone::file::fqdn(t)
+                .ok()
+                .map(|n| MemberValue::Target(n.to_lowercase())),
+            (None, None) => None,
+        }
+    }
+
+    /// [`MemberConfig::value`] of a validated config ([`Config::validate`]
+    /// refuses a member without one; 0.0.0.0 stands in for it otherwise).
+    pub fn member(&self) -> MemberValue {
+        self.value()
+            .unwrap_or(MemberValue::Addr(IpAddr::from([0, 0, 0, 0])))
+    }
 }
 
 fn default_weight() -> u32 {
@@ -765,22 +792,40 @@ impl Config {
             }
             for (j, m) in p.members.iter().enumerate() {
                 let mk = |f: &str| format!("pool[{i}].members[{j}].{f}");
-                let fam_ok = match p.rtype {
-                    PoolType::A => m.address.is_ipv4(),
-                    PoolType::AAAA => m.address.is_ipv6(),
+                let value = match (&m.address, &m.target, p.rtype) {
+                    (Some(_), Some(_), _) => {
+                        return Err(self.invalid(
+                            mk("target"),
+                            "either `address` or `target`, not both",
+                        ))
+                    }
+                    (None, None, PoolType::CNAME) | (Some(_), None, PoolType::CNAME) => {
+                        return Err(self.invalid(
+                            mk("target"),
+                            "a domain name (`target = \"web1.ha.com.\"`) for a type = \"CNAME\" pool, instead of `address`",
+                        ))
+                    }
+                    (None, _, t) if t != PoolType::CNAME => {
+                        return Err(self.invalid(
+                            mk("address"),
+                            format!("an address for a type = \"{t}\" pool (`target` is for CNAME pools)"),
+                        ))
+                    }
+                    _ => m.value().ok_or_else(|| {
+                        self.invalid(mk("target"), "a domain name such as \"web1.ha.com.\"")
+                    })?,
                 };
-                if !fam_ok {
+                if !value.fits(p.rtype) {
                     return Err(self.invalid(
                         mk("address"),
                         format!(
-                            "an {} address for a type = \"{:?}\" pool, got {}",
+                            "an {} address for a type = \"{:?}\" pool, got {value}",
                             if p.rtype == PoolType::A {
                                 "IPv4"
                             } else {
                                 "IPv6"
                             },
                             p.rtype,
-                            m.address
                         ),
                     ));
                 }
@@ -788,12 +833,21 @@ impl Config {
                     return Err(self.invalid(mk("weight"), format!("0-100, got {}", m.weight)));
                 }
                 if let Some(c) = &m.check {
-                    if !self.checks.contains_key(c) {
+                    let Some(check) = self.checks.get(c) else {
                         return Err(self.invalid(
                             mk("check"),
                             format!(
                                 "the name of a [check.NAME] section; {c:?} is not defined{}",
                                 self.known_checks()
+                            ),
+                        ));
+                    };
+                    if p.rtype == PoolType::CNAME && check.target.is_none() {
+                        return Err(self.invalid(
+                            format!("check.{c}.target"),
+                            format!(
+                                "an explicit \"host:port\" target: pool[{i}].members[{j}] is a CNAME \
+                                 member (a name has no address to probe)"
                             ),
                         ));
                     }
@@ -809,12 +863,32 @@ impl Config {
             }
             if p.members
                 .iter()
-                .map(|m| m.address)
+                .map(|m| m.value())
                 .collect::<std::collections::HashSet<_>>()
                 .len()
                 != p.members.len()
             {
-                return Err(self.invalid(k("members"), "distinct member addresses"));
+                return Err(self.invalid(k("members"), "distinct member addresses (targets)"));
+            }
+        }
+        // RFC 1034 §3.6.2: a CNAME pool's name has no other data.
+        let norm = |n: &str| n.trim_end_matches('.').to_ascii_lowercase();
+        for (i, p) in self.pools.iter().enumerate() {
+            if p.rtype != PoolType::CNAME {
+                continue;
+            }
+            if let Some(j) = self
+                .pools
+                .iter()
+                .position(|q| q.rtype != PoolType::CNAME && norm(&q.name) == norm(&p.name))
+            {
+                return Err(self.invalid(
+                    format!("pool[{i}].name"),
+                    format!(
+                        "a name without other data (a CNAME pool); {} also has the type = \"{}\" pool[{j}]",
+                        p.name, self.pools[j].rtype
+                    ),
+                ));
             }
         }
         // DNSPod requires a default-line (默认) record beside line records.

@@ -794,7 +794,7 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
 /// in the schedule's order, the same as the full path's.
 #[test]
 fn large_pool_answers_are_linear_and_exact() {
-    use hadns::fastpath::table::Answer;
+    use hadns::fastpath::table::{Answer, PoolAnswer, Slots};
     use hadns::stats::Transport;
     let members: Vec<String> = (0..3000u32)
         .map(|i| {
@@ -820,13 +820,20 @@ fn large_pool_answers_are_linear_and_exact() {
     let table = Table::build(handler.snapshot());
     let key = [1u8, b't', 4, b't', b'e', b's', b't', 0];
     let entry = table.names.get(&key[..]).expect("t.test in the table");
+    let pool_bytes = |p: &PoolAnswer| {
+        p.nodata.bytes.len()
+            + match &p.members {
+                Slots::Rdata { full, rdata_at, .. } => full.bytes.len() + rdata_at.len() * 8,
+                Slots::Targets(t) => t.len() * 64,
+            }
+    };
     let bytes: usize = entry
         .types
         .iter()
         .map(|(_, a)| match a {
             Answer::Fixed(b) => b.bytes.len(),
-            Answer::Pool(p) => p.full.bytes.len() + p.nodata.bytes.len() + p.rdata_at.len() * 8,
-            Answer::Lines(l) => l.answers.iter().map(|p| p.full.bytes.len()).sum(),
+            Answer::Pool(p) => pool_bytes(p),
+            Answer::Lines(l) => l.answers.iter().map(pool_bytes).sum(),
             Answer::FullPath => 0,
         })
         .sum();

@@ -415,25 +415,24 @@ fn static_body(wire: &[u8], qtype: RecordType, p: &Plan<'_>) -> Option<Body> {
 /// leave it to the full path (a synthesized answer, or one that cannot be
 /// encoded ahead of time).
 fn compile(snap: &Snapshot, wire: &[u8], lname: &LowerName, qtype: RecordType) -> Option<Answer> {
-    compile_plan(snap, wire, lname, qtype, plan(snap, lname, qtype))
+    compile_plan(wire, qtype, &|| plan(snap, lname, qtype))
 }
 
-/// [`compile`] for the plan `p` of (name, type).
-fn compile_plan(
-    snap: &Snapshot,
+/// [`compile`] for the plan that `replan` makes (again for each member of
+/// a CNAME pool, which it then chooses: [`Plan::choose`]).
+fn compile_plan<'s>(
     wire: &[u8],
-    lname: &LowerName,
     qtype: RecordType,
-    p: Plan<'_>,
+    replan: &dyn Fn() -> Plan<'s>,
 ) -> Option<Answer> {
+    let p = replan();
     if p.synthesized {
         return None;
     }
     let at = PoolCtx {
-        snap,
         wire,
-        lname,
         qtype,
+        replan,
     };
     Some(match &p.pool {
         None => Answer::Fixed(Arc::new(static_body(wire, qtype, &p)?)),
@@ -471,16 +470,15 @@ fn compile_plan(
     })
 }
 
-/// The question a pool answer is compiled for.
-struct PoolCtx<'a> {
-    snap: &'a Snapshot,
+/// The question a pool answer is compiled for, and how to make its plan.
+struct PoolCtx<'a, 's> {
     wire: &'a [u8],
-    lname: &'a LowerName,
     qtype: RecordType,
+    replan: &'a dyn Fn() -> Plan<'s>,
 }
 
 fn pool_answer(
-    at: &PoolCtx<'_>,
+    at: &PoolCtx<'_, '_>,
     cnames: &[&Record],
     step: &PoolStep<'_>,
     pool: &Arc<Pool>,
@@ -497,13 +495,13 @@ fn pool_answer(
         PoolType::AAAA => rdata_slots(wire, qt, cnames, step, spec, 16)?,
         PoolType::CNAME => {
             // The plan again, with member i chosen (the chase differs per
-            // target); only answers that need no line (or a line of their
-            // own) are precompiled.
+            // target); an answer that then depends on the line (another
+            // pool with lines) is left to the full path.
             let n = u32::try_from(spec.members.len()).ok()?;
             let targets = (0..n)
                 .map(|i| {
-                    let p = plan(at.snap, at.lname, at.qtype).choose(pool, i);
-                    match compile_plan(at.snap, wire, at.lname, at.qtype, p)? {
+                    let chosen = || (at.replan)().choose(pool, i);
+                    match compile_plan(wire, at.qtype, &chosen)? {
                         a @ (Answer::Fixed(_) | Answer::Pool(_)) => Some(a),
                         Answer::Lines(_) | Answer::FullPath => None,
                     }

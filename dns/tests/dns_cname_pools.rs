@@ -368,3 +368,12 @@ members = [ { target = "web1.ha.test." } ]"#,
     let (_, _, err) = check(&cfg);
     assert!(err.contains("pool[0].members[0]"), "{err}");
 }
+
+/// The shipped example passes `hadns check`.
+#[test]
+fn the_example_config_checks() {
+    let cfg = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/cname.toml");
+    let (ok, out, err) = check(&cfg);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("cdn.ha.com. CNAME"), "{out}");
+}

@@ -464,6 +464,18 @@ pub enum CheckType {
     Exec,
 }
 
+/// A check's `target`: "host:port", or a bare IP address whose port
+/// (0 until then) comes from the check's `port` ([`Config::from_toml`]).
+fn de_check_target<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(Some(a));
+    }
+    s.parse::<IpAddr>()
+        .map(|ip| Some(SocketAddr::new(ip, 0)))
+        .map_err(|_| serde::de::Error::custom(format!("\"host:port\" or an IP address, got {s:?}")))
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {
@@ -472,8 +484,8 @@ pub struct CheckConfig {
     /// tcp/http: probe the member's own address on this port...
     #[serde(default)]
     pub port: Option<u16>,
-    /// ...or this fixed "host:port" instead.
-    #[serde(default)]
+    /// ...or this fixed "host:port" instead (a bare host takes `port`).
+    #[serde(default, deserialize_with = "de_check_target")]
     pub target: Option<SocketAddr>,
     /// exec: argv; healthy when it exits 0 within `timeout`.
     #[serde(default)]
@@ -532,6 +544,13 @@ impl Config {
             message: e.to_string().trim_end().to_string(),
         })?;
         cfg.path = path.to_path_buf();
+        for c in cfg.checks.values_mut() {
+            if let (Some(t), Some(port)) = (c.target.as_mut(), c.port) {
+                if t.port() == 0 {
+                    t.set_port(port); // target = "IP" with port = N
+                }
+            }
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -654,6 +673,12 @@ impl Config {
                         return Err(self.invalid(
                             k("port"),
                             "a port (probe each member's address) or target = \"host:port\"",
+                        ));
+                    }
+                    if c.target.is_some_and(|t| t.port() == 0) {
+                        return Err(self.invalid(
+                            k("target"),
+                            "\"host:port\", or an IP address with a port = N",
                         ));
                     }
                     if c.command.is_some() {

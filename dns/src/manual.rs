@@ -31,7 +31,7 @@ pub const KEYS: &[(&str, &str, &str, &str)] = &[
     ("line", "include", "[]", "A line group instead: the union of these lines; a line without its own pool gets the most specific group's pool, else the default line's."),
     ("check.NAME", "type", "", "tcp, http or exec."),
     ("check.NAME", "port", "", "tcp/http: probe each member's address on this port."),
-    ("check.NAME", "target", "", "tcp/http: probe this fixed \"host:port\" instead; required for a check of a CNAME member (a name has no address to probe)."),
+    ("check.NAME", "target", "", "tcp/http: probe this fixed \"host:port\" (or an IP address with port) instead; required for a check of a CNAME member (a name has no address to probe)."),
     ("check.NAME", "command", "", "exec: argv, healthy on exit 0 within timeout; runs as [process] script_user without capabilities."),
     ("check.NAME", "path", "\"/\"", "http: request path."),
     ("check.NAME", "host", "", "http: Host header."),

@@ -377,3 +377,29 @@ fn the_example_config_checks() {
     assert!(ok, "{out}{err}");
     assert!(out.contains("cdn.ha.com. CNAME"), "{out}");
 }
+
+/// A check's `target` may be a bare IP address with `port` (the issue's
+/// form); without a port it is refused, naming the key.
+#[test]
+fn a_check_target_is_host_port_or_an_ip_with_port() {
+    let pools = |port: &str| {
+        format!(
+            r#"[[pool]]
+name = "www.ha.test."
+type = "CNAME"
+members = [ {{ target = "web1.ha.test.", check = "web1" }} ]
+
+[check.web1]
+type = "http"
+target = "127.0.0.1"
+{port}"#
+        )
+    };
+    let (_d, cfg) = setup("cname-target-port", &pools("port = 8081"));
+    let (ok, out, err) = check(&cfg);
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("http 127.0.0.1:8081"), "{out}");
+    let (_d, cfg) = setup("cname-target-noport", &pools(""));
+    let (ok, _, err) = check(&cfg);
+    assert!(!ok && err.contains("check.web1.target"), "{err}");
+}

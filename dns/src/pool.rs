@@ -1010,4 +1010,22 @@ members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weig
         assert!(p.set_healthy(1, false));
         assert_eq!(p.schedule().answer(0), Selection::Members(&[1]));
     }
+
+    #[test]
+    fn member_value_parses_fits_displays_and_round_trips() {
+        let a: MemberValue = "192.0.2.1".parse().unwrap();
+        let six: MemberValue = "2001:db8::1".parse().unwrap();
+        let t: MemberValue = "Web1.HA.com".parse().unwrap();
+        assert_eq!(t.to_string(), "web1.ha.com.");
+        assert_eq!(a.to_string(), "192.0.2.1");
+        assert!(a.fits(PoolType::A) && !a.fits(PoolType::AAAA) && !a.fits(PoolType::CNAME));
+        assert!(six.fits(PoolType::AAAA) && !six.fits(PoolType::A));
+        assert!(t.fits(PoolType::CNAME) && !t.fits(PoolType::A));
+        assert_eq!(t.addr(), None);
+        // JSON as before for addresses (the pause state file), a string for names
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"192.0.2.1\"");
+        let back: MemberValue = serde_json::from_str("\"web1.ha.com.\"").unwrap();
+        assert_eq!(back, t);
+        assert!("bad name..".parse::<MemberValue>().is_err());
+    }
 }

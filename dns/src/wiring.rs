@@ -11,7 +11,7 @@
 //! rebuilds it by diff ([`Wiring::rebuild`]): a member whose sources are
 //! the same channels as before keeps its task, which is pointed at the new
 //! snapshot's pools; the rest stop or start. Pools are found by name and
-//! type, members by address, never by position.
+//! type, members by address (or CNAME target), never by position.
 //!
 //! [`health::Checks`]: crate::health::Checks
 

@@ -39,8 +39,6 @@ use tracing::debug;
 
 use crate::ede::Ede;
 use crate::line::LineId;
-use std::sync::Arc;
-
 use crate::pool::{MemberValue, Pool, PoolType, Selection};
 use crate::snapshot::{At, PoolAt, Snapshot};
 use crate::stats::Stats;
@@ -196,16 +194,16 @@ impl<'s> Plan<'s> {
     /// or turns the answer into NODATA / SERVFAIL by `when_all_down`.
     /// Counts member answers in `stats`.
     pub fn expand(mut self, stats: Option<&Stats>, line: LineId) -> Answer<'s> {
-        let Some(step) = self.pool.as_ref() else {
+        let Some(at) = self.pool.as_ref().map(|step| step.at) else {
             return self;
         };
-        let pool = Arc::clone(step.at.pool_for(line));
+        let pool = at.pool_for(line);
         let spec = pool.spec();
         let ttl = spec.ttl;
         let target = pool.with_answer(|sel| match sel {
             Selection::Members(picks) => {
                 if let Some(stats) = stats {
-                    stats.answers(&pool, picks);
+                    stats.answers(pool, picks);
                 }
                 if spec.rtype == PoolType::CNAME {
                     return picks.first().copied();
@@ -246,7 +244,7 @@ impl<'s> Plan<'s> {
         });
         match target {
             // The chain may end in another pool: expand that one too.
-            Some(member) => self.choose(&pool, member).expand(stats, line),
+            Some(member) => self.choose(pool, member).expand(stats, line),
             None => self,
         }
     }

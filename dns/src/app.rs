@@ -126,7 +126,7 @@ pub fn summary(l: &Loaded) -> Vec<String> {
             .iter()
             .enumerate()
             .map(|(j, m)| {
-                let mut s = m.address.to_string();
+                let mut s = m.member().to_string();
                 if p.mode == PoolMode::Weighted {
                     s.push_str(&format!(" w={}", m.weight));
                 }

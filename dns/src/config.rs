@@ -263,7 +263,7 @@ pub struct MetricsConfig {
 }
 
 // The pool's domain types live with the pool logic; the config names them.
-pub use crate::pool::{PoolMode, PoolType, WhenAllDown};
+pub use crate::pool::{MemberValue, PoolMode, PoolType, WhenAllDown};
 
 /// `[rrl]`: response rate limiting (NSD's defaults: on, 200/s, slip 2;
 /// loopback exempt).
@@ -409,7 +409,12 @@ fn default_answers() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MemberConfig {
-    pub address: IpAddr,
+    /// A/AAAA pools: the address answered.
+    #[serde(default)]
+    pub address: Option<IpAddr>,
+    /// CNAME pools: the domain name answered (instead of `address`).
+    #[serde(default)]
+    pub target: Option<String>,
     /// 0-100 (DNSPod's range); 0 = used only when every positive member is down.
     #[serde(default = "default_weight")]
     pub weight: u32,
@@ -425,6 +430,28 @@ pub struct MemberConfig {
     pub paused: bool,
 }
 
+impl MemberConfig {
+    /// What the member answers: its `address`, else its `target` as a fully
+    /// qualified lowercase name (None if neither, or a malformed name:
+    /// [`Config::validate`] refuses both).
+    pub fn value(&self) -> Option<MemberValue> {
+        match (&self.address, &self.target) {
+            (Some(a), _) => Some(MemberValue::Addr(*a)),
+            (None, Some(t)) => crate::zone::file::fqdn(t)
+                .ok()
+                .map(|n| MemberValue::Target(n.to_lowercase())),
+            (None, None) => None,
+        }
+    }
+
+    /// [`MemberConfig::value`] of a validated config ([`Config::validate`]
+    /// refuses a member without one; 0.0.0.0 stands in for it otherwise).
+    pub fn member(&self) -> MemberValue {
+        self.value()
+            .unwrap_or(MemberValue::Addr(IpAddr::from([0, 0, 0, 0])))
+    }
+}
+
 fn default_weight() -> u32 {
     1
 }
@@ -437,6 +464,18 @@ pub enum CheckType {
     Exec,
 }
 
+/// A check's `target`: "host:port", or a bare IP address whose port
+/// (0 until then) comes from the check's `port` ([`Config::from_toml`]).
+fn de_check_target<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(Some(a));
+    }
+    s.parse::<IpAddr>()
+        .map(|ip| Some(SocketAddr::new(ip, 0)))
+        .map_err(|_| serde::de::Error::custom(format!("\"host:port\" or an IP address, got {s:?}")))
+}
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckConfig {
@@ -445,8 +484,8 @@ pub struct CheckConfig {
     /// tcp/http: probe the member's own address on this port...
     #[serde(default)]
     pub port: Option<u16>,
-    /// ...or this fixed "host:port" instead.
-    #[serde(default)]
+    /// ...or this fixed "host:port" instead (a bare host takes `port`).
+    #[serde(default, deserialize_with = "de_check_target")]
     pub target: Option<SocketAddr>,
     /// exec: argv; healthy when it exits 0 within `timeout`.
     #[serde(default)]
@@ -505,6 +544,13 @@ impl Config {
             message: e.to_string().trim_end().to_string(),
         })?;
         cfg.path = path.to_path_buf();
+        for c in cfg.checks.values_mut() {
+            if let (Some(t), Some(port)) = (c.target.as_mut(), c.port) {
+                if t.port() == 0 {
+                    t.set_port(port); // target = "IP" with port = N
+                }
+            }
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -627,6 +673,12 @@ impl Config {
                         return Err(self.invalid(
                             k("port"),
                             "a port (probe each member's address) or target = \"host:port\"",
+                        ));
+                    }
+                    if c.target.is_some_and(|t| t.port() == 0) {
+                        return Err(self.invalid(
+                            k("target"),
+                            "\"host:port\", or an IP address with a port = N",
                         ));
                     }
                     if c.command.is_some() {
@@ -765,22 +817,40 @@ impl Config {
             }
             for (j, m) in p.members.iter().enumerate() {
                 let mk = |f: &str| format!("pool[{i}].members[{j}].{f}");
-                let fam_ok = match p.rtype {
-                    PoolType::A => m.address.is_ipv4(),
-                    PoolType::AAAA => m.address.is_ipv6(),
+                let value = match (&m.address, &m.target, p.rtype) {
+                    (Some(_), Some(_), _) => {
+                        return Err(self.invalid(
+                            mk("target"),
+                            "either `address` or `target`, not both",
+                        ))
+                    }
+                    (None, None, PoolType::CNAME) | (Some(_), None, PoolType::CNAME) => {
+                        return Err(self.invalid(
+                            mk("target"),
+                            "a domain name (`target = \"web1.ha.com.\"`) for a type = \"CNAME\" pool, instead of `address`",
+                        ))
+                    }
+                    (None, _, t) if t != PoolType::CNAME => {
+                        return Err(self.invalid(
+                            mk("address"),
+                            format!("an address for a type = \"{t}\" pool (`target` is for CNAME pools)"),
+                        ))
+                    }
+                    _ => m.value().ok_or_else(|| {
+                        self.invalid(mk("target"), "a domain name such as \"web1.ha.com.\"")
+                    })?,
                 };
-                if !fam_ok {
+                if !value.fits(p.rtype) {
                     return Err(self.invalid(
                         mk("address"),
                         format!(
-                            "an {} address for a type = \"{:?}\" pool, got {}",
+                            "an {} address for a type = \"{:?}\" pool, got {value}",
                             if p.rtype == PoolType::A {
                                 "IPv4"
                             } else {
                                 "IPv6"
                             },
                             p.rtype,
-                            m.address
                         ),
                     ));
                 }
@@ -788,12 +858,21 @@ impl Config {
                     return Err(self.invalid(mk("weight"), format!("0-100, got {}", m.weight)));
                 }
                 if let Some(c) = &m.check {
-                    if !self.checks.contains_key(c) {
+                    let Some(check) = self.checks.get(c) else {
                         return Err(self.invalid(
                             mk("check"),
                             format!(
                                 "the name of a [check.NAME] section; {c:?} is not defined{}",
                                 self.known_checks()
+                            ),
+                        ));
+                    };
+                    if p.rtype == PoolType::CNAME && check.target.is_none() {
+                        return Err(self.invalid(
+                            format!("check.{c}.target"),
+                            format!(
+                                "an explicit \"host:port\" target: pool[{i}].members[{j}] is a CNAME \
+                                 member (a name has no address to probe)"
                             ),
                         ));
                     }
@@ -809,12 +888,32 @@ impl Config {
             }
             if p.members
                 .iter()
-                .map(|m| m.address)
+                .map(|m| m.value())
                 .collect::<std::collections::HashSet<_>>()
                 .len()
                 != p.members.len()
             {
-                return Err(self.invalid(k("members"), "distinct member addresses"));
+                return Err(self.invalid(k("members"), "distinct member addresses (targets)"));
+            }
+        }
+        // RFC 1034 §3.6.2: a CNAME pool's name has no other data.
+        let norm = |n: &str| n.trim_end_matches('.').to_ascii_lowercase();
+        for (i, p) in self.pools.iter().enumerate() {
+            if p.rtype != PoolType::CNAME {
+                continue;
+            }
+            if let Some(j) = self
+                .pools
+                .iter()
+                .position(|q| q.rtype != PoolType::CNAME && norm(&q.name) == norm(&p.name))
+            {
+                return Err(self.invalid(
+                    format!("pool[{i}].name"),
+                    format!(
+                        "a name without other data (a CNAME pool); {} also has the type = \"{}\" pool[{j}]",
+                        p.name, self.pools[j].rtype
+                    ),
+                ));
             }
         }
         // DNSPod requires a default-line (默认) record beside line records.

@@ -34,6 +34,18 @@ pub enum Target {
     Local,
 }
 
+impl Target {
+    /// What a pool member's check probes: its address; a CNAME member has
+    /// none, and its check has an explicit `target` (the config checks
+    /// it), which tcp/http probe whatever the [`Target`].
+    pub fn of(member: &crate::pool::MemberValue) -> Target {
+        match member.addr() {
+            Some(ip) => Target::Member(ip),
+            None => Target::Local,
+        }
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -75,8 +75,8 @@ enum Cmd {
 struct PauseArgs {
     /// The pool's name, e.g. ha.com.
     name: String,
-    /// The member's address.
-    address: std::net::IpAddr,
+    /// The member's address (its target in a CNAME pool).
+    address: hadns::pool::MemberValue,
     /// Only the pool of this type (A, AAAA); default every type.
     #[arg(long = "type")]
     rtype: Option<String>,

@@ -14,7 +14,6 @@
 //!   change is logged with the caller's uid (SO_PEERCRED).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::pool::Pool;
+use crate::pool::{MemberValue, Pool};
 
 /// The state file's name inside the state directory.
 pub const STATE_FILE: &str = "hadns.state.json";
@@ -59,7 +58,8 @@ pub enum PauseError {
     #[error("no member {address} in a pool {name}{filter}")]
     NoSuchMember {
         name: String,
-        address: IpAddr,
+        /// The member as asked for (an address or a CNAME target).
+        address: String,
         filter: String,
     },
     #[error("bad request: {0}")]
@@ -80,8 +80,8 @@ pub fn state_dir(cfg: &Config) -> PathBuf {
     }
 }
 
-/// One member of one pool: (owner name, type, line, address).
-type Key = (String, String, String, IpAddr);
+/// One member of one pool: (owner name, type, line, address or target).
+type Key = (String, String, String, MemberValue);
 
 fn pool_key(pool: &Pool) -> (String, String, String) {
     let s = pool.spec();
@@ -106,7 +106,7 @@ struct Entry {
     #[serde(rename = "type")]
     rtype: String,
     line: String,
-    address: IpAddr,
+    address: MemberValue,
     paused: bool,
 }
 
@@ -122,8 +122,9 @@ struct File {
 pub struct Change {
     pub pause: bool,
     pub name: String,
-    pub address: IpAddr,
-    /// Only pools of this type (A, AAAA); None = any.
+    /// The member's address, or its target in a CNAME pool.
+    pub address: MemberValue,
+    /// Only pools of this type (A, AAAA, CNAME); None = any.
     #[serde(default)]
     pub rtype: Option<String>,
     /// Only the pool of this line ("default" = the default line); None = any.
@@ -179,7 +180,7 @@ impl PauseState {
                     pool: pool.clone(),
                     rtype: rtype.clone(),
                     line: line.clone(),
-                    address: *address,
+                    address: address.clone(),
                     paused,
                 })
                 .collect(),
@@ -200,7 +201,7 @@ impl PauseState {
         for pool in pools {
             let (name, rtype, line) = pool_key(pool);
             for (j, m) in pool.spec().members.iter().enumerate() {
-                let key = (name.clone(), rtype.clone(), line.clone(), m.addr);
+                let key = (name.clone(), rtype.clone(), line.clone(), m.value.clone());
                 if let Some(&p) = self.entries.get(&key) {
                     pool.set_paused(j, p);
                 }
@@ -227,9 +228,11 @@ impl PauseState {
                 continue;
             }
             for (j, m) in pool.spec().members.iter().enumerate() {
-                if m.addr == change.address {
-                    self.entries
-                        .insert((n.clone(), t.clone(), l.clone(), m.addr), change.pause);
+                if m.value == change.address {
+                    self.entries.insert(
+                        (n.clone(), t.clone(), l.clone(), m.value.clone()),
+                        change.pause,
+                    );
                     hits.push((i, j));
                 }
             }
@@ -244,7 +247,7 @@ impl PauseState {
             }
             return Err(PauseError::NoSuchMember {
                 name,
-                address: change.address,
+                address: change.address.to_string(),
                 filter,
             });
         }
@@ -523,8 +526,7 @@ mod tests {
         let fresh = vec![pool("ha.com.", None, &["10.0.0.1", "10.0.0.2"])];
         back.apply(&fresh);
         assert_eq!(fresh[0].paused(), vec![false, true]);
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(fresh[0].schedule().answer(0), Selection::Addrs(&[ip]));
+        assert_eq!(fresh[0].schedule().answer(0), Selection::Members(&[0]));
         // a broken file is an error naming it
         std::fs::write(&path, "{\"members\": 3}").unwrap();
         let e = PauseState::load(&path).unwrap_err();

@@ -34,6 +34,8 @@ use crate::config::PoolConfig;
 pub enum PoolType {
     A,
     AAAA,
+    /// One CNAME per answer (DNSPod balances CNAME records too).
+    CNAME,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
@@ -63,6 +65,7 @@ impl PoolType {
         match self {
             PoolType::A => hickory_proto::rr::RecordType::A,
             PoolType::AAAA => hickory_proto::rr::RecordType::AAAA,
+            PoolType::CNAME => hickory_proto::rr::RecordType::CNAME,
         }
     }
 }
@@ -73,6 +76,7 @@ impl std::fmt::Display for PoolType {
         f.write_str(match self {
             PoolType::A => "A",
             PoolType::AAAA => "AAAA",
+            PoolType::CNAME => "CNAME",
         })
     }
 }
@@ -96,10 +100,84 @@ impl std::fmt::Display for WhenAllDown {
     }
 }
 
+/// What a member answers, and how it is named everywhere (health, pause,
+/// statistics, status): an address (A/AAAA pools) or a CNAME target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MemberValue {
+    Addr(IpAddr),
+    /// A fully qualified domain name.
+    Target(hickory_proto::rr::Name),
+}
+
+impl MemberValue {
+    /// The address, for an A/AAAA member.
+    pub fn addr(&self) -> Option<IpAddr> {
+        match self {
+            MemberValue::Addr(a) => Some(*a),
+            MemberValue::Target(_) => None,
+        }
+    }
+
+    /// Whether it fits a pool of type `t` (A: IPv4, AAAA: IPv6, CNAME: a name).
+    pub fn fits(&self, t: PoolType) -> bool {
+        matches!(
+            (self, t),
+            (MemberValue::Addr(IpAddr::V4(_)), PoolType::A)
+                | (MemberValue::Addr(IpAddr::V6(_)), PoolType::AAAA)
+                | (MemberValue::Target(_), PoolType::CNAME)
+        )
+    }
+}
+
+/// What an operator types (`hadns pause NAME MEMBER`), and the state
+/// file's form: an address, else a domain name (made fully qualified,
+/// lowercase).
+impl std::str::FromStr for MemberValue {
+    type Err = String;
+    fn from_str(s: &str) -> Result<MemberValue, String> {
+        if let Ok(a) = s.parse::<IpAddr>() {
+            return Ok(MemberValue::Addr(a));
+        }
+        crate::zone::file::fqdn(s)
+            .map(|n| MemberValue::Target(n.to_lowercase()))
+            .map_err(|e| format!("an address or a domain name, got {s:?} ({e})"))
+    }
+}
+
+/// As its [`Display`](std::fmt::Display) string (an address serializes as before).
+impl serde::Serialize for MemberValue {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MemberValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<MemberValue, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<IpAddr> for MemberValue {
+    fn from(a: IpAddr) -> MemberValue {
+        MemberValue::Addr(a)
+    }
+}
+
+/// The address, or the target name with its final dot.
+impl std::fmt::Display for MemberValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MemberValue::Addr(a) => write!(f, "{a}"),
+            MemberValue::Target(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// One pool member as the selector sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    pub addr: IpAddr,
+    pub value: MemberValue,
     /// 0 = standby.
     pub weight: u32,
     /// Paused at start (`paused = true`); [`Pool::set_paused`] changes it.
@@ -136,7 +214,7 @@ impl PoolSpec {
                 .members
                 .iter()
                 .map(|m| Member {
-                    addr: m.address,
+                    value: m.member(),
                     weight: m.weight,
                     paused: m.paused,
                 })
@@ -148,8 +226,9 @@ impl PoolSpec {
 /// The answer for one query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Selection<'a> {
-    /// The addresses to answer, in order (never empty).
-    Addrs(&'a [IpAddr]),
+    /// The members to answer (indices into [`PoolSpec::members`]), in
+    /// order (never empty).
+    Members(&'a [u32]),
     /// Answer NODATA (`when_all_down = "none"`).
     NoData,
     /// Answer SERVFAIL (`when_all_down = "servfail"`).
@@ -158,7 +237,7 @@ pub enum Selection<'a> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
-    Addrs,
+    Members,
     NoData,
     ServFail,
 }
@@ -167,8 +246,8 @@ enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     kind: Kind,
-    /// Flat storage; entry `i` is `addrs[i*step .. i*step + len]`.
-    addrs: Vec<IpAddr>,
+    /// Flat storage of member indices; entry `i` is `picks[i*step .. i*step + len]`.
+    picks: Vec<u32>,
     len: usize,
     step: usize,
     period: u64,
@@ -188,12 +267,12 @@ impl Schedule {
     pub fn build_paused(spec: &PoolSpec, healthy: &[bool], paused: &[bool]) -> Schedule {
         let on = |i: usize| !paused.get(i).copied().unwrap_or(false);
         let up = |i: usize| on(i) && healthy.get(i).copied().unwrap_or(true);
-        let mut active: Vec<(IpAddr, u32)> = spec
+        let mut active: Vec<(u32, u32)> = spec
             .members
             .iter()
             .enumerate()
             .filter(|&(i, m)| up(i) && m.weight > 0)
-            .map(|(_, m)| (m.addr, m.weight))
+            .map(|(i, m)| (i as u32, m.weight))
             .collect();
         if active.is_empty() {
             // Standbys: only when every positive-weight member is down; equal among themselves.
@@ -202,13 +281,13 @@ impl Schedule {
                 .iter()
                 .enumerate()
                 .filter(|&(i, m)| up(i) && m.weight == 0)
-                .map(|(_, m)| (m.addr, 1))
+                .map(|(i, _)| (i as u32, 1))
                 .collect();
         }
         if active.is_empty() {
-            let all: Vec<IpAddr> = (spec.members.iter().enumerate())
-                .filter(|&(i, _)| on(i))
-                .map(|(_, m)| m.addr)
+            let all: Vec<u32> = (0..spec.members.len())
+                .filter(|&i| on(i))
+                .map(|i| i as u32)
                 .collect();
             if all.is_empty() {
                 return Self::empty(Kind::NoData); // every member paused
@@ -221,8 +300,8 @@ impl Schedule {
         }
         match spec.mode {
             PoolMode::Equal => {
-                let addrs: Vec<IpAddr> = active.iter().map(|a| a.0).collect();
-                Self::equal(&addrs)
+                let picks: Vec<u32> = active.iter().map(|a| a.0).collect();
+                Self::equal(&picks)
             }
             PoolMode::Weighted => Self::weighted(&active, spec.answers),
         }
@@ -231,7 +310,7 @@ impl Schedule {
     fn empty(kind: Kind) -> Schedule {
         Schedule {
             kind,
-            addrs: Vec::new(),
+            picks: Vec::new(),
             len: 0,
             step: 0,
             period: 1,
@@ -239,31 +318,31 @@ impl Schedule {
     }
 
     /// The list followed by its first N-1 members: rotation k = `[k, k+N)`.
-    fn equal(list: &[IpAddr]) -> Schedule {
+    fn equal(list: &[u32]) -> Schedule {
         if list.is_empty() {
             // A spec without members (config validation forbids it): NODATA.
             return Self::empty(Kind::NoData);
         }
         let n = list.len();
-        let mut addrs = Vec::with_capacity(2 * n - 1);
-        addrs.extend_from_slice(list);
-        addrs.extend_from_slice(&list[..n - 1]);
+        let mut picks = Vec::with_capacity(2 * n - 1);
+        picks.extend_from_slice(list);
+        picks.extend_from_slice(&list[..n - 1]);
         Schedule {
-            kind: Kind::Addrs,
-            addrs,
+            kind: Kind::Members,
+            picks,
             len: n,
             step: 1,
             period: n as u64,
         }
     }
 
-    /// `active` are (address, weight > 0) pairs.
-    fn weighted(active: &[(IpAddr, u32)], answers: usize) -> Schedule {
+    /// `active` are (member index, weight > 0) pairs.
+    fn weighted(active: &[(u32, u32)], answers: usize) -> Schedule {
         let weights: Vec<u32> = active.iter().map(|a| a.1).collect();
         let seq = swrr_sequence(&weights);
         let w = seq.len();
         let k = answers.clamp(1, active.len());
-        let mut addrs = vec![active[0].0; w * k];
+        let mut picks = vec![active[0].0; w * k];
         // Walk the cyclic sequence backwards keeping members ordered by their
         // next occurrence (move-to-front): at position i the first k of that
         // order are seq[i] and the next distinct members after it.
@@ -279,13 +358,13 @@ impl Schedule {
         }
         for i in (0..w).rev() {
             touch(&mut order, seq[i]);
-            for (slot, &m) in addrs[i * k..(i + 1) * k].iter_mut().zip(order.iter()) {
+            for (slot, &m) in picks[i * k..(i + 1) * k].iter_mut().zip(order.iter()) {
                 *slot = active[m].0;
             }
         }
         Schedule {
-            kind: Kind::Addrs,
-            addrs,
+            kind: Kind::Members,
+            picks,
             len: k,
             step: k,
             period: w as u64,
@@ -302,9 +381,9 @@ impl Schedule {
         match self.kind {
             Kind::NoData => Selection::NoData,
             Kind::ServFail => Selection::ServFail,
-            Kind::Addrs => {
+            Kind::Members => {
                 let start = (n % self.period) as usize * self.step;
-                Selection::Addrs(&self.addrs[start..start + self.len])
+                Selection::Members(&self.picks[start..start + self.len])
             }
         }
     }
@@ -436,7 +515,7 @@ pub(crate) fn test_pool(name: &str, line: Option<&str>, addrs: &[&str]) -> Arc<P
             .iter()
             .filter_map(|a| a.parse().ok())
             .map(|addr| Member {
-                addr,
+                value: MemberValue::Addr(addr),
                 weight: 1,
                 paused: false,
             })
@@ -467,7 +546,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &weight)| Member {
-                    addr: ip(i),
+                    value: MemberValue::Addr(ip(i)),
                     weight,
                     paused: false,
                 })
@@ -477,7 +556,7 @@ mod tests {
 
     fn addrs(s: Selection<'_>) -> Vec<IpAddr> {
         match s {
-            Selection::Addrs(a) => a.to_vec(),
+            Selection::Members(a) => a.iter().map(|&i| ip(i as usize)).collect(),
             other => panic!("expected addresses, got {other:?}"),
         }
     }
@@ -821,13 +900,14 @@ mod tests {
                         let mut n = 0u64;
                         while !stop.load(Ordering::Relaxed) || n < 10_000 {
                             let ok = pool.with_answer(|s| match s {
-                                Selection::Addrs(a) => {
-                                    let mut d = a.to_vec();
+                                Selection::Members(a) => {
+                                    let mut d: Vec<IpAddr> =
+                                        a.iter().map(|&i| ip(i as usize)).collect();
                                     d.sort();
                                     d.dedup();
                                     !a.is_empty()
                                         && d.len() == a.len()
-                                        && a.iter().all(|x| valid.contains(x))
+                                        && d.iter().all(|x| valid.contains(x))
                                 }
                                 _ => false,
                             });
@@ -868,7 +948,7 @@ members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weig
         assert_eq!(sp.answers, 2);
         assert_eq!(sp.when_all_down, WhenAllDown::Servfail);
         assert_eq!(sp.members[1].weight, 0);
-        assert_eq!(sp.members[0].addr, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(sp.members[0].value, "192.0.2.1".parse().unwrap());
     }
 
     #[test]
@@ -880,9 +960,7 @@ members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weig
         for start in 0..8 {
             let mut n = [0; 3];
             for k in start..start + 4 {
-                let Selection::Addrs(a) = s.answer(k) else {
-                    panic!()
-                };
+                let a = addrs(s.answer(k));
                 let i = (0..3).find(|&i| a[0] == ip(i)).unwrap();
                 n[i] += 1;
             }
@@ -892,9 +970,7 @@ members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weig
         let sp = spec(PoolMode::Equal, &[1, 1, 1], 1, WhenAllDown::All);
         let s = Schedule::build_paused(&sp, &[], &[true, false, false]);
         for k in 0..6 {
-            let Selection::Addrs(a) = s.answer(k) else {
-                panic!()
-            };
+            let a = addrs(s.answer(k));
             assert_eq!(a.len(), 2);
             assert!(!a.contains(&ip(0)));
         }
@@ -905,7 +981,7 @@ members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weig
         let sp = spec(PoolMode::Weighted, &[1, 1], 1, WhenAllDown::All);
         // the unpaused member is down: fail-open answers it alone
         let s = Schedule::build_paused(&sp, &[true, false], &[true, false]);
-        assert_eq!(s.answer(0), Selection::Addrs(&[ip(1)]));
+        assert_eq!(s.answer(0), Selection::Members(&[1]));
         // every member paused: NODATA whatever when_all_down says
         for wad in [WhenAllDown::All, WhenAllDown::None, WhenAllDown::Servfail] {
             let sp = spec(PoolMode::Equal, &[1, 1], 1, wad);
@@ -932,6 +1008,24 @@ members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weig
         assert!(p.set_paused(0, true));
         // health changes keep the pause
         assert!(p.set_healthy(1, false));
-        assert_eq!(p.schedule().answer(0), Selection::Addrs(&[ip(1)]));
+        assert_eq!(p.schedule().answer(0), Selection::Members(&[1]));
+    }
+
+    #[test]
+    fn member_value_parses_fits_displays_and_round_trips() {
+        let a: MemberValue = "192.0.2.1".parse().unwrap();
+        let six: MemberValue = "2001:db8::1".parse().unwrap();
+        let t: MemberValue = "Web1.HA.com".parse().unwrap();
+        assert_eq!(t.to_string(), "web1.ha.com.");
+        assert_eq!(a.to_string(), "192.0.2.1");
+        assert!(a.fits(PoolType::A) && !a.fits(PoolType::AAAA) && !a.fits(PoolType::CNAME));
+        assert!(six.fits(PoolType::AAAA) && !six.fits(PoolType::A));
+        assert!(t.fits(PoolType::CNAME) && !t.fits(PoolType::A));
+        assert_eq!(t.addr(), None);
+        // JSON as before for addresses (the pause state file), a string for names
+        assert_eq!(serde_json::to_string(&a).unwrap(), "\"192.0.2.1\"");
+        let back: MemberValue = serde_json::from_str("\"web1.ha.com.\"").unwrap();
+        assert_eq!(back, t);
+        assert!("bad name..".parse::<MemberValue>().is_err());
     }
 }

@@ -39,7 +39,7 @@ use tracing::debug;
 
 use crate::ede::Ede;
 use crate::line::LineId;
-use crate::pool::Selection;
+use crate::pool::{MemberValue, Pool, PoolType, Selection};
 use crate::snapshot::{At, PoolAt, Snapshot};
 use crate::stats::Stats;
 use crate::zone::{RrSet, Zone};
@@ -47,15 +47,31 @@ use crate::zone::{RrSet, Zone};
 /// Longest CNAME chain we follow (BIND and Knot stop around here too).
 pub const MAX_CNAME_CHAIN: usize = 8;
 
-/// The pool an answer ends in: its addresses are chosen per query.
+/// The pool an answer ends in: its addresses (or its CNAME target) are
+/// chosen per query.
 #[derive(Debug, Clone)]
 pub struct PoolStep<'s> {
     pub zone: &'s Zone,
     /// The pools at the name; the client's line picks one
     /// ([`PoolAt::pool_for`]).
     pub at: &'s PoolAt,
-    /// The owner of the address records (the query name for a wildcard).
+    /// The owner of the pool's records (the query name for a wildcard).
     pub owner: Name,
+    /// A CNAME pool answering another type: where the chain walk goes on
+    /// from the chosen target ([`Plan::choose`]).
+    pub chase: Option<Chase<'s>>,
+}
+
+/// The rest of a CNAME chain walk, resumed at a CNAME pool's target.
+#[derive(Debug, Clone)]
+pub struct Chase<'s> {
+    snap: &'s Snapshot,
+    qname: LowerName,
+    qtype: RecordType,
+    /// Names already passed (loop detection), the pool's name included.
+    visited: Vec<LowerName>,
+    /// The chain step the target is.
+    step: usize,
 }
 
 /// How to answer one question, before any pool is asked.
@@ -126,29 +142,81 @@ impl<'s> Plan<'s> {
             zone,
             at,
             owner: synth.cloned().unwrap_or_else(|| at.name.clone()),
+            chase: None,
         });
     }
 
-    /// Takes this query's answer from the plan's pool for the client's
-    /// `line` (moving its counter once) and appends the address records,
-    /// or turns the answer into NODATA / SERVFAIL by `when_all_down`.
-    /// Counts member answers in `stats`.
-    pub fn expand(mut self, stats: Option<&Stats>, line: LineId) -> Answer<'s> {
+    /// Answers the plan's pool (a CNAME pool) with its member `member`
+    /// without asking the pool: the CNAME to that member's target, and the
+    /// chain walk from there (RFC 1034 §3.6.2, as for a zone CNAME). The
+    /// full path chooses by the pool's schedule ([`Plan::expand`]); the
+    /// fast path precompiles one answer per member.
+    pub fn choose(mut self, pool: &Pool, member: u32) -> Plan<'s> {
         let Some(step) = self.pool.take() else {
             return self;
         };
-        let pool = step.at.pool_for(line);
-        let ttl = pool.spec().ttl;
-        pool.with_answer(|sel| match sel {
-            Selection::Addrs(addrs) => {
+        let spec = pool.spec();
+        let Some(MemberValue::Target(target)) = spec.members.get(member as usize).map(|m| &m.value)
+        else {
+            return self;
+        };
+        self.size += step.owner.len() + 1 + 10 + target.len() + 1;
+        self.answers.push(Cow::Owned(Record::from_rdata(
+            step.owner,
+            spec.ttl,
+            RData::CNAME(CNAME(target.clone())),
+        )));
+        let Some(chase) = step.chase else {
+            return self; // a CNAME or ANY question: the CNAME is the answer
+        };
+        let t = LowerName::new(target);
+        if t == chase.qname || chase.visited.contains(&t) {
+            return self; // a CNAME loop: answer the chain once
+        }
+        let Some(zone) = chase.snap.zones.find(&t) else {
+            return self; // outside our zones: the client's resolver follows it
+        };
+        walk(
+            chase.snap,
+            &chase.qname,
+            chase.qtype,
+            zone,
+            Cow::Owned(t),
+            chase.visited,
+            chase.step,
+            self,
+        )
+    }
+
+    /// Takes this query's answer from the plan's pool for the client's
+    /// `line` (moving its counter once) and appends the address records
+    /// (a CNAME pool: [`Plan::choose`], then the pool the chain ends in),
+    /// or turns the answer into NODATA / SERVFAIL by `when_all_down`.
+    /// Counts member answers in `stats`.
+    pub fn expand(mut self, stats: Option<&Stats>, line: LineId) -> Answer<'s> {
+        let Some(at) = self.pool.as_ref().map(|step| step.at) else {
+            return self;
+        };
+        let pool = at.pool_for(line);
+        let spec = pool.spec();
+        let ttl = spec.ttl;
+        let target = pool.with_answer(|sel| match sel {
+            Selection::Members(picks) => {
                 if let Some(stats) = stats {
-                    stats.answers(pool, addrs);
+                    stats.answers(pool, picks);
                 }
+                if spec.rtype == PoolType::CNAME {
+                    return picks.first().copied();
+                }
+                let step = self.pool.take()?;
                 let per = step.owner.len() + 1 + 10;
-                for ip in addrs {
+                for ip in picks
+                    .iter()
+                    .filter_map(|&i| spec.members.get(i as usize)?.value.addr())
+                {
                     let (rdata, len) = match ip {
-                        IpAddr::V4(v4) => (RData::A(A(*v4)), 4),
-                        IpAddr::V6(v6) => (RData::AAAA(AAAA(*v6)), 16),
+                        IpAddr::V4(v4) => (RData::A(A(v4)), 4),
+                        IpAddr::V6(v6) => (RData::AAAA(AAAA(v6)), 16),
                     };
                     self.size += per + len;
                     self.answers.push(Cow::Owned(Record::from_rdata(
@@ -157,16 +225,28 @@ impl<'s> Plan<'s> {
                         rdata,
                     )));
                 }
+                None
             }
-            Selection::NoData => self.negative(step.zone, ResponseCode::NoError),
+            Selection::NoData => {
+                if let Some(step) = self.pool.take() {
+                    self.negative(step.zone, ResponseCode::NoError);
+                }
+                None
+            }
             Selection::ServFail => {
+                self.pool = None;
                 self.rcode = ResponseCode::ServFail;
                 self.ede = Some(Ede::POOL_DOWN);
                 self.aa = false;
                 self.answers.clear();
+                None
             }
         });
-        self
+        match target {
+            // The chain may end in another pool: expand that one too.
+            Some(member) => self.choose(pool, member).expand(stats, line),
+            None => self,
+        }
     }
 }
 
@@ -185,13 +265,36 @@ pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Pla
             }
         }
     }
-    let mut out = Plan {
+    let out = Plan {
         aa: true,
         ..Plan::default()
     };
-    let mut name: Cow<'_, LowerName> = Cow::Borrowed(qname);
-    let mut visited: Vec<LowerName> = Vec::new();
-    for step in 0..MAX_CNAME_CHAIN {
+    walk(
+        snap,
+        qname,
+        qtype,
+        zone,
+        Cow::Borrowed(qname),
+        Vec::new(),
+        0,
+        out,
+    )
+}
+
+/// The chain walk of [`plan`] from `name` in `zone` (chain step `first`),
+/// adding to `out`; [`Plan::choose`] resumes it at a CNAME pool's target.
+#[allow(clippy::too_many_arguments)]
+fn walk<'s>(
+    snap: &'s Snapshot,
+    qname: &LowerName,
+    qtype: RecordType,
+    mut zone: &'s Zone,
+    mut name: Cow<'_, LowerName>,
+    mut visited: Vec<LowerName>,
+    first: usize,
+    mut out: Plan<'s>,
+) -> Plan<'s> {
+    for step in first..MAX_CNAME_CHAIN {
         // Delegation below the apex: refer (RFC 1034 §4.3.2 step 3b), but a
         // DS query for the cut itself is the parent's to answer
         // (RFC 4035 §3.1.4.1).
@@ -251,6 +354,25 @@ pub fn plan<'s>(snap: &'s Snapshot, qname: &LowerName, qtype: RecordType) -> Pla
                 }
             },
         };
+        if let Some(p) = node.pool(RecordType::CNAME) {
+            // A CNAME pool (its name has no other data): one target per
+            // answer, chased like a zone CNAME unless the question is for
+            // the CNAME itself (or ANY, RFC 8482 §4.1).
+            out.push_pool(zone, p, synth.as_ref());
+            if !matches!(qtype, RecordType::CNAME | RecordType::ANY) {
+                visited.push((*name).clone());
+                if let Some(step_of) = out.pool.as_mut() {
+                    step_of.chase = Some(Chase {
+                        snap,
+                        qname: qname.clone(),
+                        qtype,
+                        visited,
+                        step: step + 1,
+                    });
+                }
+            }
+            return out;
+        }
         if qtype == RecordType::ANY {
             // RFC 8482 §4.1: answer with one RRset, never everything.
             if let Some(set) = node.get(RecordType::CNAME) {

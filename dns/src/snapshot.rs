@@ -224,6 +224,16 @@ fn check_pool_name(cfg: &Config, i: usize, zones: &Zones) -> Result<Option<Name>
             zone.file.display()
         )));
     }
+    if cfg.pools[i].rtype == crate::pool::PoolType::CNAME {
+        if let Some(set) = zone.nodes.get(&lname).and_then(|n| n.rrsets.first()) {
+            // RFC 1034 §3.6.2: a CNAME's name has no other data.
+            return Err(err(format!(
+                "a name without other data for a CNAME pool; {name} has {} records in {}",
+                set.rtype,
+                zone.file.display()
+            )));
+        }
+    }
     if crate::resolve::find_cut(zone, &lname).is_some() {
         return Err(err(format!(
             "a name this server is authoritative for; {name} is below a delegation (NS) in {}",

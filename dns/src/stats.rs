@@ -19,13 +19,12 @@
 //! sent (so a client that got a reply sees it counted).
 
 use std::cell::Cell;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::pool::Pool;
+use crate::pool::{MemberValue, Pool};
 
 /// Query type buckets (anything else counts as `Other`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +158,7 @@ pub struct PoolCounters {
     pub name: String,
     /// The pool's line (None = the default line).
     pub line: Option<String>,
-    pub members: Vec<(IpAddr, Arc<AtomicU64>)>,
+    pub members: Vec<(MemberValue, Arc<AtomicU64>)>,
 }
 
 /// Every pool's member counters; immutable once built, swapped on reload.
@@ -209,8 +208,8 @@ impl Default for Stats {
 pub trait Count {
     /// Counts one answered query (see [`Stats::query`]).
     fn query(&self, transport: Transport, qtype: u16, rcode: u16);
-    /// Counts the addresses a pool answered with (see [`Stats::answers`]).
-    fn answers(&self, pool: &Pool, addrs: &[IpAddr]);
+    /// Counts the members a pool answered with (see [`Stats::answers`]).
+    fn answers(&self, pool: &Pool, picks: &[u32]);
 }
 
 impl Count for Stats {
@@ -219,8 +218,8 @@ impl Count for Stats {
         Stats::query(self, transport, qtype, rcode);
     }
     #[inline]
-    fn answers(&self, pool: &Pool, addrs: &[IpAddr]) {
-        Stats::answers(self, pool, addrs);
+    fn answers(&self, pool: &Pool, picks: &[u32]) {
+        Stats::answers(self, pool, picks);
     }
 }
 
@@ -301,16 +300,14 @@ impl Count for LocalStats {
     }
 
     #[inline]
-    fn answers(&self, pool: &Pool, addrs: &[IpAddr]) {
+    fn answers(&self, pool: &Pool, picks: &[u32]) {
         let Some(i) = self.table.index_of(pool) else {
             // A pool of a newer snapshot than our table: count it directly.
-            self.shared.answers(pool, addrs);
+            self.shared.answers(pool, picks);
             return;
         };
-        let members = &self.table.pools[i].members;
-        for a in addrs {
-            if let Some(j) = members.iter().position(|(m, _)| m == a) {
-                let c = &self.members[i][j];
+        for &j in picks {
+            if let Some(c) = self.members[i].get(j as usize) {
                 c.set(c.get() + 1);
             }
         }
@@ -326,8 +323,8 @@ pub struct StatsSnapshot {
     pub rcode: Vec<(&'static str, u64)>,
     /// (label, count): udp, tcp.
     pub transport: Vec<(&'static str, u64)>,
-    /// (pool name, line, member address, answers).
-    pub members: Vec<(String, String, IpAddr, u64)>,
+    /// (pool name, line, member address or target, answers).
+    pub members: Vec<(String, String, MemberValue, u64)>,
     /// UDP responses over the rate limit (dropped or slipped).
     pub rrl_limited: u64,
     /// Of those, sent truncated.
@@ -371,20 +368,17 @@ impl Stats {
         self.rcode[Rcode::from_u16(rcode) as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Counts the addresses a pool answered with (one per member in the
-    /// answer). A pool not in the current table (a reload in progress)
-    /// counts nothing.
+    /// Counts the members a pool answered with (`picks`: indices into its
+    /// spec, one per member in the answer). A pool not in the current table
+    /// (a reload in progress) counts nothing.
     #[inline]
-    pub fn answers(&self, pool: &Pool, addrs: &[IpAddr]) {
+    pub fn answers(&self, pool: &Pool, picks: &[u32]) {
         let table = self.members.load();
         let Some(i) = table.index_of(pool) else {
             return;
         };
-        let members = &table.pools[i].members;
-        for a in addrs {
-            if let Some((_, c)) = members.iter().find(|(m, _)| m == a) {
-                c.fetch_add(1, Ordering::Relaxed);
-            }
+        for &j in picks {
+            table.count(i, j as usize);
         }
     }
 
@@ -399,12 +393,12 @@ impl Stats {
     /// address) pairs that already existed are kept.
     pub fn set_pools(&self, pools: &[Arc<Pool>]) {
         let old = self.members.load_full();
-        let find_old = |name: &str, line: &Option<String>, addr: IpAddr| {
+        let find_old = |name: &str, line: &Option<String>, value: &MemberValue| {
             old.pools
                 .iter()
                 .filter(|p| p.name == name && p.line == *line)
                 .flat_map(|p| p.members.iter())
-                .find(|(a, _)| *a == addr)
+                .find(|(a, _)| a == value)
                 .map(|(_, c)| Arc::clone(c))
         };
         let table = MemberTable {
@@ -420,9 +414,9 @@ impl Stats {
                             .members
                             .iter()
                             .map(|m| {
-                                let c = find_old(&spec.name, &spec.line, m.addr)
+                                let c = find_old(&spec.name, &spec.line, &m.value)
                                     .unwrap_or_else(|| Arc::new(AtomicU64::new(0)));
-                                (m.addr, c)
+                                (m.value.clone(), c)
                             })
                             .collect(),
                     }
@@ -456,7 +450,7 @@ impl Stats {
                     let line = p.line.as_deref().unwrap_or(crate::line::DEFAULT_NAME);
                     p.members
                         .iter()
-                        .map(move |(a, c)| (p.name.clone(), line.to_string(), *a, get(c)))
+                        .map(move |(a, c)| (p.name.clone(), line.to_string(), a.clone(), get(c)))
                 })
                 .collect(),
             rrl_limited: get(&self.rrl[0]),
@@ -502,13 +496,13 @@ mod tests {
         let p = pool("ha.com.", &["192.0.2.1", "192.0.2.2"]);
         s.set_pools(&[Arc::clone(&p)]);
         let mut l = LocalStats::new(Arc::clone(&s));
-        let a1: IpAddr = "192.0.2.1".parse().unwrap();
-        let a2: IpAddr = "192.0.2.2".parse().unwrap();
+        let ip = |s: &str| MemberValue::Addr(s.parse().unwrap());
+        let (a1, a2) = (ip("192.0.2.1"), ip("192.0.2.2"));
         Count::query(&l, Transport::Udp, 1, 0);
         Count::query(&l, Transport::Udp, 28, 3);
-        Count::answers(&l, &p, &[a1, a2]);
-        Count::answers(&l, &p, &[a2]);
-        Count::answers(&l, &p, &["203.0.113.9".parse().unwrap()]); // not a member
+        Count::answers(&l, &p, &[0, 1]);
+        Count::answers(&l, &p, &[1]);
+        Count::answers(&l, &p, &[7]); // not a member
         assert_eq!(s.snapshot().queries(), 0, "nothing shared before flush");
         l.flush();
         l.flush(); // nothing twice
@@ -522,21 +516,21 @@ mod tests {
             snap.members,
             vec![
                 ("ha.com.".into(), "default".into(), a1, 1),
-                ("ha.com.".into(), "default".into(), a2, 2)
+                ("ha.com.".into(), "default".into(), a2.clone(), 2)
             ]
         );
         // A reload before the worker's next flush: the new pool is counted
         // at once (directly), then through the new table.
         let p2 = pool("ha.com.", &["192.0.2.2", "192.0.2.3"]);
         s.set_pools(&[Arc::clone(&p2)]);
-        let a3: IpAddr = "192.0.2.3".parse().unwrap();
-        Count::answers(&l, &p2, &[a3]);
+        let a3 = ip("192.0.2.3");
+        Count::answers(&l, &p2, &[1]);
         assert_eq!(
             s.snapshot().members[1],
-            ("ha.com.".into(), "default".into(), a3, 1)
+            ("ha.com.".into(), "default".into(), a3.clone(), 1)
         );
         l.flush();
-        Count::answers(&l, &p2, &[a2, a3]);
+        Count::answers(&l, &p2, &[0, 1]);
         l.flush();
         assert_eq!(
             s.snapshot().members,
@@ -552,14 +546,11 @@ mod tests {
         let s = Stats::new();
         let p = pool("ha.com.", &["192.0.2.1", "192.0.2.2"]);
         // not registered yet: nothing counted, no panic
-        s.answers(&p, &["192.0.2.1".parse().unwrap()]);
+        s.answers(&p, &[0]);
         s.set_pools(&[Arc::clone(&p)]);
-        s.answers(
-            &p,
-            &["192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap()],
-        );
-        s.answers(&p, &["192.0.2.2".parse().unwrap()]);
-        s.answers(&p, &["203.0.113.9".parse().unwrap()]); // not a member
+        s.answers(&p, &[0, 1]);
+        s.answers(&p, &[1]);
+        s.answers(&p, &[9]); // not a member
         let m = s.snapshot().members;
         assert_eq!(
             m,
@@ -567,13 +558,13 @@ mod tests {
                 (
                     "ha.com.".into(),
                     "default".into(),
-                    "192.0.2.1".parse().unwrap(),
+                    MemberValue::Addr("192.0.2.1".parse().unwrap()),
                     1
                 ),
                 (
                     "ha.com.".into(),
                     "default".into(),
-                    "192.0.2.2".parse().unwrap(),
+                    MemberValue::Addr("192.0.2.2".parse().unwrap()),
                     2
                 )
             ]
@@ -581,8 +572,8 @@ mod tests {
         // reload: same name, one member kept, one new
         let p2 = pool("ha.com.", &["192.0.2.2", "192.0.2.3"]);
         s.set_pools(&[Arc::clone(&p2)]);
-        s.answers(&p, &["192.0.2.2".parse().unwrap()]); // old pool: ignored
-        s.answers(&p2, &["192.0.2.3".parse().unwrap()]);
+        s.answers(&p, &[1]); // old pool: ignored
+        s.answers(&p2, &[1]);
         let t = s.table();
         t.count(t.index_of(&p2).unwrap(), 0);
         t.count(5, 5); // out of range: nothing
@@ -593,13 +584,13 @@ mod tests {
                 (
                     "ha.com.".into(),
                     "default".into(),
-                    "192.0.2.2".parse().unwrap(),
+                    MemberValue::Addr("192.0.2.2".parse().unwrap()),
                     3
                 ),
                 (
                     "ha.com.".into(),
                     "default".into(),
-                    "192.0.2.3".parse().unwrap(),
+                    MemberValue::Addr("192.0.2.3".parse().unwrap()),
                     1
                 )
             ]

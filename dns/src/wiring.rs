@@ -11,13 +11,12 @@
 //! rebuilds it by diff ([`Wiring::rebuild`]): a member whose sources are
 //! the same channels as before keeps its task, which is pointed at the new
 //! snapshot's pools; the rest stop or start. Pools are found by name and
-//! type, members by address, never by position.
+//! type, members by address (or CNAME target), never by position.
 //!
 //! [`health::Checks`]: crate::health::Checks
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use hadns_vrrp::runtime::InstanceStatus;
@@ -27,16 +26,16 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::health::{Checks, Target};
-use crate::pool::{Pool, PoolType};
+use crate::pool::{MemberValue, Pool, PoolType};
 
 /// A pool member by name: the pool's name, type and line (None = the
-/// default line), the member's address.
+/// default line), the member's address or CNAME target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemberKey {
     pub pool: String,
     pub rtype: PoolType,
     pub line: Option<String>,
-    pub address: IpAddr,
+    pub member: MemberValue,
 }
 
 impl fmt::Display for MemberKey {
@@ -45,14 +44,14 @@ impl fmt::Display for MemberKey {
         if let Some(line) = &self.line {
             write!(f, "line {line} ")?;
         }
-        write!(f, "{}", self.address)
+        write!(f, "{}", self.member)
     }
 }
 
 /// What a member's health is computed from, by name. Neither = always up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sources {
-    /// `check = "NAME"`: the probe (NAME, `Target::Member(address)`).
+    /// `check = "NAME"`: the probe (NAME, [`Target::of`] the member).
     pub check: Option<String>,
     /// `vrrp = "NAME"`: the VIP of the local instance NAME is alive.
     pub vrrp: Option<String>,
@@ -75,7 +74,7 @@ pub fn plan(cfg: &Config) -> Vec<(MemberKey, Sources)> {
                         pool: p.name.clone(),
                         rtype: p.rtype,
                         line: p.line.clone(),
-                        address: m.address,
+                        member: m.member(),
                     },
                     Sources {
                         check: m.check.clone(),
@@ -92,7 +91,7 @@ pub fn plan(cfg: &Config) -> Vec<(MemberKey, Sources)> {
 pub fn probes(cfg: &Config) -> BTreeSet<(String, Target)> {
     let members = plan(cfg)
         .into_iter()
-        .filter_map(|(key, src)| src.check.map(|c| (c, Target::Member(key.address))));
+        .filter_map(|(key, src)| src.check.map(|c| (c, Target::of(&key.member))));
     let tracks = cfg
         .vrrp
         .iter()
@@ -144,16 +143,16 @@ impl Inputs {
     /// left out (it counts as up).
     fn find(key: &MemberKey, src: &Sources, lookup: &impl Lookup) -> Inputs {
         let check = src.check.as_ref().and_then(|c| {
-            let rx = lookup.probe(c, Target::Member(key.address));
+            let rx = lookup.probe(c, Target::of(&key.member));
             if rx.is_none() {
-                warn!(pool = %key.pool, member = %key.address, check = %c, "no probe for this member");
+                warn!(pool = %key.pool, member = %key.member, check = %c, "no probe for this member");
             }
             rx.map(|rx| (c.clone(), rx))
         });
         let vip = src.vrrp.as_ref().and_then(|v| {
             let rx = lookup.instance(v);
             if rx.is_none() {
-                warn!(pool = %key.pool, member = %key.address, instance = %v, "no such local vrrp instance");
+                warn!(pool = %key.pool, member = %key.member, instance = %v, "no such local vrrp instance");
             }
             rx.map(|rx| (v.clone(), rx))
         });
@@ -217,7 +216,7 @@ fn slots(key: &MemberKey, pools: &[Arc<Pool>]) -> Slots {
             continue;
         }
         for (i, m) in spec.members.iter().enumerate() {
-            if m.addr == key.address {
+            if m.value == key.member {
                 out.push((Arc::clone(pool), i));
             }
         }
@@ -334,7 +333,7 @@ async fn follow(key: MemberKey, mut inputs: Inputs, mut slots: watch::Receiver<S
                 let healthy = pool.healthy().iter().filter(|h| **h).count();
                 info!(
                     pool = %key.pool,
-                    member = %key.address,
+                    member = %key.member,
                     check = inputs.check.as_ref().map(|(c, _)| c.as_str()),
                     instance = inputs.vip.as_ref().map(|(v, _)| v.as_str()),
                     vip_alive,

@@ -92,7 +92,43 @@ const NAMES: &[&str] = &[
     "gen.ty.test",
     "ga.ty.test",
     "ty.test",
+    "cp.t.test",
+    "ce.t.test",
+    "cn.t.test",
 ];
+
+/// CNAME pools (issue 13): weighted into an equal pool, a weighted pool,
+/// static data and out of zone; equal into another CNAME pool, a name that
+/// does not exist, itself (a loop) and static data; equal into the first
+/// (nested, precompiled) and static data.
+const CNAME_POOLS: &str = r#"
+[[pool]]
+name = "cp.t.test."
+type = "CNAME"
+mode = "weighted"
+members = [
+  { target = "t.test.", weight = 3 },
+  { target = "w.t.test.", weight = 2 },
+  { target = "ns1.t.test." },
+  { target = "www.example.org." },
+]
+
+[[pool]]
+name = "ce.t.test."
+type = "CNAME"
+ttl = 7
+members = [
+  { target = "cp.t.test." },
+  { target = "nx.t.test." },
+  { target = "ce.t.test." },
+  { target = "a.b.c.t.test." },
+]
+
+[[pool]]
+name = "cn.t.test."
+type = "CNAME"
+members = [ { target = "cp.t.test." }, { target = "ns1.t.test." } ]
+"#;
 
 const TYPES: &[u16] = &[
     1, 1, 1, 1, 28, 28, 16, 2, 6, 5, 15, 12, 33, 257, 65, 43, 99, 255, 252, 251, 41, 0, 250, 65535,
@@ -378,7 +414,7 @@ fn setup(tag: &str, fast: bool) -> (dns_common::TempDir, std::path::PathBuf) {
     let (dir, _) = standard_setup(tag, POOLS);
     dir.write("zones/ty.test.zone", TY_ZONE);
     let text = format!(
-        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\nidentity = \"diff-host\"\nversion = \"v1\"\nnsid = true\n\n{POOLS}"
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\nworkers = 2\nidentity = \"diff-host\"\nversion = \"v1\"\nnsid = true\n\n{POOLS}{CNAME_POOLS}"
     );
     let cfg = dir.write("config.toml", &text);
     (dir, cfg)
@@ -689,7 +725,8 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
         "fast path answered only {answered} of {plain} plain queries"
     );
     // Pool, CNAME chain into a pool, weighted pool, static, NODATA,
-    // NXDOMAIN (zone without wildcards) and REFUSED, with and without EDNS.
+    // NXDOMAIN (zone without wildcards), REFUSED and CNAME pools, with and
+    // without EDNS.
     for (name, qtype) in [
         ("T.test", 1u16),
         ("www.t.TEST", 1),
@@ -701,6 +738,11 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
         ("t.test", 15),
         ("foo.LOW.test", 1),
         ("example.org", 1),
+        // a CNAME pool: one precompiled answer per target
+        ("cp.t.test", 1),
+        ("cp.t.test", 28),
+        ("cp.t.test", 5),
+        ("cn.t.test", 1),
     ] {
         for edns in [false, true] {
             let mut r = Rng(1);
@@ -794,7 +836,7 @@ fn fast_path_answers_plain_queries_and_passes_odd_ones_on() {
 /// in the schedule's order, the same as the full path's.
 #[test]
 fn large_pool_answers_are_linear_and_exact() {
-    use hadns::fastpath::table::Answer;
+    use hadns::fastpath::table::{Answer, PoolAnswer, Slots};
     use hadns::stats::Transport;
     let members: Vec<String> = (0..3000u32)
         .map(|i| {
@@ -820,13 +862,20 @@ fn large_pool_answers_are_linear_and_exact() {
     let table = Table::build(handler.snapshot());
     let key = [1u8, b't', 4, b't', b'e', b's', b't', 0];
     let entry = table.names.get(&key[..]).expect("t.test in the table");
+    let pool_bytes = |p: &PoolAnswer| {
+        p.nodata.bytes.len()
+            + match &p.members {
+                Slots::Rdata { full, rdata_at, .. } => full.bytes.len() + rdata_at.len() * 8,
+                Slots::Targets(t) => t.len() * 64,
+            }
+    };
     let bytes: usize = entry
         .types
         .iter()
         .map(|(_, a)| match a {
             Answer::Fixed(b) => b.bytes.len(),
-            Answer::Pool(p) => p.full.bytes.len() + p.nodata.bytes.len() + p.rdata_at.len() * 8,
-            Answer::Lines(l) => l.answers.iter().map(|p| p.full.bytes.len()).sum(),
+            Answer::Pool(p) => pool_bytes(p),
+            Answer::Lines(l) => l.answers.iter().map(pool_bytes).sum(),
             Answer::FullPath => 0,
         })
         .sum();

@@ -33,7 +33,7 @@ use hickory_server::zone_handler::{MessageResponseBuilder, Queries};
 use crate::ede::Ede;
 use crate::handler::Snapshot;
 use crate::line::LineId;
-use crate::pool::{Pool, PoolType, Selection};
+use crate::pool::{Pool, PoolSpec, PoolType, Selection};
 use crate::resolve::{find_cut, plan, Plan, PoolStep};
 use crate::stats::Count;
 
@@ -115,26 +115,53 @@ impl Body {
     }
 }
 
-/// A pool answer: one body with every member's address slot; the answer
-/// with k addresses is its prefix up to the end of slot k (answers are the
-/// last section of a pool answer, so the prefix is a whole message body),
-/// with ANCOUNT = CNAMEs + k. Memory is linear in the member count.
+/// A pool answer. A/AAAA: one body with every member's address slot; the
+/// answer with k addresses is its prefix up to the end of slot k (answers
+/// are the last section of a pool answer, so the prefix is a whole message
+/// body), with ANCOUNT = CNAMEs + k. Memory is linear in the member count.
+/// CNAME: one precompiled answer per member (its target's chain differs).
 #[derive(Debug)]
 pub struct PoolAnswer {
     pub pool: Arc<Pool>,
-    /// 4 (A) or 16 (AAAA).
-    pub rdlen: usize,
-    /// The body with every member's address.
-    pub full: Body,
-    /// CNAME records before the addresses.
+    pub members: Slots,
+    /// CNAME records before the pool's own records.
     pub chain: u16,
-    /// Start of address i's rdata in `full`.
-    pub rdata_at: Vec<usize>,
     pub nodata: Body,
     pub servfail: Body,
     /// Longest of all the bodies above (the fit check runs before the
     /// counter is advanced).
     pub max_len: usize,
+}
+
+/// What a [`PoolAnswer`] answers per member.
+#[derive(Debug)]
+pub enum Slots {
+    /// A/AAAA: `full` has every member's address; address i's rdata
+    /// (`rdlen` = 4 or 16 bytes) starts at `rdata_at[i]`.
+    Rdata {
+        rdlen: usize,
+        full: Body,
+        rdata_at: Vec<usize>,
+    },
+    /// CNAME: member i's whole answer ([`Answer::Fixed`] or
+    /// [`Answer::Pool`], from [`Plan::choose`]).
+    Targets(Box<[Answer]>),
+}
+
+impl PoolAnswer {
+    /// Whether every body it may write can answer a query named `qname`
+    /// ([`Body::case_ok`]).
+    pub fn case_ok(&self, qname: &[u8]) -> bool {
+        let own = match &self.members {
+            Slots::Rdata { full, .. } => full.case_ok(qname),
+            Slots::Targets(t) => t.iter().all(|a| match a {
+                Answer::Fixed(b) => b.case_ok(qname),
+                Answer::Pool(p) => p.case_ok(qname),
+                Answer::Lines(_) | Answer::FullPath => false,
+            }),
+        };
+        own && self.nodata.case_ok(qname) && self.servfail.case_ok(qname)
+    }
 }
 
 /// A pool name with pools on several lines: one [`PoolAnswer`] per
@@ -388,10 +415,25 @@ fn static_body(wire: &[u8], qtype: RecordType, p: &Plan<'_>) -> Option<Body> {
 /// leave it to the full path (a synthesized answer, or one that cannot be
 /// encoded ahead of time).
 fn compile(snap: &Snapshot, wire: &[u8], lname: &LowerName, qtype: RecordType) -> Option<Answer> {
-    let p = plan(snap, lname, qtype);
+    compile_plan(wire, qtype, &|| plan(snap, lname, qtype))
+}
+
+/// [`compile`] for the plan that `replan` makes (again for each member of
+/// a CNAME pool, which it then chooses: [`Plan::choose`]).
+fn compile_plan<'s>(
+    wire: &[u8],
+    qtype: RecordType,
+    replan: &dyn Fn() -> Plan<'s>,
+) -> Option<Answer> {
+    let p = replan();
     if p.synthesized {
         return None;
     }
+    let at = PoolCtx {
+        wire,
+        qtype,
+        replan,
+    };
     Some(match &p.pool {
         None => Answer::Fixed(Arc::new(static_body(wire, qtype, &p)?)),
         Some(step) if p.authority.is_empty() && p.additional.is_empty() => {
@@ -399,7 +441,7 @@ fn compile(snap: &Snapshot, wire: &[u8], lname: &LowerName, qtype: RecordType) -
             if !step.at.has_lines() {
                 let pool = &step.at.pool;
                 return Some(Answer::Pool(Box::new(pool_answer(
-                    wire, qtype, &chain, step, pool,
+                    &at, &chain, step, pool,
                 )?)));
             }
             // One body per distinct pool; lines without their own share.
@@ -417,7 +459,7 @@ fn compile(snap: &Snapshot, wire: &[u8], lname: &LowerName, qtype: RecordType) -
             }
             let answers = pools
                 .into_iter()
-                .map(|pool| pool_answer(wire, qtype, &chain, step, pool))
+                .map(|pool| pool_answer(&at, &chain, step, pool))
                 .collect::<Option<Vec<_>>>()?;
             Answer::Lines(Box::new(LineAnswer {
                 answers: answers.into_boxed_slice(),
@@ -428,44 +470,46 @@ fn compile(snap: &Snapshot, wire: &[u8], lname: &LowerName, qtype: RecordType) -
     })
 }
 
-fn pool_answer(
-    wire: &[u8],
+/// The question a pool answer is compiled for, and how to make its plan.
+struct PoolCtx<'a, 's> {
+    wire: &'a [u8],
     qtype: RecordType,
+    replan: &'a dyn Fn() -> Plan<'s>,
+}
+
+fn pool_answer(
+    at: &PoolCtx<'_, '_>,
     cnames: &[&Record],
     step: &PoolStep<'_>,
     pool: &Arc<Pool>,
 ) -> Option<PoolAnswer> {
+    let wire = at.wire;
     let zone = step.zone;
     let spec = pool.spec();
-    let (rdlen, placeholder) = match spec.rtype {
-        PoolType::A => (4, RData::A(A(Ipv4Addr::UNSPECIFIED))),
-        PoolType::AAAA => (16, RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED))),
-    };
-    let family_ok = spec.members.iter().all(|m| match spec.rtype {
-        PoolType::A => m.addr.is_ipv4(),
-        PoolType::AAAA => m.addr.is_ipv6(),
-    });
-    if !family_ok || spec.members.is_empty() {
+    if !spec.members.iter().all(|m| m.value.fits(spec.rtype)) || spec.members.is_empty() {
         return None;
     }
-    let qt = u16::from(qtype);
-    let rec = Record::from_rdata(step.owner.clone(), spec.ttl, placeholder);
-    let n = spec.members.len();
-    let with = |k: usize| {
-        let mut answers = cnames.to_vec();
-        answers.extend(std::iter::repeat_n(&rec, k));
-        encode(wire, qt, true, ResponseCode::NoError, &answers, &[], &[])
+    let qt = u16::from(at.qtype);
+    let members = match spec.rtype {
+        PoolType::A => rdata_slots(wire, qt, cnames, step, spec, 4)?,
+        PoolType::AAAA => rdata_slots(wire, qt, cnames, step, spec, 16)?,
+        PoolType::CNAME => {
+            // The plan again, with member i chosen (the chase differs per
+            // target); an answer that then depends on the line (another
+            // pool with lines) is left to the full path.
+            let n = u32::try_from(spec.members.len()).ok()?;
+            let targets = (0..n)
+                .map(|i| {
+                    let chosen = || (at.replan)().choose(pool, i);
+                    match compile_plan(wire, at.qtype, &chosen)? {
+                        a @ (Answer::Fixed(_) | Answer::Pool(_)) => Some(a),
+                        Answer::Lines(_) | Answer::FullPath => None,
+                    }
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Slots::Targets(targets.into_boxed_slice())
+        }
     };
-    let full = with(n)?;
-    // Where each address's rdata sits. hickory compresses only the first
-    // 120 names of a message, so records are not all the same length; the
-    // body for k addresses is still the prefix up to slot k (each record's
-    // encoding depends only on what precedes it).
-    let ends = record_ends(&full.bytes, cnames.len() + n)?;
-    let rdata_at: Vec<usize> = ends[cnames.len()..].iter().map(|e| e - rdlen).collect();
-    if ends.last() != Some(&full.bytes.len()) {
-        return None; // not a plain answer section: leave it to the full path
-    }
     let nodata = encode(
         wire,
         qt,
@@ -479,20 +523,62 @@ fn pool_answer(
         ede: Some(Ede::POOL_DOWN),
         ..encode(wire, qt, false, ResponseCode::ServFail, &[], &[], &[])?
     };
-    let max_len = [&full, &nodata, &servfail]
-        .iter()
-        .map(|b| b.bytes.len() + b.ede.map_or(0, |e| e.option_len()))
-        .max()
-        .unwrap_or(0);
+    let len = |b: &Body| b.bytes.len() + b.ede.map_or(0, |e| e.option_len());
+    let own = match &members {
+        Slots::Rdata { full, .. } => len(full),
+        Slots::Targets(t) => t
+            .iter()
+            .map(|a| match a {
+                Answer::Fixed(b) => len(b),
+                Answer::Pool(p) => p.max_len,
+                Answer::Lines(_) | Answer::FullPath => 0,
+            })
+            .max()
+            .unwrap_or(0),
+    };
+    let max_len = own.max(len(&nodata)).max(len(&servfail));
     Some(PoolAnswer {
         pool: pool.clone(),
-        rdlen,
+        members,
         chain: u16::try_from(cnames.len()).ok()?,
-        full,
-        rdata_at,
         nodata,
         servfail,
         max_len,
+    })
+}
+
+/// The A/AAAA body with a placeholder address per member, and where each
+/// address's rdata sits.
+fn rdata_slots(
+    wire: &[u8],
+    qt: u16,
+    cnames: &[&Record],
+    step: &PoolStep<'_>,
+    spec: &PoolSpec,
+    rdlen: usize,
+) -> Option<Slots> {
+    let n = spec.members.len();
+    let placeholder = match rdlen {
+        4 => RData::A(A(Ipv4Addr::UNSPECIFIED)),
+        _ => RData::AAAA(AAAA(Ipv6Addr::UNSPECIFIED)),
+    };
+    let rec = Record::from_rdata(step.owner.clone(), spec.ttl, placeholder);
+    let mut answers = cnames.to_vec();
+    answers.extend(std::iter::repeat_n(&rec, n));
+    let full = encode(wire, qt, true, ResponseCode::NoError, &answers, &[], &[])?;
+    // Where each address's rdata sits. hickory compresses only the first
+    // 120 names of a message, so records are not all the same length; the
+    // body for k addresses is still the prefix up to slot k (each record's
+    // encoding depends only on what precedes it).
+    let ends = record_ends(&full.bytes, cnames.len() + n)?;
+    let rdata_at: Vec<usize> = ends[cnames.len()..].iter().map(|e| e - rdlen).collect();
+    if ends.last() != Some(&full.bytes.len()) {
+        return None; // not a plain answer section: leave it to the full path
+    }
+    Some(Slots::Rdata {
+        rdlen,
+        full,
+        rdata_at,
     })
 }
 
@@ -583,7 +669,9 @@ impl Table {
                 let Some(wire) = wire_name(lname) else {
                     continue;
                 };
-                let has_cname = node.get(RecordType::CNAME).is_some();
+                // A CNAME pool's name has no other data either.
+                let has_cname =
+                    node.get(RecordType::CNAME).is_some() || node.pool(RecordType::CNAME).is_some();
                 let mut types: Vec<RecordType> = node.rrsets().iter().map(|s| s.rtype).collect();
                 types.extend(node.pools.iter().map(|p| p.rtype));
                 if has_cname {
@@ -715,25 +803,43 @@ pub fn write_pool<S: Count + ?Sized>(
     stats: Option<&S>,
 ) -> Option<(Fields, usize)> {
     p.pool.with_answer(|sel| match sel {
-        Selection::Addrs(addrs) => {
+        Selection::Members(picks) => {
             if let Some(st) = stats {
-                st.answers(&p.pool, addrs);
+                st.answers(&p.pool, picks);
             }
-            let k = addrs.len();
-            let n = p.rdata_at.get(k.checked_sub(1)?)? + p.rdlen;
-            out.get_mut(..n)?.copy_from_slice(&p.full.bytes[..n]);
-            for (ip, &at) in addrs.iter().zip(&p.rdata_at) {
-                match ip {
-                    IpAddr::V4(v4) if p.rdlen == 4 => out[at..at + 4].copy_from_slice(&v4.octets()),
-                    IpAddr::V6(v6) if p.rdlen == 16 => {
-                        out[at..at + 16].copy_from_slice(&v6.octets())
-                    }
+            let (rdlen, full, rdata_at) = match &p.members {
+                Slots::Rdata {
+                    rdlen,
+                    full,
+                    rdata_at,
+                } => (*rdlen, full, rdata_at),
+                Slots::Targets(t) => {
+                    // A CNAME pool: the chosen target's whole answer.
+                    return match t.get(usize::try_from(*picks.first()?).ok()?)? {
+                        Answer::Fixed(b) => {
+                            let n = b.bytes.len();
+                            out.get_mut(..n)?.copy_from_slice(&b.bytes);
+                            Some((b.fields(), n))
+                        }
+                        Answer::Pool(pa) => write_pool(pa, out, stats),
+                        Answer::Lines(_) | Answer::FullPath => None,
+                    };
+                }
+            };
+            let spec = p.pool.spec();
+            let k = picks.len();
+            let n = rdata_at.get(k.checked_sub(1)?)? + rdlen;
+            out.get_mut(..n)?.copy_from_slice(&full.bytes[..n]);
+            for (&i, &at) in picks.iter().zip(rdata_at) {
+                match spec.members.get(usize::try_from(i).ok()?)?.value.addr()? {
+                    IpAddr::V4(v4) if rdlen == 4 => out[at..at + 4].copy_from_slice(&v4.octets()),
+                    IpAddr::V6(v6) if rdlen == 16 => out[at..at + 16].copy_from_slice(&v6.octets()),
                     _ => return None,
                 }
             }
             let fields = Fields {
                 an: p.chain + u16::try_from(k).ok()?,
-                ..p.full.fields()
+                ..full.fields()
             };
             Some((fields, n))
         }

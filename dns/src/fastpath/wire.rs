@@ -178,11 +178,7 @@ pub fn answer_from<S: Count + ?Sized>(
         Lookup::Pool(pa) => {
             // Check the fit before the counter moves (the full path would
             // move it once more).
-            if start + pa.max_len + opt_len > limit
-                || ![&pa.full, &pa.nodata, &pa.servfail]
-                    .iter()
-                    .all(|b| b.case_ok(qname))
-            {
+            if start + pa.max_len + opt_len > limit || !pa.case_ok(qname) {
                 return None;
             }
             write_pool(pa, &mut out[start..], stats)?

@@ -10,7 +10,6 @@
 //! [`crate::stats`].
 
 use std::fmt::Write as _;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -23,6 +22,7 @@ use tokio::sync::watch;
 
 use crate::handler::Handler;
 use crate::health::Checks;
+use crate::pool::MemberValue;
 use crate::stats::StatsSnapshot;
 use crate::vrrp_glue::ReloadReport;
 
@@ -179,14 +179,14 @@ fn answer_engine(handler: &Handler, stats: &StatsSnapshot) -> (Vec<ZoneView>, Ve
                     .iter()
                     .enumerate()
                     .map(|(i, m)| MemberView {
-                        address: m.addr,
+                        address: m.value.clone(),
                         weight: m.weight,
                         healthy: healthy.get(i).copied().unwrap_or(true),
                         paused: paused.get(i).copied().unwrap_or(false),
                         answers: stats
                             .members
                             .iter()
-                            .find(|(n, l, a, _)| *n == spec.name && l == line && *a == m.addr)
+                            .find(|(n, l, a, _)| *n == spec.name && l == line && *a == m.value)
                             .map_or(0, |(_, _, _, c)| *c),
                     })
                     .collect(),
@@ -299,7 +299,8 @@ pub struct PoolView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct MemberView {
-    pub address: IpAddr,
+    /// The member's address, or its target in a CNAME pool.
+    pub address: MemberValue,
     pub weight: u32,
     pub healthy: bool,
     /// `hadns pause` (or `paused = true`): never answered.

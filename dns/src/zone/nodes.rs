@@ -6,8 +6,9 @@
 //! Why not a `HashMap<LowerName, Node>`: its buckets hold the entries
 //! themselves, and it doubles, so a zone of 1M names sits in 2M buckets of
 //! 104 bytes (218 MB). Here the entries sit in one exact-size vector and the
-//! open-addressing table holds 4-byte indices into it (at most 1/2 full):
-//! 112 MB for the same zone.
+//! open-addressing table holds 8-byte slots (at most 1/2 full): an index
+//! into it plus 32 bits of the name's hash, so a probe compares names only
+//! when the hash bits match (a miss rarely touches an entry at all).
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -21,18 +22,26 @@ use super::store::Node;
 #[derive(Debug, Default)]
 pub struct NodeMap {
     entries: Vec<(LowerName, Node)>,
-    /// Power-of-two many slots; each is an index into `entries`, or EMPTY.
-    slots: Box<[u32]>,
+    /// Power-of-two many slots; each is EMPTY, or the high 32 bits of the
+    /// name's hash over an index into `entries` (see [`slot`]).
+    slots: Box<[u64]>,
     hasher: RandomState,
 }
 
-const EMPTY: u32 = u32::MAX;
+const EMPTY: u64 = u64::MAX;
+
+/// A slot's value: never EMPTY, since an index is below `u32::MAX`.
+fn slot(tag: u32, at: u32) -> u64 {
+    (u64::from(tag) << 32) | u64::from(at)
+}
 
 impl NodeMap {
-    /// The slot where a probe for `hash` starts, and the mask for wrapping.
-    fn start<Q: Hash + ?Sized>(&self, name: &Q) -> (usize, usize) {
+    /// The slot where a probe for `name` starts, the mask for wrapping,
+    /// and the hash bits kept in the slot.
+    fn start<Q: Hash + ?Sized>(&self, name: &Q) -> (usize, usize, u32) {
         let mask = self.slots.len().wrapping_sub(1);
-        (self.hasher.hash_one(name) as usize & mask, mask)
+        let h = self.hasher.hash_one(name);
+        (h as usize & mask, mask, (h >> 32) as u32)
     }
 
     /// The index into `entries` of `name`, if present.
@@ -44,17 +53,18 @@ impl NodeMap {
         if self.entries.is_empty() {
             return None;
         }
-        let (mut i, mask) = self.start(name);
+        let (mut i, mask, tag) = self.start(name);
         loop {
             let e = *self.slots.get(i)?;
             if e == EMPTY {
                 return None;
             }
-            let at = e as usize;
-            if self
-                .entries
-                .get(at)
-                .is_some_and(|(n, _)| n.borrow() == name)
+            let at = (e & u64::from(u32::MAX)) as usize;
+            if (e >> 32) as u32 == tag
+                && self
+                    .entries
+                    .get(at)
+                    .is_some_and(|(n, _)| n.borrow() == name)
             {
                 return Some(at);
             }
@@ -117,7 +127,7 @@ impl NodeMap {
     /// Takes the entries of a map; None if there are more than the slots
     /// can index (4,294,967,294 names: far beyond any machine's memory).
     pub(super) fn new(map: HashMap<LowerName, Node>) -> Option<NodeMap> {
-        if map.len() >= EMPTY as usize {
+        if map.len() >= u32::MAX as usize {
             return None;
         }
         let mut entries: Vec<(LowerName, Node)> = map.into_iter().collect();
@@ -129,11 +139,11 @@ impl NodeMap {
             hasher: RandomState::new(),
         };
         for at in 0..m.entries.len() {
-            let (mut i, mask) = m.start(&m.entries[at].0);
+            let (mut i, mask, tag) = m.start(&m.entries[at].0);
             while m.slots[i] != EMPTY {
                 i = (i + 1) & mask;
             }
-            m.slots[i] = at as u32;
+            m.slots[i] = slot(tag, at as u32);
         }
         Some(m)
     }

@@ -35,8 +35,12 @@
 //! - [`wiring`]: each pool member's health from its named sources (probe
 //!   by check name, VIP by instance name), one follow task per member,
 //!   rebuilt by diff on reload.
-//! - [`control`], [`metrics`], [`stats`]: `hadns status` and Prometheus.
+//! - [`ops`] (status, control endpoint, metrics), [`stats`]: `hadns status` and Prometheus.
 //! - [`fdlimit`]: the open-file limit and the share TCP clients may take.
+//! - [`line`]: DNSPod lines: client network (or ECS) -> line -> that line's pool.
+//! - [`pause`]: `hadns pause` / `resume`: the state file and the private Unix socket.
+//! - [`privs`], [`service`]: least privilege (users, capabilities) and systemd.
+//! - [`keepalived_import`], [`manual`]: `hadns import-keepalived` and the man pages.
 //! - [`app`]: the composition root: load, bind (port 0), serve with a
 //!   shutdown future, reload (built off the query threads), stop; `run`
 //!   adds the process signals.

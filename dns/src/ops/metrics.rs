@@ -1,7 +1,7 @@
 //! Prometheus text exposition (format 0.0.4) of a [`Status`]: served on
 //! `GET /metrics` by the control endpoint and by the opt-in `[metrics]`
 //! listener (see [`super::control`]). Every family goes through one writer,
-//! [`Exposition::family`].
+//! `Exposition::family`.
 //!
 //! Metric families:
 //! - `hadns_dns_queries_total{qtype}`, `hadns_dns_responses_total{rcode}`,

@@ -37,7 +37,7 @@
 //!   rebuilt by diff on reload.
 //! - [`ops`] (status, control endpoint, metrics), [`stats`]: `hadns status` and Prometheus.
 //! - [`fdlimit`]: the open-file limit and the share TCP clients may take.
-//! - [`line`]: DNSPod lines: client network (or ECS) -> line -> that line's pool.
+//! - [`line`](mod@line): DNSPod lines: client network (or ECS) -> line -> that line's pool.
 //! - [`pause`]: `hadns pause` / `resume`: the state file and the private Unix socket.
 //! - [`privs`], [`service`]: least privilege (users, capabilities) and systemd.
 //! - [`keepalived_import`], [`manual`]: `hadns import-keepalived` and the man pages.

@@ -872,18 +872,26 @@ fn dual_master_two_instances_per_interface() {
     });
 }
 
+/// n1's config (priority 200) tracking a service that is up while the
+/// returned flag file exists (exec check every `interval`, rise 1, `fall`),
+/// weight -150: its failure drops n1 below a priority-100 peer.
+fn tracked_service(lab: &Lab, interval: &str, fall: u32) -> (PathBuf, String) {
+    let flag = lab.dir.join("service-up");
+    fs::write(&flag, "").expect("flag file");
+    let cfg = format!(
+        "{}track = [{{ check = \"svc\", weight = -150 }}]\n\n[check.svc]\ntype = \"exec\"\n\
+         command = [\"test\", \"-e\", \"{}\"]\ninterval = \"{interval}\"\ntimeout = \"500ms\"\nrise = 1\nfall = {fall}\n",
+        v4(200),
+        flag.display()
+    );
+    (flag, cfg)
+}
+
 #[test]
 #[ignore = "needs root + netns"]
 fn tracked_check_lowers_priority_and_hands_over() {
     let mut lab = Lab::new(2);
-    let flag = lab.dir.join("service-up");
-    fs::write(&flag, "").expect("flag file");
-    let n1_cfg = format!(
-        "{}track = [{{ check = \"svc\", weight = -150 }}]\n\n[check.svc]\ntype = \"exec\"\n\
-         command = [\"test\", \"-e\", \"{}\"]\ninterval = \"100ms\"\ntimeout = \"500ms\"\nrise = 1\nfall = 1\n",
-        v4(200),
-        flag.display()
-    );
+    let (flag, n1_cfg) = tracked_service(&lab, "100ms", 1);
     let n1 = lab.hadns(1, "n1", &n1_cfg);
     lab.hadns(2, "n2", &v4(100));
     lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);
@@ -1495,14 +1503,7 @@ fn sighup_applies_vrrp_changes_live() {
 #[ignore = "needs root + netns"]
 fn reload_storm_does_not_reset_a_failing_track() {
     let mut lab = Lab::new(2);
-    let flag = lab.dir.join("service-up");
-    fs::write(&flag, "").expect("flag file");
-    let n1_cfg = format!(
-        "{}track = [{{ check = \"svc\", weight = -150 }}]\n\n[check.svc]\ntype = \"exec\"\n\
-         command = [\"test\", \"-e\", \"{}\"]\ninterval = \"200ms\"\ntimeout = \"500ms\"\nrise = 1\nfall = 3\n",
-        v4(200),
-        flag.display()
-    );
+    let (flag, n1_cfg) = tracked_service(&lab, "200ms", 3);
     let n1 = lab.hadns(1, "n1", &n1_cfg);
     lab.hadns(2, "n2", &v4(100));
     lab.wait_for(5 * SEC, "n1 holds the VIP", |l| l.holders(VIP) == vec![1]);

@@ -615,12 +615,7 @@ fn release(old_snap: Arc<Snapshot>, old_table: Option<Arc<crate::fastpath::table
             drop_last(t);
         }
         drop_last(old_snap);
-        // SAFETY: malloc_trim has no preconditions; it only returns free
-        // heap memory to the kernel.
-        #[cfg(target_env = "gnu")]
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        crate::zone::file::release_free_memory();
         tracing::debug!("reload: the replaced zones and answers are freed");
     });
 }

@@ -147,9 +147,10 @@ fn load_files(files: &[PathBuf]) -> Vec<Result<Zone, ZoneError>> {
     all.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Hands the memory the parser used and freed back to the system: a big
-/// zone's load leaves ~25% of its peak in the allocator's free lists.
-fn release_free_memory() {
+/// Hands freed heap memory back to the system: a big zone's load leaves
+/// ~25% of its peak in the allocator's free lists, a reload the whole
+/// replaced store (the one place hadns calls `malloc_trim`).
+pub(crate) fn release_free_memory() {
     // SAFETY: malloc_trim has no preconditions; it only returns free heap
     // memory to the kernel.
     #[cfg(target_env = "gnu")]

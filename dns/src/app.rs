@@ -552,7 +552,6 @@ async fn reload(
     let lines = summary(&new);
     let failed = failures(&new);
     let snap = Arc::new(new.snapshot);
-    pause.apply(&snap.pools);
     let old_table = match fast_path {
         Some(fp) => {
             let s = Arc::clone(&snap);
@@ -570,7 +569,8 @@ async fn reload(
         None => None,
     };
     let old_snap = handler.replace_arc(snap);
-    // Again: a pause that arrived while the table was built went to the old pools.
+    // load_over applied the state file; a pause that arrived since then
+    // went to the old pools.
     pause.apply(&handler.snapshot().pools);
     release(old_snap, old_table);
     *live = new_live; // drops the old probes

@@ -869,29 +869,34 @@ async fn drain(ctx: &mut Ctx, fsm: &mut Vrrp, status_tx: &watch::Sender<Instance
 
 fn publish(ctx: &Ctx, fsm: &Vrrp, status_tx: &watch::Sender<InstanceStatus>) {
     let f = &ctx.facts;
-    let next = InstanceStatus {
-        name: ctx.cfg.name.clone(),
-        state: fsm.state(),
-        priority: fsm.priority(),
-        master: fsm.master_addr(),
-        vips_held: f.vips_held,
-        counters: f.counters,
-        last_error: f.last_error.clone(),
-        vrid_collision_source: f.vrid_collision_source,
-        duplicate_source: f.duplicate_source,
-        split_brain_peer: f.split_brain.map(|(p, _, _)| p),
-    };
+    let split_brain_peer = f.split_brain.map(|(p, _, _)| p);
+    // Runs after every received advert: counters are copied in place and
+    // the status is rebuilt (strings cloned) only when something else changed.
     status_tx.send_if_modified(|s| {
+        s.counters = f.counters;
+        let changed = s.state != fsm.state()
+            || s.priority != fsm.priority()
+            || s.master != fsm.master_addr()
+            || s.vips_held != f.vips_held
+            || s.last_error != f.last_error
+            || s.vrid_collision_source != f.vrid_collision_source
+            || s.duplicate_source != f.duplicate_source
+            || s.split_brain_peer != split_brain_peer;
+        if changed {
+            *s = InstanceStatus {
+                name: ctx.cfg.name.clone(),
+                state: fsm.state(),
+                priority: fsm.priority(),
+                master: fsm.master_addr(),
+                vips_held: f.vips_held,
+                counters: f.counters,
+                last_error: f.last_error.clone(),
+                vrid_collision_source: f.vrid_collision_source,
+                duplicate_source: f.duplicate_source,
+                split_brain_peer,
+            };
+        }
         // Counters alone change silently.
-        let changed = s.state != next.state
-            || s.priority != next.priority
-            || s.master != next.master
-            || s.vips_held != next.vips_held
-            || s.last_error != next.last_error
-            || s.vrid_collision_source != next.vrid_collision_source
-            || s.duplicate_source != next.duplicate_source
-            || s.split_brain_peer != next.split_brain_peer;
-        *s = next;
         changed
     });
 }

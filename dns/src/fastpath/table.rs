@@ -146,15 +146,22 @@ pub enum Slots {
         full: Body,
         rdata_at: Vec<usize>,
     },
-    /// CNAME: member i's whole answer ([`Answer::Fixed`] or
-    /// [`Answer::Pool`], from [`Plan::choose`]).
-    Targets(Box<[Answer]>),
+    /// CNAME: member i's whole answer (from [`Plan::choose`]).
+    Targets(Box<[Target]>),
+}
+
+/// A CNAME pool member's whole answer: the [`Answer`]s that do not depend
+/// on the client (the others leave the name to the full path).
+#[derive(Debug)]
+pub enum Target {
+    Fixed(Arc<Body>),
+    Pool(Box<PoolAnswer>),
 }
 
 impl PoolAnswer {
     /// Whether every body it may write can answer a query named `qname`
-    /// ([`Body::case_ok`]).
-    /// Runs per query: compares against [`PoolAnswer::exact`] only.
+    /// ([`Body::case_ok`]). Runs per query: compares against
+    /// [`PoolAnswer::exact`] only.
     #[inline]
     pub fn case_ok(&self, qname: &[u8]) -> bool {
         self.exact
@@ -168,7 +175,7 @@ impl PoolAnswer {
 /// None if one of them can never answer here.
 fn exact_names<'b>(
     bodies: impl IntoIterator<Item = &'b Body>,
-    nested: impl IntoIterator<Item = &'b Answer>,
+    nested: impl IntoIterator<Item = &'b Target>,
 ) -> Option<Box<[Box<[u8]>]>> {
     let mut out: Vec<Box<[u8]>> = Vec::new();
     let mut add = |n: &[u8]| {
@@ -183,13 +190,12 @@ fn exact_names<'b>(
     }
     for a in nested {
         match a {
-            Answer::Fixed(b) => {
+            Target::Fixed(b) => {
                 if let Case::Exact(len) = b.case {
                     add(b.bytes.get(..len)?);
                 }
             }
-            Answer::Pool(p) => p.exact.as_deref()?.iter().for_each(|n| add(n)),
-            Answer::Lines(_) | Answer::FullPath => return None,
+            Target::Pool(p) => p.exact.as_deref()?.iter().for_each(|n| add(n)),
         }
     }
     Some(out.into_boxed_slice())
@@ -533,7 +539,8 @@ fn pool_answer(
                 .map(|i| {
                     let chosen = || (at.replan)().choose(pool, i);
                     match compile_plan(wire, at.qtype, &chosen)? {
-                        a @ (Answer::Fixed(_) | Answer::Pool(_)) => Some(a),
+                        Answer::Fixed(b) => Some(Target::Fixed(b)),
+                        Answer::Pool(p) => Some(Target::Pool(p)),
                         Answer::Lines(_) | Answer::FullPath => None,
                     }
                 })
@@ -560,9 +567,8 @@ fn pool_answer(
         Slots::Targets(t) => t
             .iter()
             .map(|a| match a {
-                Answer::Fixed(b) => len(b),
-                Answer::Pool(p) => p.max_len,
-                Answer::Lines(_) | Answer::FullPath => 0,
+                Target::Fixed(b) => len(b),
+                Target::Pool(p) => p.max_len,
             })
             .max()
             .unwrap_or(0),
@@ -852,13 +858,12 @@ pub fn write_pool<S: Count + ?Sized>(
                 Slots::Targets(t) => {
                     // A CNAME pool: the chosen target's whole answer.
                     return match t.get(usize::try_from(*picks.first()?).ok()?)? {
-                        Answer::Fixed(b) => {
+                        Target::Fixed(b) => {
                             let n = b.bytes.len();
                             out.get_mut(..n)?.copy_from_slice(&b.bytes);
                             Some((b.fields(), n))
                         }
-                        Answer::Pool(pa) => write_pool(pa, out, stats),
-                        Answer::Lines(_) | Answer::FullPath => None,
+                        Target::Pool(pa) => write_pool(pa, out, stats),
                     };
                 }
             };

@@ -22,7 +22,7 @@
 
 use std::net::IpAddr;
 
-use crate::rrl::Net;
+use crate::rrl::{prefix, Net};
 
 /// A line's index: 0 is the default line, `line[i]` of the config is i + 1.
 pub type LineId = u16;
@@ -126,7 +126,7 @@ impl Family {
                 if *len <= DIR_BITS {
                     break;
                 }
-                let p = top(key, *len);
+                let p = prefix(key, *len);
                 if let Ok(i) = nets.binary_search_by(|(k, _)| k.cmp(&p)) {
                     return Some(Match {
                         line: nets[i].1,
@@ -158,16 +158,6 @@ impl Family {
     }
 }
 
-/// The top `len` bits of `a` (the rest zero).
-#[inline]
-fn top(a: u128, len: u8) -> u128 {
-    match len {
-        0 => 0,
-        l if l >= 128 => a,
-        l => a & !(u128::MAX >> l),
-    }
-}
-
 /// An address as (family index, key, width): IPv4 (also IPv4-mapped IPv6)
 /// in the top 32 bits.
 #[inline]
@@ -195,7 +185,7 @@ pub fn subnet_well_formed(addr: IpAddr, source: u8) -> bool {
         IpAddr::V4(a) => (0, u128::from(u32::from(a)) << 96, 32),
         IpAddr::V6(a) => (1, u128::from(a), 128),
     };
-    source <= width && top(k, source) == k
+    source <= width && prefix(k, source) == k
 }
 
 /// The lines of a config, compiled.
@@ -277,12 +267,12 @@ impl Lines {
                     ));
                 }
                 let len = net.prefix_len();
-                if top(k, len) != k {
+                if prefix(k, len) != k {
                     return Err(err(
                         key,
                         format!(
                             "a network address with the host bits zero, e.g. {}/{len}; got {text}",
-                            addr_of(f, top(k, len))
+                            addr_of(f, prefix(k, len))
                         ),
                     ));
                 }
@@ -383,7 +373,7 @@ impl Lines {
     /// that line (it may exceed `source`, RFC 7871 §7.2.1).
     pub fn classify_subnet(&self, addr: IpAddr, source: u8) -> (LineId, u8) {
         let (f, k, width) = key_of(addr);
-        let k = top(k, source.min(width));
+        let k = prefix(k, source.min(width));
         let m = self.fam[f].find(k);
         (
             m.map_or(DEFAULT_LINE, |m| m.line),
@@ -477,7 +467,7 @@ mod tests {
         nets.iter()
             .filter(|(n, len, _)| {
                 let (nf, nk, _) = key_of(*n);
-                nf == f && top(k, *len) == nk
+                nf == f && prefix(k, *len) == nk
             })
             .max_by_key(|(_, len, _)| *len)
             .map(|&(_, prefix, line)| Match { line, prefix })
@@ -524,7 +514,7 @@ mod tests {
                 // few distinct high bits so networks nest often
                 let len = (r.next() % 33) as u8;
                 let a = ((r.next() as u32) & 0xff00_0000) | ((r.next() as u32) & 0x0003_ffff);
-                let k = top(u128::from(a) << 96, len);
+                let k = prefix(u128::from(a) << 96, len);
                 if !seen.insert((k, len)) {
                     continue;
                 }
@@ -559,7 +549,7 @@ mod tests {
                 let len = (r.next() % 129) as u8;
                 let hi = u128::from(r.next() % 4) << 120;
                 let a = hi | (u128::from(r.next()) << 40) | u128::from(r.next() % 1024);
-                let k = top(a, len);
+                let k = prefix(a, len);
                 if !seen.insert((k, len)) {
                     continue;
                 }

@@ -224,7 +224,7 @@ pub fn with_plan_class<R>(
     f: impl FnOnce(&Class<'_>) -> R,
 ) -> R {
     let q = wire_name(qname).unwrap_or_default();
-    let (zone, cut) = plan.map_or((None, None), facts_of_plan);
+    let (zone, cut) = plan.map_or((None, None), |p| facts_of_plan(p, rcode));
     let class = Class::of(
         u16::from(rcode),
         &q,
@@ -235,17 +235,21 @@ pub fn with_plan_class<R>(
     f(&class)
 }
 
-/// The facts of a plan [`Class::of`] needs beyond the rcode: the zone of a
-/// negative answer (its SOA owner) and the cut of a referral (the owner of
-/// the NS records in AUTHORITY of a non-authoritative, answerless reply).
-fn facts_of_plan(plan: &Plan<'_>) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
+/// The facts of a plan [`Class::of`] needs beyond the rcode: the zone of an
+/// NXDOMAIN (its SOA owner) and the cut of a referral (the owner of the NS
+/// records in AUTHORITY of a non-authoritative, answerless reply). The
+/// zone is built only for an NXDOMAIN `rcode` (the only class that uses
+/// it; each is an allocation).
+fn facts_of_plan(plan: &Plan<'_>, rcode: ResponseCode) -> (Option<Vec<u8>>, Option<Vec<u8>>) {
     let owner = |t: RecordType| {
         plan.authority
             .first()
             .filter(|r| r.record_type() == t)
             .and_then(|r| wire_name(&LowerName::new(&r.name)))
     };
-    let zone = owner(RecordType::SOA);
+    let zone = (rcode == ResponseCode::NXDomain)
+        .then(|| owner(RecordType::SOA))
+        .flatten();
     let cut = (!plan.aa && plan.rcode == ResponseCode::NoError && plan.answers.is_empty())
         .then(|| owner(RecordType::NS))
         .flatten();

@@ -183,7 +183,8 @@ impl Net {
 }
 
 /// The top `len` bits of `a` (the rest zero).
-fn prefix(a: u128, len: u8) -> u128 {
+#[inline]
+pub(crate) fn prefix(a: u128, len: u8) -> u128 {
     match len {
         0 => 0,
         l if l >= 128 => a,

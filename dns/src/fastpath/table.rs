@@ -128,6 +128,9 @@ pub struct PoolAnswer {
     pub chain: u16,
     pub nodata: Body,
     pub servfail: Body,
+    /// What [`PoolAnswer::case_ok`] asks of the query name, from every
+    /// body it may write (computed once, at build: [`exact_names`]).
+    pub exact: Option<Box<[Box<[u8]>]>>,
     /// Longest of all the bodies above (the fit check runs before the
     /// counter is advanced).
     pub max_len: usize,
@@ -143,25 +146,59 @@ pub enum Slots {
         full: Body,
         rdata_at: Vec<usize>,
     },
-    /// CNAME: member i's whole answer ([`Answer::Fixed`] or
-    /// [`Answer::Pool`], from [`Plan::choose`]).
-    Targets(Box<[Answer]>),
+    /// CNAME: member i's whole answer (from [`Plan::choose`]).
+    Targets(Box<[Target]>),
+}
+
+/// A CNAME pool member's whole answer: the [`Answer`]s that do not depend
+/// on the client (the others leave the name to the full path).
+#[derive(Debug)]
+pub enum Target {
+    Fixed(Arc<Body>),
+    Pool(Box<PoolAnswer>),
 }
 
 impl PoolAnswer {
     /// Whether every body it may write can answer a query named `qname`
-    /// ([`Body::case_ok`]).
+    /// ([`Body::case_ok`]). Runs per query: compares against
+    /// [`PoolAnswer::exact`] only.
+    #[inline]
     pub fn case_ok(&self, qname: &[u8]) -> bool {
-        let own = match &self.members {
-            Slots::Rdata { full, .. } => full.case_ok(qname),
-            Slots::Targets(t) => t.iter().all(|a| match a {
-                Answer::Fixed(b) => b.case_ok(qname),
-                Answer::Pool(p) => p.case_ok(qname),
-                Answer::Lines(_) | Answer::FullPath => false,
-            }),
-        };
-        own && self.nodata.case_ok(qname) && self.servfail.case_ok(qname)
+        self.exact
+            .as_deref()
+            .is_some_and(|e| e.iter().all(|n| **n == *qname))
     }
+}
+
+/// The distinct names that the [`Case::Exact`] bodies among `bodies` (and
+/// nested pool answers) require of the query name ([`Body::case_ok`]);
+/// None if one of them can never answer here.
+fn exact_names<'b>(
+    bodies: impl IntoIterator<Item = &'b Body>,
+    nested: impl IntoIterator<Item = &'b Target>,
+) -> Option<Box<[Box<[u8]>]>> {
+    let mut out: Vec<Box<[u8]>> = Vec::new();
+    let mut add = |n: &[u8]| {
+        if !out.iter().any(|o| **o == *n) {
+            out.push(n.into());
+        }
+    };
+    for b in bodies {
+        if let Case::Exact(len) = b.case {
+            add(b.bytes.get(..len)?);
+        }
+    }
+    for a in nested {
+        match a {
+            Target::Fixed(b) => {
+                if let Case::Exact(len) = b.case {
+                    add(b.bytes.get(..len)?);
+                }
+            }
+            Target::Pool(p) => p.exact.as_deref()?.iter().for_each(|n| add(n)),
+        }
+    }
+    Some(out.into_boxed_slice())
 }
 
 /// A pool name with pools on several lines: one [`PoolAnswer`] per
@@ -502,7 +539,8 @@ fn pool_answer(
                 .map(|i| {
                     let chosen = || (at.replan)().choose(pool, i);
                     match compile_plan(wire, at.qtype, &chosen)? {
-                        a @ (Answer::Fixed(_) | Answer::Pool(_)) => Some(a),
+                        Answer::Fixed(b) => Some(Target::Fixed(b)),
+                        Answer::Pool(p) => Some(Target::Pool(p)),
                         Answer::Lines(_) | Answer::FullPath => None,
                     }
                 })
@@ -529,20 +567,24 @@ fn pool_answer(
         Slots::Targets(t) => t
             .iter()
             .map(|a| match a {
-                Answer::Fixed(b) => len(b),
-                Answer::Pool(p) => p.max_len,
-                Answer::Lines(_) | Answer::FullPath => 0,
+                Target::Fixed(b) => len(b),
+                Target::Pool(p) => p.max_len,
             })
             .max()
             .unwrap_or(0),
     };
     let max_len = own.max(len(&nodata)).max(len(&servfail));
+    let exact = match &members {
+        Slots::Rdata { full, .. } => exact_names([full, &nodata, &servfail], []),
+        Slots::Targets(t) => exact_names([&nodata, &servfail], t.iter()),
+    };
     Some(PoolAnswer {
         pool: pool.clone(),
         members,
         chain: u16::try_from(cnames.len()).ok()?,
         nodata,
         servfail,
+        exact,
         max_len,
     })
 }
@@ -816,13 +858,12 @@ pub fn write_pool<S: Count + ?Sized>(
                 Slots::Targets(t) => {
                     // A CNAME pool: the chosen target's whole answer.
                     return match t.get(usize::try_from(*picks.first()?).ok()?)? {
-                        Answer::Fixed(b) => {
+                        Target::Fixed(b) => {
                             let n = b.bytes.len();
                             out.get_mut(..n)?.copy_from_slice(&b.bytes);
                             Some((b.fields(), n))
                         }
-                        Answer::Pool(pa) => write_pool(pa, out, stats),
-                        Answer::Lines(_) | Answer::FullPath => None,
+                        Target::Pool(pa) => write_pool(pa, out, stats),
                     };
                 }
             };

@@ -265,15 +265,21 @@ impl Handler {
                     ..Answer::default()
                 },
                 Some((line, subnet)) => {
-                    let plan = crate::resolve::plan(&snap, query.name(), qtype);
+                    let ans = crate::resolve::plan(&snap, query.name(), qtype)
+                        .expand(Some(&self.stats), line);
                     // RFC 7871 §7.2.1: echo ECS; scope 0 when the answer
-                    // does not depend on the client's network.
+                    // does not depend on the client's network (no pool on
+                    // the way, CNAME pools' chains included, has lines).
                     if let (Some(e), Some(mut subnet)) = (resp_edns.as_mut(), subnet) {
-                        let lined = plan.pool.as_ref().is_some_and(|p| p.at.has_lines());
-                        subnet.set_scope_prefix(if lined { subnet.scope_prefix() } else { 0 });
+                        let scope = if ans.line_dependent {
+                            subnet.scope_prefix()
+                        } else {
+                            0
+                        };
+                        subnet.set_scope_prefix(scope);
                         e.options_mut().insert(EdnsOption::Subnet(subnet));
                     }
-                    plan.expand(Some(&self.stats), line)
+                    ans
                 }
             },
             (DNSClass::CH, _) => snap.identity.chaos(query.original().name(), qtype),

@@ -96,6 +96,9 @@ pub struct Plan<'s> {
     pub synthesized: bool,
     /// The Extended DNS Error (RFC 8914) for an EDNS client, if any.
     pub ede: Option<Ede>,
+    /// Set by [`Plan::expand`]: a pool on the way has lines, so the answer
+    /// depends on the client's network (the ECS scope, RFC 7871 §7.2.1).
+    pub line_dependent: bool,
 }
 
 /// A plan with its pool expanded: what the full path encodes.
@@ -197,6 +200,7 @@ impl<'s> Plan<'s> {
         let Some(at) = self.pool.as_ref().map(|step| step.at) else {
             return self;
         };
+        self.line_dependent |= at.has_lines();
         let pool = at.pool_for(line);
         let spec = pool.spec();
         let ttl = spec.ttl;

@@ -61,6 +61,12 @@ name = "t.test."
 type = "AAAA"
 line = "branch"
 members = [ { address = "2001:db8::b" } ]
+
+# no lines of its own, but its target's pool has them
+[[pool]]
+name = "cp.t.test."
+type = "CNAME"
+members = [ { target = "t.test." } ]
 "#;
 
 fn setup(tag: &str, dns: &str) -> (TempDir, std::path::PathBuf) {
@@ -229,6 +235,11 @@ fn ecs_picks_the_line_and_echoes_the_scope() {
             // an answer without lines: scope 0
             let out = ask(&["ns1.t.test", "+subnet=10.1.2.0/24"]);
             assert_eq!(client_subnet(&out), Some("10.1.2.0/24/0"), "{out}");
+            // a CNAME pool without lines whose target's pool has lines:
+            // the answer depends on the line, so does the scope
+            let out = ask(&["cp.t.test", "+subnet=10.1.2.0/24"]);
+            assert!(answer_addrs(&out)[0].starts_with("192.168.56."), "{out}");
+            assert_eq!(client_subnet(&out), Some("10.1.2.0/24/8"), "{out}");
             // source prefix 0: the client asks for a general answer
             let out = ask(&["t.test", "+subnet=0.0.0.0/0", "-b", "127.0.0.2"]);
             assert_eq!(answer_addrs(&out).len(), 3, "{out}");

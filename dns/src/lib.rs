@@ -75,3 +75,6 @@ pub mod tsig;
 pub mod vrrp_glue;
 pub mod wiring;
 pub mod zone;
+
+#[cfg(test)]
+mod test_rng;

@@ -450,16 +450,7 @@ mod tests {
         s.parse().unwrap()
     }
 
-    /// A tiny deterministic generator (xorshift64*).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// The reference: scan every network, keep the longest that contains.
     fn brute(nets: &[(IpAddr, u8, LineId)], a: IpAddr) -> Option<Match> {

@@ -198,16 +198,7 @@ mod tests {
         LowerName::new(&Name::from_ascii(s).unwrap())
     }
 
-    /// xorshift64: reproducible pseudo-random cases without a dependency.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
+    use crate::test_rng::Rng;
 
     #[test]
     fn empty_map_finds_nothing() {

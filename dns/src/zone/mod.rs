@@ -5,6 +5,7 @@
 pub mod file;
 pub mod nodes;
 pub mod rdata;
+pub mod parsed;
 mod split;
 pub mod store;
 

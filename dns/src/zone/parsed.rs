@@ -1,0 +1,134 @@
+//! Zone records in wire form, as the zone file reader hands them to the
+//! store ([`super::store`]): one byte arena per piece of zone text, no
+//! allocation per record. Owner names and names inside RDATA keep the case
+//! they were written in and are never compressed.
+
+use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use hickory_proto::serialize::binary::{
+    BinDecodable, BinDecoder, BinEncodable, BinEncoder, NameEncoding, Restrict,
+};
+
+/// One record: offsets into its [`Parsed::bytes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rec {
+    /// Start of the owner name (uncompressed wire form). Records with the
+    /// same owner may share it.
+    pub owner: u32,
+    /// Start of the RDATA (uncompressed wire form) and its length.
+    pub rdata: u32,
+    pub rdlen: u16,
+    pub rtype: u16,
+    pub class: u16,
+    pub ttl: u32,
+}
+
+/// The records read from one piece of zone text.
+#[derive(Debug, Default, Clone)]
+pub struct Parsed {
+    /// Owner names and RDATA, back to back.
+    pub bytes: Vec<u8>,
+    pub recs: Vec<Rec>,
+}
+
+/// Length of the uncompressed wire name at the start of `b` (0 if it is
+/// not one: a pointer, an extended label or no root label).
+pub fn name_len(b: &[u8]) -> usize {
+    let mut i = 0;
+    while let Some(&l) = b.get(i) {
+        if l == 0 {
+            return i + 1;
+        }
+        if l > 63 {
+            return 0;
+        }
+        i += 1 + usize::from(l);
+    }
+    0
+}
+
+impl Parsed {
+    pub fn owner(&self, r: &Rec) -> &[u8] {
+        let at = r.owner as usize;
+        let b = self.bytes.get(at..).unwrap_or(&[]);
+        &b[..name_len(b)]
+    }
+
+    pub fn rdata(&self, r: &Rec) -> &[u8] {
+        let at = r.rdata as usize;
+        self.bytes
+            .get(at..at + usize::from(r.rdlen))
+            .unwrap_or(&[])
+    }
+
+    /// Appends a wire name; returns its offset (for [`Parsed::push_rec`]).
+    pub fn push_name(&mut self, wire: &[u8]) -> u32 {
+        let at = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(wire);
+        at
+    }
+
+    /// Appends a record whose owner was pushed at `owner`, with `rdata`.
+    /// None if the arena would pass 4 GiB or the RDATA 65535 bytes.
+    pub fn push_rec(
+        &mut self,
+        owner: u32,
+        rtype: u16,
+        class: u16,
+        ttl: u32,
+        rdata: &[u8],
+    ) -> Option<()> {
+        let at = u32::try_from(self.bytes.len()).ok()?;
+        let rdlen = u16::try_from(rdata.len()).ok()?;
+        u32::try_from(self.bytes.len() + rdata.len()).ok()?;
+        self.bytes.extend_from_slice(rdata);
+        self.recs.push(Rec {
+            owner,
+            rdata: at,
+            rdlen,
+            rtype,
+            class,
+            ttl,
+        });
+        Some(())
+    }
+
+    /// Appends a hickory record (what hickory's parser read).
+    pub fn push_record(&mut self, r: &Record) -> Result<(), String> {
+        let owner = self.bytes.len() as u32;
+        {
+            let mut enc = BinEncoder::new(&mut self.bytes);
+            enc.set_name_encoding(NameEncoding::Uncompressed);
+            r.name.emit(&mut enc).map_err(|e| e.to_string())?;
+        }
+        let start = self.bytes.len();
+        {
+            let mut enc = BinEncoder::new(&mut self.bytes);
+            enc.set_name_encoding(NameEncoding::Uncompressed);
+            r.data.emit(&mut enc).map_err(|e| e.to_string())?;
+        }
+        let rdata = self.bytes.split_off(start);
+        self.push_rec(
+            owner,
+            u16::from(r.record_type()),
+            u16::from(r.dns_class),
+            r.ttl,
+            &rdata,
+        )
+        .ok_or_else(|| "zone text too large".to_string())
+    }
+
+    /// The record as hickory's type (for error messages and tests).
+    pub fn record(&self, r: &Rec) -> Option<Record> {
+        let name = Name::read(&mut BinDecoder::new(self.owner(r))).ok()?;
+        let data = decode_rdata(RecordType::from(r.rtype), self.rdata(r))?;
+        let mut rec = Record::from_rdata(name, r.ttl, data);
+        rec.dns_class = DNSClass::from(r.class);
+        Some(rec)
+    }
+}
+
+/// Decodes uncompressed wire RDATA of type `rtype`.
+pub fn decode_rdata(rtype: RecordType, rdata: &[u8]) -> Option<RData> {
+    let len = u16::try_from(rdata.len()).ok()?;
+    RData::read(&mut BinDecoder::new(rdata), rtype, Restrict::new(len)).ok()
+}

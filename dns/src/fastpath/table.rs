@@ -36,6 +36,7 @@ use crate::line::LineId;
 use crate::pool::{Pool, PoolSpec, PoolType, Selection};
 use crate::resolve::{find_cut, plan, Plan, PoolStep};
 use crate::stats::Count;
+use crate::zone::{Node, RrSet, Zone};
 
 /// A small, fast, non-cryptographic hash (the Fx hash of rustc). Keys are
 /// zone names (inserted by us, not by clients), so flooding is not a concern.
@@ -241,6 +242,31 @@ pub struct ZoneEntry {
     /// NXDOMAIN for names not in the zone; None when the zone has wildcards
     /// or delegations (the full path decides those).
     pub nxdomain: Option<Arc<Body>>,
+    /// NODATA, shared by the zone's names.
+    pub nodata: Option<Arc<Body>>,
+    /// The zone whose plain names ([`plain`]) are answered straight from
+    /// its store: every name of it that is not in [`Table::names`]. None
+    /// when the zone has a DNAME (the full path decides every name).
+    pub store: Option<Arc<Zone>>,
+}
+
+/// The types whose answer at a plain name is its RRset's records as
+/// stored, one after the other: no name inside the RDATA to compress, no
+/// additional section processing, and hickory re-encodes their RDATA
+/// byte for byte.
+const PLAIN_TYPES: [RecordType; 3] = [RecordType::A, RecordType::AAAA, RecordType::TXT];
+
+/// Largest RRset answered from the store (hickory stops compressing names
+/// after a while; a bigger set is precompiled or left to the full path).
+const PLAIN_MAX_RECORDS: usize = 64;
+
+/// Whether the fast path answers `node` straight from the store ([`write_set`]):
+/// a name whose every RRset is of a [`PLAIN_TYPES`] type (or none: an
+/// empty non-terminal), in a zone without DNAMEs. The caller rules out
+/// names with pools and names at or below a zone cut.
+fn plain(node: &Node<'_>) -> bool {
+    node.rrsets()
+        .all(|s| PLAIN_TYPES.contains(&s.rtype) && s.len() <= PLAIN_MAX_RECORDS)
 }
 
 /// The precompiled answers for one [`Snapshot`].
@@ -434,17 +460,21 @@ fn encode_shared(
     Some(b1)
 }
 
+/// The records of a plan's section, for hickory's builder.
+fn refs<'a>(v: &'a [Cow<'_, Record>]) -> Vec<&'a Record> {
+    v.iter().map(|c| &**c).collect()
+}
+
 /// Encodes a plan without a pool (the static part of the answer).
 fn static_body(wire: &[u8], qtype: RecordType, p: &Plan<'_>) -> Option<Body> {
-    let answers: Vec<&Record> = p.answers.iter().map(Cow::as_ref).collect();
     encode(
         wire,
         u16::from(qtype),
         p.aa,
         p.rcode,
-        &answers,
-        &p.authority,
-        &p.additional,
+        &refs(&p.answers),
+        &refs(&p.authority),
+        &refs(&p.additional),
     )
 }
 
@@ -693,8 +723,46 @@ impl Table {
             } else {
                 None
             };
-            apexes.insert(apex.into_boxed_slice(), ZoneEntry { nxdomain });
-            for lname in zone.nodes.keys().chain(snap.overlay_names(zone)) {
+            let store = snap
+                .zones
+                .iter_arc()
+                .find(|z| std::ptr::eq(&***z, zone))
+                .filter(|_| !zone.has_dnames)
+                .cloned();
+            // Names with pools, and names at or below a cut: never from the store.
+            let pooled: std::collections::HashSet<Vec<u8>> =
+                snap.pool_names().filter_map(wire_name).collect();
+            let mut special: Vec<LowerName> = snap.overlay_names(zone).cloned().collect();
+            for node in zone.nodes.iter() {
+                let (plain_here, at_cut) = if zone.cuts.is_empty() {
+                    (store.is_some() && plain(&node), false)
+                } else {
+                    let at_cut = find_cut(zone, &node.name()).is_some();
+                    (store.is_some() && !at_cut && plain(&node), at_cut)
+                };
+                if at_cut && store.is_some() {
+                    // Referrals: the full path (a marker, or the store would answer).
+                    if let Some(w) = wire_name(&node.name()) {
+                        names.insert(w.into_boxed_slice(), NameEntry::default());
+                    }
+                    continue;
+                }
+                let pooled_here =
+                    !pooled.is_empty() && pooled.contains(&node.wire().to_ascii_lowercase());
+                if plain_here && !pooled_here {
+                    continue; // answered from the store
+                }
+                special.push(node.name());
+            }
+            apexes.insert(
+                apex.into_boxed_slice(),
+                ZoneEntry {
+                    nxdomain,
+                    nodata: nodata.clone(),
+                    store,
+                },
+            );
+            for lname in &special {
                 let Some(node) = snap.at(zone, lname) else {
                     continue;
                 };
@@ -714,7 +782,7 @@ impl Table {
                 // A CNAME pool's name has no other data either.
                 let has_cname =
                     node.get(RecordType::CNAME).is_some() || node.pool(RecordType::CNAME).is_some();
-                let mut types: Vec<RecordType> = node.rrsets().iter().map(|s| s.rtype).collect();
+                let mut types: Vec<RecordType> = node.rrsets().map(|s| s.rtype).collect();
                 types.extend(node.pools.iter().map(|p| p.rtype));
                 if has_cname {
                     types.extend([RecordType::A, RecordType::AAAA]);
@@ -777,11 +845,26 @@ impl Table {
             }
             return None;
         }
-        // Not a name we have: NXDOMAIN in the closest zone, or REFUSED.
+        // A plain name from the closest zone's store, NXDOMAIN there, or
+        // REFUSED.
         let mut i = 0;
         while i < name.len() {
             if let Some(z) = self.apexes.get(&name[i..]) {
-                return z.nxdomain.as_deref().map(Lookup::Fixed);
+                let Some(node) = z
+                    .store
+                    .as_deref()
+                    .and_then(|zone| zone.nodes.get_wire(name))
+                else {
+                    return z.nxdomain.as_deref().map(Lookup::Fixed);
+                };
+                if let Some(set) = node.get(RecordType::from(qtype)) {
+                    return Some(Lookup::Set(set));
+                }
+                // As for a precompiled name's `other` (below).
+                if qtype != 0 && qtype < 128 && qtype != 41 && qtype != 43 {
+                    return z.nodata.as_deref().map(Lookup::Fixed);
+                }
+                return None;
             }
             let l = name[i] as usize;
             if l == 0 {
@@ -795,6 +878,8 @@ impl Table {
 
 pub enum Lookup<'t> {
     Fixed(&'t Body),
+    /// A plain name's RRset, answered as stored ([`write_set`]).
+    Set(RrSet<'t>),
     Pool(&'t PoolAnswer),
     /// Pick by the client's line ([`LineAnswer::pick`]).
     Lines(&'t LineAnswer),
@@ -834,6 +919,32 @@ impl Body {
             case: self.case,
         }
     }
+}
+
+/// Writes the answer records of a plain name's RRset ([`plain`]) into
+/// `out`, which starts at offset `start` of the message: the first owner
+/// is the query's name as the client wrote it (`qname`), the others point
+/// to it — what hickory's encoder writes for the same records (it does not
+/// compress against the question). Returns the length, None if it does
+/// not fit in `out`.
+#[inline]
+pub fn write_set(set: &RrSet<'_>, qname: &[u8], start: usize, out: &mut [u8]) -> Option<usize> {
+    let pointer = (0xc000u16 | u16::try_from(start).ok().filter(|&s| s < 0x4000)?).to_be_bytes();
+    let mut at = 0;
+    for (i, rd) in set.rdatas().enumerate() {
+        let owner: &[u8] = if i == 0 { qname } else { &pointer };
+        let n = owner.len() + 10 + rd.len();
+        let o = out.get_mut(at..at + n)?;
+        o[..owner.len()].copy_from_slice(owner);
+        let f = &mut o[owner.len()..];
+        f[..2].copy_from_slice(&u16::from(set.rtype).to_be_bytes());
+        f[2..4].copy_from_slice(&1u16.to_be_bytes());
+        f[4..8].copy_from_slice(&set.ttl.to_be_bytes());
+        f[8..10].copy_from_slice(&(rd.len() as u16).to_be_bytes());
+        f[10..].copy_from_slice(rd);
+        at += n;
+    }
+    Some(at)
 }
 
 /// Writes the chosen pool body into `out` and patches its addresses;

@@ -939,12 +939,20 @@ fn identical_replies_on_a_big_generated_zone() {
     );
     for i in 0..N {
         match i % 7 {
-            0 => zone.push_str(&format!(
-                "n{i} A 10.{}.{}.{}\n",
-                i >> 16,
-                (i >> 8) & 255,
-                i & 255
-            )),
+            0 => {
+                zone.push_str(&format!(
+                    "n{i} A 10.{}.{}.{}\n",
+                    i >> 16,
+                    (i >> 8) & 255,
+                    i & 255
+                ));
+                if i % 14 == 0 {
+                    // RRsets of several records, answered from the store.
+                    zone.push_str(&format!(
+                        "n{i} A 10.9.0.1\nN{i} A 10.9.0.2\nn{i} TXT \"a\" \"b c\"\nn{i} TXT x\n"
+                    ));
+                }
+            }
             1 => zone.push_str(&format!("n{i} AAAA 2001:db8::{i:x}\nn{i} A 10.0.0.1\n")),
             2 => zone.push_str(&format!("n{i} TXT \"t{i}\"\n")),
             3 => zone.push_str(&format!("n{i} MX 10 n{}\n", i - 3)),

@@ -19,7 +19,7 @@
 //! new table.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -681,6 +681,122 @@ fn record_ends(body: &[u8], count: usize) -> Option<Vec<usize>> {
     Some(ends)
 }
 
+/// One zone's part of a [`Table`]: its [`ZoneEntry`] (keyed by its apex)
+/// and the precompiled names it serves, appended to `names`. None for a
+/// duplicate origin (never served).
+fn zone_entries(
+    snap: &Snapshot,
+    zone: &&Zone,
+    pooled: &HashSet<Vec<u8>>,
+    names: &mut Vec<(Box<[u8]>, NameEntry)>,
+) -> Option<(Box<[u8]>, ZoneEntry)> {
+    let apex = wire_name(&zone.origin)?;
+    if !snap
+        .zones
+        .find(&zone.origin)
+        .is_some_and(|z| std::ptr::eq(z, *zone))
+    {
+        return None; // a duplicate origin (never served)
+    }
+    let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty() && !zone.has_dnames;
+    let neg = |rcode| encode_shared(&apex, true, rcode, &[&zone.negative_soa]).map(Arc::new);
+    let nodata = neg(ResponseCode::NoError);
+    let nxdomain = if simple {
+        neg(ResponseCode::NXDomain)
+    } else {
+        None
+    };
+    let store = snap
+        .zones
+        .iter_arc()
+        .find(|z| std::ptr::eq(&***z, *zone))
+        .filter(|_| !zone.has_dnames)
+        .cloned();
+    let mut special: Vec<LowerName> = snap.overlay_names(zone).cloned().collect();
+    for node in zone.nodes.iter() {
+        let (plain_here, at_cut) = if zone.cuts.is_empty() {
+            (store.is_some() && plain(&node), false)
+        } else {
+            let at_cut = find_cut(zone, &node.name()).is_some();
+            (store.is_some() && !at_cut && plain(&node), at_cut)
+        };
+        if at_cut && store.is_some() {
+            // Referrals: the full path (a marker, or the store
+            // would answer), unless a more specific zone serves it.
+            let name = node.name();
+            if snap
+                .zones
+                .find(&name)
+                .is_some_and(|z| std::ptr::eq(z, *zone))
+            {
+                if let Some(w) = wire_name(&name) {
+                    names.push((w.into_boxed_slice(), NameEntry::default()));
+                }
+            }
+            continue;
+        }
+        let pooled_here = !pooled.is_empty() && pooled.contains(&node.wire().to_ascii_lowercase());
+        if plain_here && !pooled_here {
+            continue; // answered from the store
+        }
+        special.push(node.name());
+    }
+    let entry = ZoneEntry {
+        nxdomain,
+        nodata: nodata.clone(),
+        store,
+    };
+    for lname in &special {
+        let Some(node) = snap.at(zone, lname) else {
+            continue;
+        };
+        if find_cut(zone, lname).is_some() {
+            continue; // referrals: the full path
+        }
+        if !snap
+            .zones
+            .find(lname)
+            .is_some_and(|z| std::ptr::eq(z, *zone))
+        {
+            continue; // served by a more specific zone
+        }
+        let Some(wire) = wire_name(lname) else {
+            continue;
+        };
+        // A CNAME pool's name has no other data either.
+        let has_cname =
+            node.get(RecordType::CNAME).is_some() || node.pool(RecordType::CNAME).is_some();
+        let mut types: Vec<RecordType> = node.rrsets().map(|s| s.rtype).collect();
+        types.extend(node.pools.iter().map(|p| p.rtype));
+        if has_cname {
+            types.extend([RecordType::A, RecordType::AAAA]);
+        } else {
+            // NODATA is the shared `other` body; the common types
+            // are listed only to keep the lookup to one scan.
+        }
+        types.sort_by_key(|t| u16::from(*t));
+        types.dedup();
+        let mut entry = NameEntry {
+            types: Vec::with_capacity(types.len()),
+            other: if has_cname { None } else { nodata.clone() },
+        };
+        for t in types {
+            if matches!(
+                t,
+                RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::OPT
+            ) {
+                continue;
+            }
+            // Not precompiled: the full path answers this type
+            // (never the name's shared NODATA body).
+            let ans = compile(snap, &wire, lname, t).unwrap_or(Answer::FullPath);
+            entry.types.push((u16::from(t), ans));
+        }
+        names.push((wire.into_boxed_slice(), entry));
+    }
+    Some((apex.into_boxed_slice(), entry))
+}
+
 impl Table {
     /// Precompiles every name of every zone in `snap`. Names at or below a
     /// delegation, wildcard answers and CNAME chains that leave our data are
@@ -703,112 +819,48 @@ impl Table {
                 case: Case::None,
             })
         });
-        for zone in snap.zones.iter() {
-            let Some(apex) = wire_name(&zone.origin) else {
-                continue;
-            };
-            if !snap
-                .zones
-                .find(&zone.origin)
-                .is_some_and(|z| std::ptr::eq(z, zone))
-            {
-                continue; // a duplicate origin (never served)
+        // Names with pools: never answered from the store.
+        let pooled: HashSet<Vec<u8>> = snap.pool_names().filter_map(wire_name).collect();
+        // Zones in parallel (a hosting provider's 10,000 zones), each
+        // thread taking the next zone not yet taken; merged in zone order,
+        // longest origin first, so a name a more specific zone serves keeps
+        // that zone's entry.
+        let zones: Vec<&Zone> = snap.zones.iter().collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(zone) = zones.get(i) else {
+                    return done;
+                };
+                let mut entries = Vec::new();
+                let apex = zone_entries(&snap, zone, &pooled, &mut entries);
+                done.push((i, apex, entries));
             }
-            let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty() && !zone.has_dnames;
-            let neg =
-                |rcode| encode_shared(&apex, true, rcode, &[&zone.negative_soa]).map(Arc::new);
-            let nodata = neg(ResponseCode::NoError);
-            let nxdomain = if simple {
-                neg(ResponseCode::NXDomain)
-            } else {
-                None
-            };
-            let store = snap
-                .zones
-                .iter_arc()
-                .find(|z| std::ptr::eq(&***z, zone))
-                .filter(|_| !zone.has_dnames)
-                .cloned();
-            // Names with pools, and names at or below a cut: never from the store.
-            let pooled: std::collections::HashSet<Vec<u8>> =
-                snap.pool_names().filter_map(wire_name).collect();
-            let mut special: Vec<LowerName> = snap.overlay_names(zone).cloned().collect();
-            for node in zone.nodes.iter() {
-                let (plain_here, at_cut) = if zone.cuts.is_empty() {
-                    (store.is_some() && plain(&node), false)
-                } else {
-                    let at_cut = find_cut(zone, &node.name()).is_some();
-                    (store.is_some() && !at_cut && plain(&node), at_cut)
-                };
-                if at_cut && store.is_some() {
-                    // Referrals: the full path (a marker, or the store would answer).
-                    if let Some(w) = wire_name(&node.name()) {
-                        names.insert(w.into_boxed_slice(), NameEntry::default());
-                    }
-                    continue;
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(zones.len())
+            .max(1);
+        let mut built = std::thread::scope(|s| {
+            let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mut all = work();
+            for h in others {
+                match h.join() {
+                    Ok(done) => all.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
                 }
-                let pooled_here =
-                    !pooled.is_empty() && pooled.contains(&node.wire().to_ascii_lowercase());
-                if plain_here && !pooled_here {
-                    continue; // answered from the store
-                }
-                special.push(node.name());
             }
-            apexes.insert(
-                apex.into_boxed_slice(),
-                ZoneEntry {
-                    nxdomain,
-                    nodata: nodata.clone(),
-                    store,
-                },
-            );
-            for lname in &special {
-                let Some(node) = snap.at(zone, lname) else {
-                    continue;
-                };
-                if find_cut(zone, lname).is_some() {
-                    continue; // referrals: the full path
-                }
-                if !snap
-                    .zones
-                    .find(lname)
-                    .is_some_and(|z| std::ptr::eq(z, zone))
-                {
-                    continue; // served by a more specific zone
-                }
-                let Some(wire) = wire_name(lname) else {
-                    continue;
-                };
-                // A CNAME pool's name has no other data either.
-                let has_cname =
-                    node.get(RecordType::CNAME).is_some() || node.pool(RecordType::CNAME).is_some();
-                let mut types: Vec<RecordType> = node.rrsets().map(|s| s.rtype).collect();
-                types.extend(node.pools.iter().map(|p| p.rtype));
-                if has_cname {
-                    types.extend([RecordType::A, RecordType::AAAA]);
-                } else {
-                    // NODATA is the shared `other` body; the common types
-                    // are listed only to keep the lookup to one scan.
-                }
-                types.sort_by_key(|t| u16::from(*t));
-                types.dedup();
-                let mut entry = NameEntry {
-                    types: Vec::with_capacity(types.len()),
-                    other: if has_cname { None } else { nodata.clone() },
-                };
-                for t in types {
-                    if matches!(
-                        t,
-                        RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::OPT
-                    ) {
-                        continue;
-                    }
-                    // Not precompiled: the full path answers this type
-                    // (never the name's shared NODATA body).
-                    let ans = compile(&snap, &wire, lname, t).unwrap_or(Answer::FullPath);
-                    entry.types.push((u16::from(t), ans));
-                }
-                names.insert(wire.into_boxed_slice(), entry);
+            all
+        });
+        built.sort_by_key(|(i, _, _)| *i);
+        for (_, apex, entries) in built {
+            if let Some((wire, entry)) = apex {
+                apexes.entry(wire).or_insert(entry);
+            }
+            for (wire, entry) in entries {
+                names.entry(wire).or_insert(entry);
             }
         }
         names.shrink_to_fit();

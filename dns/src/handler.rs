@@ -13,6 +13,7 @@
 //! ([`crate::line`]) comes from its source address, or from EDNS Client
 //! Subnet (RFC 7871) with `dns.ecs`, echoed with the answer's scope.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -339,13 +340,13 @@ impl Handler {
                 if let Some(e) = &resp_edns {
                     b.edns(e);
                 }
-                let extra: &[&Record] = if additional { &ans.additional } else { &[] };
+                let extra: &[Cow<'_, Record>] = if additional { &ans.additional } else { &[] };
                 let trial = b.build(
                     metadata,
                     ans.answers.iter().map(|c| c.as_ref()),
-                    ans.authority.iter().copied(),
+                    ans.authority.iter().map(|c| c.as_ref()),
                     std::iter::empty(),
-                    extra.iter().copied(),
+                    extra.iter().map(|c| c.as_ref()),
                 );
                 matches!(trial.destructive_emit(&mut enc), Ok(info) if !info.truncation)
             };
@@ -368,7 +369,7 @@ impl Handler {
                 .send_response(b.build_no_records(metadata))
                 .await
         } else {
-            let extra: &[&Record] = if with_additional {
+            let extra: &[Cow<'_, Record>] = if with_additional {
                 &ans.additional
             } else {
                 &[]
@@ -376,9 +377,9 @@ impl Handler {
             let resp = b.build(
                 metadata,
                 ans.answers.iter().map(|c| c.as_ref()),
-                ans.authority.iter().copied(),
+                ans.authority.iter().map(|c| c.as_ref()),
                 std::iter::empty(),
-                extra.iter().copied(),
+                extra.iter().map(|c| c.as_ref()),
             );
             response_handle.send_response(resp).await
         };

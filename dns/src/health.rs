@@ -227,13 +227,26 @@ impl Checks {
         previous: Option<&Checks>,
         prober: Prober,
     ) -> Checks {
-        let wanted = wanted
+        let wanted: Vec<_> = wanted
             .iter()
-            .filter_map(|(name, target)| defs.get(name).map(|c| ((name.clone(), *target), c)));
+            .filter_map(|(name, target)| defs.get(name).map(|c| ((name.clone(), *target), c)))
+            .collect();
+        let mut per_check: BTreeMap<&str, (u32, u32)> = BTreeMap::new(); // (next, count)
+        for ((name, _), _) in &wanted {
+            per_check.entry(name).or_default().1 += 1;
+        }
+        let mut offsets = Vec::with_capacity(wanted.len());
+        for ((name, _), check) in &wanted {
+            let (k, n) = per_check.get_mut(name.as_str()).map_or((0, 1), |e| {
+                e.0 += 1;
+                (e.0 - 1, e.1)
+            });
+            offsets.push(spread(check.interval, k, n));
+        }
         let mut checks = Checks {
             entries: BTreeMap::new(),
         };
-        for (key, check) in wanted {
+        for ((key, check), offset) in wanted.into_iter().zip(offsets) {
             // A probe nobody ran before starts unknown: its first result decides.
             let fresh = previous.and_then(|p| p.entries.get(&key)).is_none();
             if let Some(e) = previous
@@ -263,6 +276,7 @@ impl Checks {
                 Arc::clone(&last),
                 (fresh, probed_tx),
                 Arc::clone(&prober),
+                offset,
             ));
             checks.entries.insert(
                 (name, target),
@@ -327,6 +341,15 @@ impl Checks {
 pub type ProbeFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<ProbeOk, ProbeError>> + Send + 'a>>;
 
+/// When the `k`th of a check's `n` targets first probes: spread evenly
+/// over one interval (at most a second, so the first round stays short),
+/// never all at once: 5,000 members probed in the same millisecond
+/// overflow the server's accept queue and time out.
+fn spread(interval: Duration, k: u32, n: u32) -> Duration {
+    let window = interval.min(Duration::from_secs(1));
+    window * k / n.max(1)
+}
+
 /// What runs one probe: [`probe`] in production.
 pub type Prober = Arc<dyn for<'a> Fn(&'a CheckConfig, Target) -> ProbeFuture<'a> + Send + Sync>;
 
@@ -344,9 +367,10 @@ async fn run_probe(
     last: Arc<Mutex<String>>,
     (mut fresh, probed): (bool, watch::Sender<bool>),
     prober: Prober,
+    offset: Duration,
 ) {
     let mut state = RiseFall::starting(check.rise, check.fall, up);
-    let mut ticker = tokio::time::interval(check.interval);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, check.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
@@ -396,7 +420,8 @@ pub async fn probe(check: &CheckConfig, target: Target) -> Result<ProbeOk, Probe
     match check.kind {
         CheckType::Tcp => {
             let addr = probe_addr(check, target).ok_or(ProbeError::NoTarget)?;
-            within(check.timeout, connect(addr)).await?;
+            let stream = within(check.timeout, connect(addr)).await?;
+            abort(&stream);
             Ok(ProbeOk::Connected)
         }
         CheckType::Http => {
@@ -419,6 +444,14 @@ async fn within<T>(
     tokio::time::timeout(limit, fut)
         .await
         .unwrap_or(Err(ProbeError::Timeout(limit)))
+}
+
+/// Closes a probe's connection with a reset rather than FIN (SO_LINGER 0,
+/// as HAProxy's checks do): no TIME_WAIT socket per probe on this host
+/// (5,000 members checked every second would keep 300,000) and no closing
+/// handshake for either side.
+fn abort(stream: &TcpStream) {
+    let _ = stream.set_zero_linger();
 }
 
 async fn connect(addr: SocketAddr) -> Result<TcpStream, ProbeError> {
@@ -455,6 +488,7 @@ async fn http_status(addr: SocketAddr, check: &CheckConfig) -> Result<u16, Probe
     let mut len = 0;
     loop {
         if let Some(end) = buf[..len].iter().position(|&b| b == b'\n') {
+            abort(&stream);
             return parse_status_line(&buf[..end]);
         }
         if len == buf.len() {
@@ -889,6 +923,52 @@ fall = 2
                 "one probe per interval"
             );
         }
+    }
+
+    /// Many targets of one check: their probes are spread over the
+    /// interval, not fired together (each keeps its own period).
+    #[tokio::test(start_paused = true)]
+    async fn probes_of_many_targets_are_spread_over_the_interval() {
+        let n = 100u32;
+        let members: Vec<String> = (0..n)
+            .map(|i| format!("{{ address = \"127.0.1.{}\", check = \"c\" }}", i + 1))
+            .collect();
+        let cfg = config(&format!(
+            "[[pool]]\nname = \"ha.com.\"\nmembers = [{}]\n\n[check.c]\ntype = \"tcp\"\nport = 1\ninterval = \"1s\"\nrise = 1\nfall = 1\n",
+            members.join(", "),
+        ));
+        let wanted = crate::wiring::probes(&cfg);
+        assert_eq!(wanted.len(), n as usize);
+        let (script, p) = scripted(&[], true);
+        let start = tokio::time::Instant::now();
+        let checks = Checks::spawn_with(&cfg.checks, &wanted, None, p);
+        checks.first_round().await;
+        tokio::time::sleep_until(start + Duration::from_millis(2999)).await;
+        let times: Vec<Duration> = script
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .map(|t| *t - start)
+            .collect();
+        let first: std::collections::BTreeSet<Duration> = times
+            .iter()
+            .filter(|t| **t < Duration::from_secs(1))
+            .copied()
+            .collect();
+        assert_eq!(
+            first.len(),
+            n as usize,
+            "one first probe per target, each at its own time"
+        );
+        assert!(
+            first
+                .last()
+                .is_some_and(|l| *l >= Duration::from_millis(900)),
+            "spread over the interval: {first:?}"
+        );
+        // Every target probes once per interval after that.
+        assert_eq!(times.len(), 3 * n as usize);
     }
 
     #[tokio::test(start_paused = true)]

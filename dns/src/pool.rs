@@ -338,27 +338,25 @@ impl Schedule {
 
     /// `active` are (member index, weight > 0) pairs.
     fn weighted(active: &[(u32, u32)], answers: usize) -> Schedule {
-        let weights: Vec<u32> = active.iter().map(|a| a.1).collect();
+        // Weights with a common divisor give the same sequence, repeated:
+        // one period of the reduced weights is enough (memory and time).
+        let g = active.iter().fold(0u32, |g, a| gcd(g, a.1)).max(1);
+        let weights: Vec<u32> = active.iter().map(|a| a.1 / g).collect();
         let seq = swrr_sequence(&weights);
         let w = seq.len();
         let k = answers.clamp(1, active.len());
         let mut picks = vec![active[0].0; w * k];
         // Walk the cyclic sequence backwards keeping members ordered by their
         // next occurrence (move-to-front): at position i the first k of that
-        // order are seq[i] and the next distinct members after it.
-        let mut order: Vec<usize> = Vec::with_capacity(active.len());
-        let touch = |order: &mut Vec<usize>, m: usize| {
-            if let Some(pos) = order.iter().position(|&x| x == m) {
-                order.remove(pos);
-            }
-            order.insert(0, m);
-        };
+        // order are seq[i] and the next distinct members after it. A linked
+        // list, so a step costs k, not the member count.
+        let mut order = MoveToFront::new(active.len());
         for &m in seq.iter().rev() {
-            touch(&mut order, m);
+            order.touch(m);
         }
         for i in (0..w).rev() {
-            touch(&mut order, seq[i]);
-            for (slot, &m) in picks[i * k..(i + 1) * k].iter_mut().zip(order.iter()) {
+            order.touch(seq[i]);
+            for (slot, m) in picks[i * k..(i + 1) * k].iter_mut().zip(order.iter()) {
                 *slot = active[m].0;
             }
         }
@@ -386,6 +384,64 @@ impl Schedule {
                 Selection::Members(&self.picks[start..start + self.len])
             }
         }
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// A list of `0..n` (those touched so far) where moving one to the front
+/// costs O(1): a doubly linked list over indices.
+struct MoveToFront {
+    next: Vec<usize>,
+    prev: Vec<usize>,
+    listed: Vec<bool>,
+    head: usize,
+}
+
+impl MoveToFront {
+    const NONE: usize = usize::MAX;
+
+    fn new(n: usize) -> MoveToFront {
+        MoveToFront {
+            next: vec![Self::NONE; n],
+            prev: vec![Self::NONE; n],
+            listed: vec![false; n],
+            head: Self::NONE,
+        }
+    }
+
+    fn touch(&mut self, m: usize) {
+        if self.head == m {
+            return;
+        }
+        if self.listed[m] {
+            let (p, n) = (self.prev[m], self.next[m]);
+            if p != Self::NONE {
+                self.next[p] = n;
+            }
+            if n != Self::NONE {
+                self.prev[n] = p;
+            }
+        }
+        self.listed[m] = true;
+        self.prev[m] = Self::NONE;
+        self.next[m] = self.head;
+        if self.head != Self::NONE {
+            self.prev[self.head] = m;
+        }
+        self.head = m;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(Some(self.head).filter(|&h| h != Self::NONE), |&m| {
+            Some(self.next[m]).filter(|&n| n != Self::NONE)
+        })
     }
 }
 
@@ -417,10 +473,24 @@ pub struct Pool {
     spec: PoolSpec,
     counter: AtomicU64,
     schedule: ArcSwap<Schedule>,
-    /// Writers only (health changes), never taken on the query path.
-    health: Mutex<Vec<bool>>,
-    /// Paused members (taken after `health` when both are).
-    paused: Mutex<Vec<bool>>,
+    /// Writers only (health and pause changes), never taken on the query
+    /// path, nor while a schedule is built.
+    state: Mutex<State>,
+    /// Held by the one thread building a schedule ([`Pool::rebuild`]).
+    building: Mutex<()>,
+    /// The `State::generation` the stored schedule was built from.
+    built: AtomicU64,
+    /// Schedules built (a burst of changes shares builds).
+    builds: AtomicU64,
+}
+
+/// What a schedule is built from.
+#[derive(Debug)]
+struct State {
+    health: Vec<bool>,
+    paused: Vec<bool>,
+    /// Bumped by every change.
+    generation: u64,
 }
 
 impl Pool {
@@ -433,8 +503,14 @@ impl Pool {
             spec,
             counter: AtomicU64::new(0),
             schedule: ArcSwap::from_pointee(schedule),
-            health: Mutex::new(health),
-            paused: Mutex::new(paused),
+            state: Mutex::new(State {
+                health,
+                paused,
+                generation: 0,
+            }),
+            building: Mutex::new(()),
+            built: AtomicU64::new(0),
+            builds: AtomicU64::new(1),
         }
     }
 
@@ -442,48 +518,82 @@ impl Pool {
         &self.spec
     }
 
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Sets member `member`'s health; returns true if it changed (the schedule
     /// is then rebuilt and swapped). An index out of range changes nothing.
     pub fn set_healthy(&self, member: usize, up: bool) -> bool {
-        let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        match health.get_mut(member) {
-            Some(h) if *h != up => *h = up,
-            _ => return false,
-        }
-        let paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
-        self.schedule.store(Arc::new(Schedule::build_paused(
-            &self.spec, &health, &paused,
-        )));
-        true
+        self.change(|st| st.health.get_mut(member), up)
     }
 
     /// Pauses (or resumes) member `member`; returns true if it changed
     /// (the schedule is then rebuilt and swapped).
     pub fn set_paused(&self, member: usize, pause: bool) -> bool {
-        let health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
-        match paused.get_mut(member) {
-            Some(p) if *p != pause => *p = pause,
-            _ => return false,
+        self.change(|st| st.paused.get_mut(member), pause)
+    }
+
+    fn change(&self, flag: impl FnOnce(&mut State) -> Option<&mut bool>, to: bool) -> bool {
+        {
+            let mut st = self.state();
+            match flag(&mut st) {
+                Some(f) if *f != to => *f = to,
+                _ => return false,
+            }
+            st.generation += 1;
         }
-        self.schedule.store(Arc::new(Schedule::build_paused(
-            &self.spec, &health, &paused,
-        )));
+        self.rebuild();
         true
     }
 
+    /// Builds the schedule for the current state and swaps it in. One
+    /// thread builds at a time, outside the state lock; a change made while
+    /// it builds is picked up by its next round instead of a build of its
+    /// own, so a burst (a check shared by thousands of members going down)
+    /// costs a few builds, not one per member. A lone change is built
+    /// before its caller returns.
+    fn rebuild(&self) {
+        loop {
+            let _building = match self.building.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                // The builder's next round sees this change.
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            };
+            loop {
+                let (health, paused, generation) = {
+                    let st = self.state();
+                    (st.health.clone(), st.paused.clone(), st.generation)
+                };
+                let schedule = Schedule::build_paused(&self.spec, &health, &paused);
+                self.schedule.store(Arc::new(schedule));
+                self.builds.fetch_add(1, Ordering::Relaxed);
+                self.built.store(generation, Ordering::Release);
+                if self.state().generation == generation {
+                    break;
+                }
+            }
+            drop(_building);
+            // A change between the last look and the unlock found the lock
+            // taken: build it unless another thread now does.
+            if self.state().generation == self.built.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+
+    /// Schedules built since the pool was made.
+    pub fn builds(&self) -> u64 {
+        self.builds.load(Ordering::Relaxed)
+    }
+
     pub fn paused(&self) -> Vec<bool> {
-        self.paused
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.state().paused.clone()
     }
 
     pub fn healthy(&self) -> Vec<bool> {
-        self.health
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.state().health.clone()
     }
 
     /// The current schedule (e.g. to precompile answers for every index).
@@ -668,7 +778,13 @@ mod tests {
             assert_eq!(s.answer(0), Selection::NoData);
             return;
         }
-        assert_eq!(s.period(), total, "weights={weights:?} health={health:?}");
+        // One period of the weights over their common divisor.
+        let g = eff.iter().fold(0, |g, &w| gcd(g, w));
+        assert_eq!(
+            s.period(),
+            total / u64::from(g),
+            "weights={weights:?} health={health:?}"
+        );
         // Every window of `total` consecutive answers, from every offset in
         // two periods (plus a huge counter value), has each member `weight` times.
         let firsts: Vec<IpAddr> = (0..3 * total).map(|n| addrs(s.answer(n))[0]).collect();
@@ -928,6 +1044,53 @@ mod tests {
         }
     }
 
+    /// A check shared by hundreds of members goes down: every member's
+    /// change arrives from its own thread at once. The schedule ends up
+    /// built from the last state (no change lost), by far fewer builds than
+    /// changes, and the way back up likewise.
+    #[test]
+    fn a_burst_of_changes_from_many_threads_is_built_once_and_lost_never() {
+        let n = 400;
+        let weights: Vec<u32> = (0..n).map(|i| 1 + (i % 5) as u32).collect();
+        for mode in [PoolMode::Equal, PoolMode::Weighted] {
+            let pool = Arc::new(Pool::new(spec(mode, &weights, 2, WhenAllDown::None)));
+            for (up, want) in [(false, None), (true, Some(n))] {
+                let before = pool.builds();
+                let threads: Vec<_> = (0..4)
+                    .map(|t| {
+                        let pool = Arc::clone(&pool);
+                        std::thread::spawn(move || {
+                            for m in (t..n).step_by(4) {
+                                assert!(pool.set_healthy(m, up));
+                            }
+                        })
+                    })
+                    .collect();
+                for t in threads {
+                    t.join().expect("writer panicked");
+                }
+                let s = pool.schedule();
+                match want {
+                    None => assert_eq!(s.answer(0), Selection::NoData, "{mode}: all down"),
+                    Some(_) => {
+                        let firsts: std::collections::HashSet<u32> = (0..s.period())
+                            .map(|k| match s.answer(k) {
+                                Selection::Members(a) => a[0],
+                                other => panic!("{mode}: {other:?} with all up"),
+                            })
+                            .collect();
+                        assert_eq!(firsts.len(), n, "{mode}: every member answers again");
+                    }
+                }
+                let builds = pool.builds() - before;
+                assert!(
+                    (1..=n as u64).contains(&builds),
+                    "{mode}: {builds} builds for {n} changes"
+                );
+            }
+        }
+    }
+
     #[test]
     fn from_config_copies_fields() {
         let cfg = crate::config::Config::from_toml(
@@ -1000,7 +1163,7 @@ members = [ { address = "192.0.2.1", weight = 3 }, { address = "192.0.2.2", weig
         sp.members[1].paused = true; // paused = true in the config
         let p = Pool::new(sp);
         assert_eq!(p.paused(), vec![false, true]);
-        assert_eq!(p.schedule().period(), 3);
+        assert_eq!(p.schedule().period(), 1); // [3]: one member
         assert!(p.set_paused(1, false));
         assert!(!p.set_paused(1, false), "no change");
         assert!(!p.set_paused(7, true), "out of range");

@@ -84,8 +84,8 @@ pub struct Plan<'s> {
     pub answers: Vec<Cow<'s, Record>>,
     /// The pool whose answer ends the ANSWER section, if any.
     pub pool: Option<PoolStep<'s>>,
-    pub authority: Vec<&'s Record>,
-    pub additional: Vec<&'s Record>,
+    pub authority: Vec<Cow<'s, Record>>,
+    pub additional: Vec<Cow<'s, Record>>,
     /// Upper bound of the static records' wire size (no compression).
     pub size: usize,
     /// ADDITIONAL may be left out if the message does not fit (true for
@@ -114,15 +114,16 @@ impl<'s> Plan<'s> {
         }
     }
 
-    fn push_set(&mut self, set: &'s RrSet, owner: Option<&Name>) {
-        self.size += set.wire_len;
+    fn push_set(&mut self, set: &RrSet<'s>, owner: Option<&Name>) {
+        self.size += set.wire_len();
         match owner {
-            None => self.answers.extend(set.records.iter().map(Cow::Borrowed)),
+            None => self
+                .answers
+                .extend(set.records().into_iter().map(Cow::Owned)),
             Some(owner) => {
                 // wildcard synthesis (RFC 4592 §3.3.1): owner = the query name
                 self.synthesized = true;
-                for r in &set.records {
-                    let mut r = r.clone();
+                for mut r in set.records() {
                     self.size += owner.len() + 1;
                     r.name = owner.clone();
                     self.answers.push(Cow::Owned(r));
@@ -134,7 +135,7 @@ impl<'s> Plan<'s> {
     fn negative(&mut self, zone: &'s Zone, rcode: ResponseCode) {
         self.rcode = rcode;
         self.size += zone.negative_soa.name.len() + 64 + 256;
-        self.authority.push(&zone.negative_soa);
+        self.authority.push(Cow::Borrowed(&zone.negative_soa));
     }
 
     fn push_pool(&mut self, zone: &'s Zone, at: &'s PoolAt, synth: Option<&Name>) {
@@ -310,16 +311,16 @@ fn walk<'s>(
         let dname = find_dname(zone, &name)
             .filter(|(owner, _)| cut.is_none_or(|c| owner.num_labels() < c.num_labels()));
         if let Some((owner, set)) = dname {
-            out.push_set(set, None);
+            out.push_set(&set, None);
             out.synthesized = true;
-            let Some(target) = dname_target(set, &name, owner) else {
+            let Some(target) = dname_target(&set, &name, &owner) else {
                 // RFC 6672 §2.2: the synthesized name would be too long.
                 out.rcode = ResponseCode::YXDomain;
                 return out;
             };
             let owner_name = Name::from((*name).clone());
             out.size += owner_name.len() + 1 + 10 + target.len() + 1;
-            let ttl = set.records.first().map_or(0, |r| r.ttl);
+            let ttl = set.ttl;
             out.answers.push(Cow::Owned(Record::from_rdata(
                 owner_name,
                 ttl,
@@ -380,11 +381,11 @@ fn walk<'s>(
         if qtype == RecordType::ANY {
             // RFC 8482 §4.1: answer with one RRset, never everything.
             if let Some(set) = node.get(RecordType::CNAME) {
-                out.push_set(set, synth.as_ref());
+                out.push_set(&set, synth.as_ref());
             } else if let Some(p) = node.pools.first() {
                 out.push_pool(zone, p, synth.as_ref());
-            } else if let Some(set) = node.rrsets().first() {
-                out.push_set(set, synth.as_ref());
+            } else if let Some(set) = node.rrsets().next() {
+                out.push_set(&set, synth.as_ref());
             } else {
                 out.negative(zone, ResponseCode::NoError);
             }
@@ -395,9 +396,9 @@ fn walk<'s>(
             return out;
         }
         if let Some(set) = node.get(qtype) {
-            out.push_set(set, synth.as_ref());
+            out.push_set(&set, synth.as_ref());
             if matches!(qtype, RecordType::NS | RecordType::MX) {
-                add_target_addresses(snap, set, &mut out);
+                add_target_addresses(snap, &set, &mut out);
             }
             return out;
         }
@@ -405,8 +406,8 @@ fn walk<'s>(
             out.negative(zone, ResponseCode::NoError);
             return out;
         };
-        out.push_set(cname, synth.as_ref());
-        let Some(RData::CNAME(target)) = cname.records.first().map(|r| &r.data) else {
+        out.push_set(&cname, synth.as_ref());
+        let Some(RData::CNAME(target)) = cname.first_rdata() else {
             return out;
         };
         let target = LowerName::new(&target.0);
@@ -440,8 +441,8 @@ pub fn resolve<'s>(
 /// RFC 1035 §3.3.9/§3.3.11 additional section processing: the static
 /// A/AAAA records of NS and MX targets inside our zones (optional data:
 /// dropped rather than truncating if it does not fit).
-fn add_target_addresses<'s>(snap: &'s Snapshot, set: &RrSet, out: &mut Plan<'s>) {
-    for r in &set.records {
+fn add_target_addresses<'s>(snap: &'s Snapshot, set: &RrSet<'_>, out: &mut Plan<'s>) {
+    for r in set.records() {
         let target = match &r.data {
             RData::NS(ns) => &ns.0,
             RData::MX(mx) => &mx.exchange,
@@ -459,8 +460,9 @@ fn add_target_addresses<'s>(snap: &'s Snapshot, set: &RrSet, out: &mut Plan<'s>)
 fn push_addresses<'s>(node: At<'s>, out: &mut Plan<'s>) {
     for ty in [RecordType::A, RecordType::AAAA] {
         if let Some(s) = node.get(ty) {
-            out.size += s.wire_len;
-            out.additional.extend(s.records.iter());
+            out.size += s.wire_len();
+            out.additional
+                .extend(s.records().into_iter().map(Cow::Owned));
         }
     }
 }
@@ -488,11 +490,11 @@ fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {
         return;
     };
     out.rcode = ResponseCode::NoError;
-    out.size += ns.wire_len;
-    out.authority.extend(ns.records.iter());
+    out.size += ns.wire_len();
+    let records = ns.records();
     // Glue: addresses of name servers in this zone, below the cut or not
     // (RFC 1034 §4.3.2: `ns1.zone` serving `child.zone` is in bailiwick too).
-    for r in &ns.records {
+    for r in &records {
         if let RData::NS(target) = &r.data {
             let t = LowerName::new(&target.0);
             if zone.origin.zone_of(&t) {
@@ -508,11 +510,12 @@ fn refer<'s>(zone: &'s Zone, cut: &LowerName, out: &mut Plan<'s>) {
             }
         }
     }
+    out.authority.extend(records.into_iter().map(Cow::Owned));
 }
 
 /// The DNAME nearest the apex at or above the parent of `name` (RFC 6672
 /// §2.3: names below its owner are redirected), if the zone has any.
-fn find_dname<'z>(zone: &'z Zone, name: &LowerName) -> Option<(&'z LowerName, &'z RrSet)> {
+fn find_dname<'z>(zone: &'z Zone, name: &LowerName) -> Option<(LowerName, RrSet<'z>)> {
     if !zone.has_dnames || !zone.origin.zone_of(name) {
         return None;
     }
@@ -520,9 +523,9 @@ fn find_dname<'z>(zone: &'z Zone, name: &LowerName) -> Option<(&'z LowerName, &'
     let mut n = name.clone();
     while n.num_labels() > zone.origin.num_labels() {
         n = n.base_name();
-        if let Some((owner, node)) = zone.nodes.get_key_value(&n) {
+        if let Some(node) = zone.nodes.get(&n) {
             if let Some(set) = node.get(RecordType::DNAME) {
-                found = Some((owner, set));
+                found = Some((n.clone(), set));
             }
         }
     }
@@ -531,11 +534,8 @@ fn find_dname<'z>(zone: &'z Zone, name: &LowerName) -> Option<(&'z LowerName, &'
 
 /// `name` with its `owner` suffix replaced by the DNAME's target; None if
 /// the result is longer than 255 bytes (or the RDATA is not a name).
-fn dname_target(set: &RrSet, name: &LowerName, owner: &LowerName) -> Option<Name> {
-    let RData::Unknown { rdata, .. } = &set.records.first()?.data else {
-        return None;
-    };
-    let mut d = hickory_proto::serialize::binary::BinDecoder::new(&rdata.anything);
+fn dname_target(set: &RrSet<'_>, name: &LowerName, owner: &LowerName) -> Option<Name> {
+    let mut d = hickory_proto::serialize::binary::BinDecoder::new(set.rdatas().next()?);
     let target = Name::read(&mut d).ok()?;
     let name = Name::from(name.clone());
     let keep = usize::from(name.num_labels() - owner.num_labels());

@@ -72,12 +72,12 @@ pub struct Snapshot {
 /// pools overlaid on it.
 #[derive(Debug, Clone, Copy)]
 pub struct At<'s> {
-    pub node: Option<&'s Node>,
+    pub node: Option<Node<'s>>,
     pub pools: &'s [PoolAt],
 }
 
 impl<'s> At<'s> {
-    pub fn get(&self, rtype: RecordType) -> Option<&'s RrSet> {
+    pub fn get(&self, rtype: RecordType) -> Option<RrSet<'s>> {
         self.node.and_then(|n| n.get(rtype))
     }
 
@@ -85,8 +85,8 @@ impl<'s> At<'s> {
         self.pools.iter().find(|p| p.rtype == rtype)
     }
 
-    pub fn rrsets(&self) -> &'s [RrSet] {
-        self.node.map_or(&[], |n| &n.rrsets)
+    pub fn rrsets(&self) -> impl Iterator<Item = RrSet<'s>> + 's {
+        self.node.into_iter().flat_map(|n| n.rrsets())
     }
 }
 
@@ -183,12 +183,17 @@ impl Snapshot {
         zone.has_wildcards || self.overlay_wildcards
     }
 
+    /// Every name with pools, and the non-terminals above them.
+    pub fn pool_names(&self) -> impl Iterator<Item = &LowerName> {
+        self.overlay.keys()
+    }
+
     /// Names with pools or pool non-terminals that `zone` serves but has
     /// no node for (the fast path precompiles them too).
     pub fn overlay_names<'a>(&'a self, zone: &'a Zone) -> impl Iterator<Item = &'a LowerName> {
         self.overlay
             .keys()
-            .filter(move |n| !zone.nodes.contains_key(*n) && zone.origin.zone_of(n))
+            .filter(move |n| !zone.nodes.contains_key(n) && zone.origin.zone_of(n))
     }
 }
 
@@ -225,7 +230,7 @@ fn check_pool_name(cfg: &Config, i: usize, zones: &Zones) -> Result<Option<Name>
         )));
     }
     if cfg.pools[i].rtype == crate::pool::PoolType::CNAME {
-        if let Some(set) = zone.nodes.get(&lname).and_then(|n| n.rrsets.first()) {
+        if let Some(set) = zone.nodes.get(&lname).and_then(|n| n.rrsets().next()) {
             // RFC 1034 §3.6.2: a CNAME's name has no other data.
             return Err(err(format!(
                 "a name without other data for a CNAME pool; {name} has {} records in {}",

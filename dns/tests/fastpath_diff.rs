@@ -939,12 +939,20 @@ fn identical_replies_on_a_big_generated_zone() {
     );
     for i in 0..N {
         match i % 7 {
-            0 => zone.push_str(&format!(
-                "n{i} A 10.{}.{}.{}\n",
-                i >> 16,
-                (i >> 8) & 255,
-                i & 255
-            )),
+            0 => {
+                zone.push_str(&format!(
+                    "n{i} A 10.{}.{}.{}\n",
+                    i >> 16,
+                    (i >> 8) & 255,
+                    i & 255
+                ));
+                if i % 14 == 0 {
+                    // RRsets of several records, answered from the store.
+                    zone.push_str(&format!(
+                        "n{i} A 10.9.0.1\nN{i} A 10.9.0.2\nn{i} TXT \"a\" \"b c\"\nn{i} TXT x\n"
+                    ));
+                }
+            }
             1 => zone.push_str(&format!("n{i} AAAA 2001:db8::{i:x}\nn{i} A 10.0.0.1\n")),
             2 => zone.push_str(&format!("n{i} TXT \"t{i}\"\n")),
             3 => zone.push_str(&format!("n{i} MX 10 n{}\n", i - 3)),
@@ -1229,4 +1237,70 @@ fn fast_path_answers_lines_itself_with_exact_windows() {
     }
     assert_eq!(counts.get("10.2.0.1"), Some(&300), "{counts:?}");
     assert_eq!(counts.get("10.2.0.2"), Some(&100), "{counts:?}");
+}
+
+/// Plain names come from the zone store (not precompiled one by one), and
+/// a delegated name that a more specific zone we serve holds is that
+/// zone's, answered by the fast path (the parent's referral marker does
+/// not shadow it); names below a cut with no zone of their own go to the
+/// full path.
+#[test]
+fn plain_names_come_from_the_store_and_a_served_child_keeps_its_answers() {
+    let dir = dns_common::TempDir::new("store-child");
+    dir.write(
+        "zones/p.test.zone",
+        "$ORIGIN p.test.\n$TTL 300\n@ SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\nns1 A 192.0.2.1\n\
+         h1 A 10.0.0.1\nH1 A 10.0.0.2\nh1 TXT \"x\"\nchild NS ns.child\nns.child A 192.0.2.9\n\
+         other NS ns.other\nns.other A 192.0.2.10\n",
+    );
+    dir.write(
+        "zones/child.p.test.zone",
+        "$ORIGIN child.p.test.\n$TTL 300\n@ SOA ns hm 1 3600 600 604800 60\n@ NS ns\nns A 192.0.2.9\n@ A 10.9.9.9\n",
+    );
+    let cfg = dir.write(
+        "config.toml",
+        "[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\n[control]\nenabled = false\n",
+    );
+    let loaded = hadns::app::load(&cfg).expect("load");
+    let handler = Handler::new(loaded.snapshot);
+    let table = Table::build(handler.snapshot());
+    let query = |name: &str, qtype: u16| {
+        let mut r = Rng(3);
+        let mut m = header(&mut r, 0x0100, 1, 0, 0, 0);
+        m.extend(wire_name(&mut r, name));
+        m.extend(qtype.to_be_bytes());
+        m.extend([0, 1]);
+        lowercase_question(&m)
+    };
+    let lower_wire = |name: &str| -> Vec<u8> {
+        let mut w = Vec::new();
+        for l in name.split('.') {
+            w.push(l.len() as u8);
+            w.extend(l.bytes());
+        }
+        w.push(0);
+        w
+    };
+    // h1: two A records and a TXT, answered from the store, not precompiled.
+    assert!(!table.names.contains_key(&lower_wire("h1.p.test")[..]));
+    let mut out = [0u8; 1024];
+    let n = wire::answer(&table, &query("h1.p.test", 1), &mut out, None).expect("h1 A");
+    let m = Message::from_vec(&out[..n]).expect("decode");
+    assert_eq!(m.answers.len(), 2);
+    assert!(wire::answer(&table, &query("h1.p.test", 16), &mut out, None).is_some());
+    // NODATA for a type h1 lacks, from the store too.
+    let n = wire::answer(&table, &query("h1.p.test", 28), &mut out, None).expect("NODATA");
+    let m = Message::from_vec(&out[..n]).expect("decode");
+    assert!(m.answers.is_empty() && m.authorities.len() == 1);
+    // The child zone's apex: the child's answer, by the fast path.
+    let n = wire::answer(&table, &query("child.p.test", 1), &mut out, None)
+        .expect("the served child's apex is answered by the fast path");
+    let m = Message::from_vec(&out[..n]).expect("decode");
+    assert!(
+        m.metadata.authoritative,
+        "the child's own answer, not a referral"
+    );
+    // Below a cut without a zone of ours: the full path refers.
+    assert!(wire::answer(&table, &query("ns.other.p.test", 1), &mut out, None).is_none());
+    assert!(wire::answer(&table, &query("x.other.p.test", 1), &mut out, None).is_none());
 }

@@ -19,7 +19,7 @@
 //! new table.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
@@ -36,6 +36,7 @@ use crate::line::LineId;
 use crate::pool::{Pool, PoolSpec, PoolType, Selection};
 use crate::resolve::{find_cut, plan, Plan, PoolStep};
 use crate::stats::Count;
+use crate::zone::{Node, RrSet, Zone};
 
 /// A small, fast, non-cryptographic hash (the Fx hash of rustc). Keys are
 /// zone names (inserted by us, not by clients), so flooding is not a concern.
@@ -241,6 +242,31 @@ pub struct ZoneEntry {
     /// NXDOMAIN for names not in the zone; None when the zone has wildcards
     /// or delegations (the full path decides those).
     pub nxdomain: Option<Arc<Body>>,
+    /// NODATA, shared by the zone's names.
+    pub nodata: Option<Arc<Body>>,
+    /// The zone whose plain names ([`plain`]) are answered straight from
+    /// its store: every name of it that is not in [`Table::names`]. None
+    /// when the zone has a DNAME (the full path decides every name).
+    pub store: Option<Arc<Zone>>,
+}
+
+/// The types whose answer at a plain name is its RRset's records as
+/// stored, one after the other: no name inside the RDATA to compress, no
+/// additional section processing, and hickory re-encodes their RDATA
+/// byte for byte.
+const PLAIN_TYPES: [RecordType; 3] = [RecordType::A, RecordType::AAAA, RecordType::TXT];
+
+/// Largest RRset answered from the store (hickory stops compressing names
+/// after a while; a bigger set is precompiled or left to the full path).
+const PLAIN_MAX_RECORDS: usize = 64;
+
+/// Whether the fast path answers `node` straight from the store ([`write_set`]):
+/// a name whose every RRset is of a [`PLAIN_TYPES`] type (or none: an
+/// empty non-terminal), in a zone without DNAMEs. The caller rules out
+/// names with pools and names at or below a zone cut.
+fn plain(node: &Node<'_>) -> bool {
+    node.rrsets()
+        .all(|s| PLAIN_TYPES.contains(&s.rtype) && s.len() <= PLAIN_MAX_RECORDS)
 }
 
 /// The precompiled answers for one [`Snapshot`].
@@ -434,17 +460,21 @@ fn encode_shared(
     Some(b1)
 }
 
+/// The records of a plan's section, for hickory's builder.
+fn refs<'a>(v: &'a [Cow<'_, Record>]) -> Vec<&'a Record> {
+    v.iter().map(|c| &**c).collect()
+}
+
 /// Encodes a plan without a pool (the static part of the answer).
 fn static_body(wire: &[u8], qtype: RecordType, p: &Plan<'_>) -> Option<Body> {
-    let answers: Vec<&Record> = p.answers.iter().map(Cow::as_ref).collect();
     encode(
         wire,
         u16::from(qtype),
         p.aa,
         p.rcode,
-        &answers,
-        &p.authority,
-        &p.additional,
+        &refs(&p.answers),
+        &refs(&p.authority),
+        &refs(&p.additional),
     )
 }
 
@@ -651,6 +681,122 @@ fn record_ends(body: &[u8], count: usize) -> Option<Vec<usize>> {
     Some(ends)
 }
 
+/// One zone's part of a [`Table`]: its [`ZoneEntry`] (keyed by its apex)
+/// and the precompiled names it serves, appended to `names`. None for a
+/// duplicate origin (never served).
+fn zone_entries(
+    snap: &Snapshot,
+    zone: &&Zone,
+    pooled: &HashSet<Vec<u8>>,
+    names: &mut Vec<(Box<[u8]>, NameEntry)>,
+) -> Option<(Box<[u8]>, ZoneEntry)> {
+    let apex = wire_name(&zone.origin)?;
+    if !snap
+        .zones
+        .find(&zone.origin)
+        .is_some_and(|z| std::ptr::eq(z, *zone))
+    {
+        return None; // a duplicate origin (never served)
+    }
+    let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty() && !zone.has_dnames;
+    let neg = |rcode| encode_shared(&apex, true, rcode, &[&zone.negative_soa]).map(Arc::new);
+    let nodata = neg(ResponseCode::NoError);
+    let nxdomain = if simple {
+        neg(ResponseCode::NXDomain)
+    } else {
+        None
+    };
+    let store = snap
+        .zones
+        .iter_arc()
+        .find(|z| std::ptr::eq(&***z, *zone))
+        .filter(|_| !zone.has_dnames)
+        .cloned();
+    let mut special: Vec<LowerName> = snap.overlay_names(zone).cloned().collect();
+    for node in zone.nodes.iter() {
+        let (plain_here, at_cut) = if zone.cuts.is_empty() {
+            (store.is_some() && plain(&node), false)
+        } else {
+            let at_cut = find_cut(zone, &node.name()).is_some();
+            (store.is_some() && !at_cut && plain(&node), at_cut)
+        };
+        if at_cut && store.is_some() {
+            // Referrals: the full path (a marker, or the store
+            // would answer), unless a more specific zone serves it.
+            let name = node.name();
+            if snap
+                .zones
+                .find(&name)
+                .is_some_and(|z| std::ptr::eq(z, *zone))
+            {
+                if let Some(w) = wire_name(&name) {
+                    names.push((w.into_boxed_slice(), NameEntry::default()));
+                }
+            }
+            continue;
+        }
+        let pooled_here = !pooled.is_empty() && pooled.contains(&node.wire().to_ascii_lowercase());
+        if plain_here && !pooled_here {
+            continue; // answered from the store
+        }
+        special.push(node.name());
+    }
+    let entry = ZoneEntry {
+        nxdomain,
+        nodata: nodata.clone(),
+        store,
+    };
+    for lname in &special {
+        let Some(node) = snap.at(zone, lname) else {
+            continue;
+        };
+        if find_cut(zone, lname).is_some() {
+            continue; // referrals: the full path
+        }
+        if !snap
+            .zones
+            .find(lname)
+            .is_some_and(|z| std::ptr::eq(z, *zone))
+        {
+            continue; // served by a more specific zone
+        }
+        let Some(wire) = wire_name(lname) else {
+            continue;
+        };
+        // A CNAME pool's name has no other data either.
+        let has_cname =
+            node.get(RecordType::CNAME).is_some() || node.pool(RecordType::CNAME).is_some();
+        let mut types: Vec<RecordType> = node.rrsets().map(|s| s.rtype).collect();
+        types.extend(node.pools.iter().map(|p| p.rtype));
+        if has_cname {
+            types.extend([RecordType::A, RecordType::AAAA]);
+        } else {
+            // NODATA is the shared `other` body; the common types
+            // are listed only to keep the lookup to one scan.
+        }
+        types.sort_by_key(|t| u16::from(*t));
+        types.dedup();
+        let mut entry = NameEntry {
+            types: Vec::with_capacity(types.len()),
+            other: if has_cname { None } else { nodata.clone() },
+        };
+        for t in types {
+            if matches!(
+                t,
+                RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::OPT
+            ) {
+                continue;
+            }
+            // Not precompiled: the full path answers this type
+            // (never the name's shared NODATA body).
+            let ans = compile(snap, &wire, lname, t).unwrap_or(Answer::FullPath);
+            entry.types.push((u16::from(t), ans));
+        }
+        names.push((wire.into_boxed_slice(), entry));
+    }
+    Some((apex.into_boxed_slice(), entry))
+}
+
 impl Table {
     /// Precompiles every name of every zone in `snap`. Names at or below a
     /// delegation, wildcard answers and CNAME chains that leave our data are
@@ -673,74 +819,48 @@ impl Table {
                 case: Case::None,
             })
         });
-        for zone in snap.zones.iter() {
-            let Some(apex) = wire_name(&zone.origin) else {
-                continue;
-            };
-            if !snap
-                .zones
-                .find(&zone.origin)
-                .is_some_and(|z| std::ptr::eq(z, zone))
-            {
-                continue; // a duplicate origin (never served)
+        // Names with pools: never answered from the store.
+        let pooled: HashSet<Vec<u8>> = snap.pool_names().filter_map(wire_name).collect();
+        // Zones in parallel (a hosting provider's 10,000 zones), each
+        // thread taking the next zone not yet taken; merged in zone order,
+        // longest origin first, so a name a more specific zone serves keeps
+        // that zone's entry.
+        let zones: Vec<&Zone> = snap.zones.iter().collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(zone) = zones.get(i) else {
+                    return done;
+                };
+                let mut entries = Vec::new();
+                let apex = zone_entries(&snap, zone, &pooled, &mut entries);
+                done.push((i, apex, entries));
             }
-            let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty() && !zone.has_dnames;
-            let neg =
-                |rcode| encode_shared(&apex, true, rcode, &[&zone.negative_soa]).map(Arc::new);
-            let nodata = neg(ResponseCode::NoError);
-            let nxdomain = if simple {
-                neg(ResponseCode::NXDomain)
-            } else {
-                None
-            };
-            apexes.insert(apex.into_boxed_slice(), ZoneEntry { nxdomain });
-            for lname in zone.nodes.keys().chain(snap.overlay_names(zone)) {
-                let Some(node) = snap.at(zone, lname) else {
-                    continue;
-                };
-                if find_cut(zone, lname).is_some() {
-                    continue; // referrals: the full path
+        };
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(zones.len())
+            .max(1);
+        let mut built = std::thread::scope(|s| {
+            let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+            let mut all = work();
+            for h in others {
+                match h.join() {
+                    Ok(done) => all.extend(done),
+                    Err(panic) => std::panic::resume_unwind(panic),
                 }
-                if !snap
-                    .zones
-                    .find(lname)
-                    .is_some_and(|z| std::ptr::eq(z, zone))
-                {
-                    continue; // served by a more specific zone
-                }
-                let Some(wire) = wire_name(lname) else {
-                    continue;
-                };
-                // A CNAME pool's name has no other data either.
-                let has_cname =
-                    node.get(RecordType::CNAME).is_some() || node.pool(RecordType::CNAME).is_some();
-                let mut types: Vec<RecordType> = node.rrsets().iter().map(|s| s.rtype).collect();
-                types.extend(node.pools.iter().map(|p| p.rtype));
-                if has_cname {
-                    types.extend([RecordType::A, RecordType::AAAA]);
-                } else {
-                    // NODATA is the shared `other` body; the common types
-                    // are listed only to keep the lookup to one scan.
-                }
-                types.sort_by_key(|t| u16::from(*t));
-                types.dedup();
-                let mut entry = NameEntry {
-                    types: Vec::with_capacity(types.len()),
-                    other: if has_cname { None } else { nodata.clone() },
-                };
-                for t in types {
-                    if matches!(
-                        t,
-                        RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::OPT
-                    ) {
-                        continue;
-                    }
-                    // Not precompiled: the full path answers this type
-                    // (never the name's shared NODATA body).
-                    let ans = compile(&snap, &wire, lname, t).unwrap_or(Answer::FullPath);
-                    entry.types.push((u16::from(t), ans));
-                }
-                names.insert(wire.into_boxed_slice(), entry);
+            }
+            all
+        });
+        built.sort_by_key(|(i, _, _)| *i);
+        for (_, apex, entries) in built {
+            if let Some((wire, entry)) = apex {
+                apexes.entry(wire).or_insert(entry);
+            }
+            for (wire, entry) in entries {
+                names.entry(wire).or_insert(entry);
             }
         }
         names.shrink_to_fit();
@@ -777,11 +897,26 @@ impl Table {
             }
             return None;
         }
-        // Not a name we have: NXDOMAIN in the closest zone, or REFUSED.
+        // A plain name from the closest zone's store, NXDOMAIN there, or
+        // REFUSED.
         let mut i = 0;
         while i < name.len() {
             if let Some(z) = self.apexes.get(&name[i..]) {
-                return z.nxdomain.as_deref().map(Lookup::Fixed);
+                let Some(node) = z
+                    .store
+                    .as_deref()
+                    .and_then(|zone| zone.nodes.get_wire(name))
+                else {
+                    return z.nxdomain.as_deref().map(Lookup::Fixed);
+                };
+                if let Some(set) = node.get(RecordType::from(qtype)) {
+                    return Some(Lookup::Set(set));
+                }
+                // As for a precompiled name's `other` (below).
+                if qtype != 0 && qtype < 128 && qtype != 41 && qtype != 43 {
+                    return z.nodata.as_deref().map(Lookup::Fixed);
+                }
+                return None;
             }
             let l = name[i] as usize;
             if l == 0 {
@@ -795,6 +930,8 @@ impl Table {
 
 pub enum Lookup<'t> {
     Fixed(&'t Body),
+    /// A plain name's RRset, answered as stored ([`write_set`]).
+    Set(RrSet<'t>),
     Pool(&'t PoolAnswer),
     /// Pick by the client's line ([`LineAnswer::pick`]).
     Lines(&'t LineAnswer),
@@ -834,6 +971,32 @@ impl Body {
             case: self.case,
         }
     }
+}
+
+/// Writes the answer records of a plain name's RRset ([`plain`]) into
+/// `out`, which starts at offset `start` of the message: the first owner
+/// is the query's name as the client wrote it (`qname`), the others point
+/// to it — what hickory's encoder writes for the same records (it does not
+/// compress against the question). Returns the length, None if it does
+/// not fit in `out`.
+#[inline]
+pub fn write_set(set: &RrSet<'_>, qname: &[u8], start: usize, out: &mut [u8]) -> Option<usize> {
+    let pointer = (0xc000u16 | u16::try_from(start).ok().filter(|&s| s < 0x4000)?).to_be_bytes();
+    let mut at = 0;
+    for (i, rd) in set.rdatas().enumerate() {
+        let owner: &[u8] = if i == 0 { qname } else { &pointer };
+        let n = owner.len() + 10 + rd.len();
+        let o = out.get_mut(at..at + n)?;
+        o[..owner.len()].copy_from_slice(owner);
+        let f = &mut o[owner.len()..];
+        f[..2].copy_from_slice(&u16::from(set.rtype).to_be_bytes());
+        f[2..4].copy_from_slice(&1u16.to_be_bytes());
+        f[4..8].copy_from_slice(&set.ttl.to_be_bytes());
+        f[8..10].copy_from_slice(&(rd.len() as u16).to_be_bytes());
+        f[10..].copy_from_slice(rd);
+        at += n;
+    }
+    Some(at)
 }
 
 /// Writes the chosen pool body into `out` and patches its addresses;

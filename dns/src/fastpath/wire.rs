@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use super::table::{write_pool, Case, Fields, Lookup, Table};
+use super::table::{write_pool, write_set, Case, Fields, Lookup, Table};
 use crate::stats::{Count, Stats, Transport};
 
 /// Fixed part of the OPT record we add: root name, type 41.
@@ -173,6 +173,25 @@ pub fn answer_from<S: Count + ?Sized>(
             }
             let n = b.write(&mut out[start..], qlen)?;
             (b.fields(), n)
+        }
+        Lookup::Set(set) => {
+            // As the full path encodes it; too long for the client: the
+            // full path truncates.
+            let n = write_set(&set, qname, start, &mut out[start..limit])?;
+            if start + n + opt_len > limit {
+                return None;
+            }
+            let an = u16::try_from(set.len()).ok()?;
+            let fields = Fields {
+                aa: true,
+                rcode: 0,
+                an,
+                ns: 0,
+                ar: 0,
+                ede: None,
+                case: Case::None,
+            };
+            (fields, n)
         }
         Lookup::Lines(_) => return None,
         Lookup::Pool(pa) => {

@@ -649,7 +649,18 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
     let pieces = super::split::split(sp, pieces, min_piece);
     let records = parse_pieces(&pieces, path, &origin0, &extra)?;
     let t2 = std::time::Instant::now();
-    let zone = build_zone(path, records);
+    let mut parsed = Vec::with_capacity(records.len());
+    for piece in records {
+        let mut p = super::parsed::Parsed::default();
+        for r in &piece {
+            p.push_record(r).map_err(|message| ZoneError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        }
+        parsed.push(p);
+    }
+    let zone = build_zone(path, parsed);
     tracing::debug!(
         file = %path.display(),
         pieces = pieces.len(),
@@ -720,7 +731,6 @@ fn parse_pieces(
 
 #[cfg(test)]
 mod tests {
-    use super::super::store::wire_len;
     use super::*;
     use hickory_proto::rr::{RData, RecordType};
 
@@ -775,11 +785,17 @@ mod tests {
         .unwrap();
         let z = load_zone_file(&f).unwrap();
         let n = |s: &str| LowerName::new(&fqdn(s).unwrap());
-        assert!(z.nodes[&n("x.elsewhere.inc.example")]
+        assert!(z
+            .nodes
+            .get(&n("x.elsewhere.inc.example"))
+            .unwrap()
             .get(RecordType::A)
             .is_some());
         // the parent's origin is restored after the include
-        assert!(z.nodes[&n("after.inc.example")]
+        assert!(z
+            .nodes
+            .get(&n("after.inc.example"))
+            .unwrap()
             .get(RecordType::A)
             .is_some());
         std::fs::write(d.join("sub.inc"), "y A 10.0.0.5\nz A nonsense\n").unwrap();
@@ -883,17 +899,16 @@ mod tests {
         std::fs::write(&f, text).unwrap();
         let z = load_zone_file(&f).unwrap();
         let n = LowerName::new(&fqdn("big.d.example").unwrap());
-        let set = z.nodes[&n].get(RecordType::A).unwrap();
-        assert_eq!(set.records.len(), 5_000);
+        let set = z.nodes.get(&n).unwrap().get(RecordType::A).unwrap();
+        let records = set.records();
+        assert_eq!(records.len(), 5_000);
         assert_eq!(
-            set.records[1].data,
+            records[1].data,
             RData::A(hickory_proto::rr::rdata::A::new(10, 0, 0, 1))
         );
-        assert!(set.records.iter().all(|r| r.ttl == 60));
-        assert_eq!(
-            set.wire_len,
-            set.records.iter().map(wire_len).sum::<usize>()
-        );
+        assert!(records.iter().all(|r| r.ttl == 60));
+        // name (15) + type, class, TTL, length (10) + address (4)
+        assert_eq!(set.wire_len(), 5_000 * (15 + 10 + 4));
     }
 
     /// Every record of a zone as (name, type, TTL, RDATA), sorted.
@@ -901,15 +916,19 @@ mod tests {
         let mut v: Vec<String> = z
             .nodes
             .iter()
-            .flat_map(|(n, node)| {
-                node.rrsets.iter().flat_map(move |s| {
-                    s.records
-                        .iter()
-                        .map(move |r| format!("{n} {} {} {}", s.rtype, r.ttl, r.data))
-                })
+            .flat_map(|node| {
+                let n = node.name();
+                node.rrsets()
+                    .flat_map(move |s| {
+                        let n = n.clone();
+                        s.records()
+                            .into_iter()
+                            .map(move |r| format!("{n} {} {} {}", s.rtype, r.ttl, r.data))
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
-        v.extend(z.nodes.keys().map(|n| format!("{n} exists")));
+        v.extend(z.nodes.iter().map(|n| format!("{} exists", n.name())));
         v.sort();
         v
     }
@@ -962,7 +981,7 @@ mod tests {
         std::fs::write(&f, format!("$TTL 60\n{SOA}a.b.c A 10.0.0.1\n")).unwrap();
         let z = load_zone_file(&f).unwrap();
         let n = |s: &str| LowerName::new(&fqdn(s).unwrap());
-        assert!(z.nodes[&n("b.c.e.example")].rrsets.is_empty());
+        assert!(z.nodes.get(&n("b.c.e.example")).unwrap().is_empty());
         assert!(z.nodes.contains_key(&n("c.e.example")));
     }
 
@@ -980,9 +999,11 @@ mod tests {
         let z = load_zone_file(&f).unwrap();
         let n = |s: &str| LowerName::new(&fqdn(s).unwrap());
         let get = |name: &str, t: u16| {
-            z.nodes[&n(name)]
+            z.nodes
+                .get(&n(name))
+                .unwrap()
                 .get(RecordType::from(t))
-                .map(|s| s.records[0].data.clone())
+                .and_then(|s| s.first_rdata())
         };
         assert!(matches!(
             get("dn.ty.example", 39),

@@ -4,8 +4,8 @@
 
 pub mod file;
 pub mod nodes;
-pub mod rdata;
 pub mod parsed;
+pub mod rdata;
 mod split;
 pub mod store;
 
@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 pub use file::load_zone_file;
 pub use nodes::NodeMap;
-pub use store::{Node, RrSet, Zone, ZoneFailure, Zones};
+pub use nodes::{Node, RrSet};
+pub use store::{Zone, ZoneFailure, Zones};
 
 /// Errors from loading zone files and checking pools against them.
 #[derive(Debug, thiserror::Error)]

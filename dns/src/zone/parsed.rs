@@ -55,9 +55,7 @@ impl Parsed {
 
     pub fn rdata(&self, r: &Rec) -> &[u8] {
         let at = r.rdata as usize;
-        self.bytes
-            .get(at..at + usize::from(r.rdlen))
-            .unwrap_or(&[])
+        self.bytes.get(at..at + usize::from(r.rdlen)).unwrap_or(&[])
     }
 
     /// Appends a wire name; returns its offset (for [`Parsed::push_rec`]).
@@ -94,19 +92,19 @@ impl Parsed {
 
     /// Appends a hickory record (what hickory's parser read).
     pub fn push_record(&mut self, r: &Record) -> Result<(), String> {
-        let owner = self.bytes.len() as u32;
-        {
-            let mut enc = BinEncoder::new(&mut self.bytes);
+        // Encoded apart: hickory's encoder writes from the start of the
+        // buffer it is given.
+        let mut name = Vec::with_capacity(64);
+        let mut rdata = Vec::with_capacity(64);
+        for (buf, emit) in [
+            (&mut name, &r.name as &dyn BinEncodable),
+            (&mut rdata, &r.data as &dyn BinEncodable),
+        ] {
+            let mut enc = BinEncoder::new(buf);
             enc.set_name_encoding(NameEncoding::Uncompressed);
-            r.name.emit(&mut enc).map_err(|e| e.to_string())?;
+            emit.emit(&mut enc).map_err(|e| e.to_string())?;
         }
-        let start = self.bytes.len();
-        {
-            let mut enc = BinEncoder::new(&mut self.bytes);
-            enc.set_name_encoding(NameEncoding::Uncompressed);
-            r.data.emit(&mut enc).map_err(|e| e.to_string())?;
-        }
-        let rdata = self.bytes.split_off(start);
+        let owner = self.push_name(&name);
         self.push_rec(
             owner,
             u16::from(r.record_type()),
@@ -131,4 +129,35 @@ impl Parsed {
 pub fn decode_rdata(rtype: RecordType, rdata: &[u8]) -> Option<RData> {
     let len = u16::try_from(rdata.len()).ok()?;
     RData::read(&mut BinDecoder::new(rdata), rtype, Restrict::new(len)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    /// What hickory's parser reads goes into the arena and comes back the same.
+    #[test]
+    fn records_round_trip() {
+        let text = "$ORIGIN Ex.test.\n$TTL 60\n@ IN SOA ns1 host.Master 1 3600 600 604800 60\n\
+                    @ NS ns1\nWww 30 A 10.0.0.1\nm MX 10 Mail.ex.test.\nt TXT \"a b\" c\n\
+                    s SRV 1 2 3 t\nv6 AAAA ::1\n";
+        let (_, map) = hickory_proto::serialize::txt::Parser::new(
+            text,
+            None,
+            Some(Name::from_str("ex.test.").unwrap()),
+        )
+        .parse()
+        .unwrap();
+        let mut p = Parsed::default();
+        let mut want = Vec::new();
+        for set in map.values() {
+            for r in set.records_without_rrsigs() {
+                p.push_record(r).unwrap();
+                want.push(r.clone());
+            }
+        }
+        let got: Vec<Record> = p.recs.iter().map(|r| p.record(r).unwrap()).collect();
+        assert_eq!(got, want);
+    }
 }

@@ -14,34 +14,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use hickory_proto::rr::{DNSClass, LowerName, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinEncodable, BinEncoder};
+use hickory_proto::rr::{LowerName, RData, Record, RecordType};
 
-use super::nodes::NodeMap;
+use super::nodes::{name_of, Node, NodeMap};
+use super::parsed::{name_len, Parsed, Rec};
 use super::ZoneError;
-
-/// All RRs of one type at one name.
-#[derive(Debug, Clone)]
-pub struct RrSet {
-    pub rtype: RecordType,
-    pub records: Vec<Record>,
-    /// Uncompressed wire size of all records: an upper bound used to skip
-    /// the truncation check for answers that surely fit.
-    pub wire_len: usize,
-}
-
-/// The data at one owner name. No RRsets = an empty non-terminal (the name
-/// exists because something below it does: NODATA, not NXDOMAIN).
-#[derive(Debug, Clone, Default)]
-pub struct Node {
-    pub rrsets: Vec<RrSet>,
-}
-
-impl Node {
-    pub fn get(&self, rtype: RecordType) -> Option<&RrSet> {
-        self.rrsets.iter().find(|s| s.rtype == rtype)
-    }
-}
 
 /// One loaded zone.
 #[derive(Debug)]
@@ -130,7 +107,7 @@ impl Zones {
         self.zones.iter().map(|z| &**z)
     }
 
-    pub(super) fn iter_arc(&self) -> impl Iterator<Item = &Arc<Zone>> {
+    pub(crate) fn iter_arc(&self) -> impl Iterator<Item = &Arc<Zone>> {
         self.zones.iter()
     }
 
@@ -159,69 +136,73 @@ impl Zones {
     }
 }
 
-/// Uncompressed wire length of a record (name + type/class/ttl/len + rdata).
-/// Encodes into one buffer per thread, reused: no allocation per record on
-/// a big zone's load.
-pub(crate) fn wire_len(r: &Record) -> usize {
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    BUF.with_borrow_mut(|buf| {
-        buf.clear();
-        let mut enc = BinEncoder::new(buf);
-        match r.emit(&mut enc) {
-            Ok(()) => buf.len(),
-            Err(_) => 512,
-        }
-    })
-}
-
 /// Why a parsed file is not a usable zone, and the record to blame (whose
-/// line [`locate_record`] then finds).
+/// line [`super::file`] then finds).
 pub(super) struct Bad {
     pub(super) message: String,
     pub(super) at: Option<Box<Record>>,
 }
 
 impl Bad {
-    fn at(message: String, r: &Record) -> Bad {
+    fn at(message: String, r: Option<Record>) -> Bad {
         Bad {
             message,
-            at: Some(Box::new(r.clone())),
+            at: r.map(Box::new),
         }
     }
 }
 
+/// The record `r` of `piece`, owner as written: for messages.
+fn shown(piece: &Parsed, r: &Rec) -> (String, RecordType) {
+    let owner = name_of(piece.owner(r)).map_or_else(|| "?".into(), |n| n.to_string());
+    (owner, RecordType::from(r.rtype))
+}
+
+/// Whether the wire name `name` is `origin` or below it (both as written:
+/// compared without case, at a label boundary).
+fn in_zone(name: &[u8], origin: &[u8]) -> bool {
+    let mut i = 0;
+    while name.len() - i > origin.len() {
+        match name.get(i) {
+            Some(&l) if l > 0 && l <= 63 => i += 1 + usize::from(l),
+            _ => return false,
+        }
+    }
+    name.len() - i == origin.len() && name[i..].eq_ignore_ascii_case(origin)
+}
+
 /// Builds a zone from the records parsed from its file (in pieces, see
 /// [`super::split`]).
-pub(super) fn build_zone(path: &Path, pieces: Vec<Vec<Record>>) -> Result<Zone, Bad> {
+pub(super) fn build_zone(path: &Path, pieces: Vec<Parsed>) -> Result<Zone, Bad> {
     let invalid = |message: String| Bad { message, at: None };
-    let invalid_at = Bad::at;
-    let soas: Vec<&Record> = pieces
+    let soas: Vec<(&Parsed, &Rec)> = pieces
         .iter()
-        .flatten()
-        .filter(|r| r.record_type() == RecordType::SOA)
+        .flat_map(|p| p.recs.iter().map(move |r| (p, r)))
+        .filter(|(_, r)| r.rtype == u16::from(RecordType::SOA))
         .collect();
-    let soa = match soas.as_slice() {
-        [one] => (*one).clone(),
+    let (soa_piece, soa_rec) = match soas.as_slice() {
+        [one] => *one,
         [] => {
             return Err(invalid(
                 "no SOA record; a zone file needs exactly one".into(),
             ))
         }
         _ => {
-            return Err(invalid_at(
+            return Err(Bad::at(
                 format!(
                     "{} SOA records (at {}); a zone file needs exactly one",
                     soas.len(),
                     soas.iter()
-                        .map(|r| r.name.to_string())
+                        .map(|(p, r)| shown(p, r).0)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                soas[1],
+                soas[1].0.record(soas[1].1),
             ))
         }
+    };
+    let Some(soa) = soa_piece.record(soa_rec) else {
+        return Err(invalid("SOA record that cannot be read back".into()));
     };
     let RData::SOA(soa_data) = &soa.data else {
         return Err(invalid("SOA record without SOA data".into()));
@@ -230,84 +211,58 @@ pub(super) fn build_zone(path: &Path, pieces: Vec<Vec<Record>>) -> Result<Zone, 
     let mut negative_soa = soa.clone();
     negative_soa.ttl = soa.ttl.min(soa_data.minimum);
     let origin = LowerName::new(&soa.name);
+    let origin_wire = soa_piece.owner(soa_rec).to_vec();
 
-    let count = pieces.iter().map(Vec::len).sum();
-    let mut nodes: HashMap<LowerName, Node> = HashMap::with_capacity(count);
-    for r in pieces.into_iter().flatten() {
-        if r.dns_class != DNSClass::IN {
-            return Err(invalid_at(
-                format!(
-                    "{} {}: class {} (only IN is served)",
-                    r.name,
-                    r.record_type(),
-                    r.dns_class
-                ),
-                &r,
-            ));
-        }
-        let lname = LowerName::new(&r.name);
-        if !origin.zone_of(&lname) {
-            let below = lname.zone_of(&origin) && lname != origin;
-            return Err(invalid_at(
-                format!(
-                    "{} {} is outside the zone {origin} (set by the SOA{})",
-                    r.name,
-                    r.record_type(),
-                    if below {
-                        "; is the SOA below the apex?"
-                    } else {
-                        ""
-                    }
-                ),
-                &r,
-            ));
-        }
-        let node = nodes.entry(lname).or_default();
-        let rtype = r.record_type();
-        let len = wire_len(&r);
-        match node.rrsets.iter_mut().find(|s| s.rtype == rtype) {
-            Some(set) => {
-                set.wire_len += len;
-                set.records.push(r);
+    let count = pieces.iter().map(|p| p.recs.len()).sum();
+    for piece in &pieces {
+        let mut last_ok = None;
+        for r in &piece.recs {
+            if r.class != 1 {
+                let (owner, rtype) = shown(piece, r);
+                let class = hickory_proto::rr::DNSClass::from(r.class);
+                return Err(Bad::at(
+                    format!("{owner} {rtype}: class {class} (only IN is served)"),
+                    piece.record(r),
+                ));
             }
-            None => node.rrsets.push(RrSet {
-                rtype,
-                records: vec![r],
-                wire_len: len,
-            }),
+            if last_ok == Some(r.owner) {
+                continue;
+            }
+            let owner = piece.owner(r);
+            if name_len(owner) == 0 || !in_zone(owner, &origin_wire) {
+                let (name, rtype) = shown(piece, r);
+                let lname = name_of(owner).map(|n| LowerName::new(&n));
+                let below = lname.is_some_and(|l| l.zone_of(&origin) && l != origin);
+                return Err(Bad::at(
+                    format!(
+                        "{name} {rtype} is outside the zone {origin} (set by the SOA{})",
+                        if below {
+                            "; is the SOA below the apex?"
+                        } else {
+                            ""
+                        }
+                    ),
+                    piece.record(r),
+                ));
+            }
+            last_ok = Some(r.owner);
         }
     }
-    // One pass over the names: tidy each RRset, check the rules that hold
-    // per name, note delegations, wildcards and DNAMEs.
+    let nodes = NodeMap::build(&pieces, origin_wire.len()).map_err(|e| match e {
+        super::nodes::BuildError::TooLarge(m) => invalid(m),
+    })?;
+    drop(pieces);
+    // One pass over the names: check the rules that hold per name, note
+    // delegations, wildcards and DNAMEs.
     let mut cuts: HashSet<LowerName> = HashSet::new();
     let (mut has_wildcards, mut has_dnames) = (false, false);
-    for (name, node) in nodes.iter_mut() {
-        // Exact sizes: a Vec grown by push keeps room for 4 RRsets (160
-        // bytes) at each of a big zone's million names.
-        node.rrsets.shrink_to_fit();
-        for set in &mut node.rrsets {
-            set.records.shrink_to_fit();
-            // Duplicate RRs: RFC 2181 §5 treats an RRset as a set. A hash
-            // set keeps this linear for large RRsets (and the file order).
-            if set.records.len() > 1 {
-                let before = set.records.len();
-                let mut seen = HashSet::with_capacity(before);
-                set.records.retain(|r| seen.insert(r.data.clone()));
-                if set.records.len() != before {
-                    set.wire_len = set.records.iter().map(wire_len).sum();
-                }
-            }
-            // RFC 2181 §5.2: all RRs of an RRset share one TTL; use the smallest.
-            let ttl = set.records.iter().map(|r| r.ttl).min().unwrap_or(0);
-            for r in &mut set.records {
-                r.ttl = ttl;
-            }
-        }
-        check_cname(name, node)?;
-        has_wildcards |= name.is_wildcard();
+    for node in nodes.iter() {
+        check_cname(&node)?;
+        let wire = node.wire();
+        has_wildcards |= wire.get(..2) == Some(&[1, b'*'][..]);
         has_dnames |= node.get(RecordType::DNAME).is_some();
-        if *name != origin && node.get(RecordType::NS).is_some() {
-            cuts.insert(name.clone());
+        if wire.len() != origin_wire.len() && node.get(RecordType::NS).is_some() {
+            cuts.insert(node.name());
         }
     }
     if nodes
@@ -317,30 +272,6 @@ pub(super) fn build_zone(path: &Path, pieces: Vec<Vec<Record>>) -> Result<Zone, 
     {
         return Err(invalid(format!("no NS records at the apex {origin}")));
     }
-    // Empty non-terminals: every ancestor of an owner name, up to the apex.
-    // A walk up stops at the first name present: an owner walks its own
-    // ancestors, and an empty non-terminal was added by a walk that went
-    // on above it. A flat zone (every owner right below the apex) walks
-    // nothing.
-    let missing: Vec<LowerName> = nodes
-        .keys()
-        .filter(|n| n.num_labels() > origin.num_labels())
-        .map(|n| n.base_name())
-        .filter(|p| !nodes.contains_key(p))
-        .collect();
-    for mut n in missing {
-        while n.num_labels() > origin.num_labels() && !nodes.contains_key(&n) {
-            let parent = n.base_name();
-            nodes.insert(n, Node::default());
-            n = parent;
-        }
-    }
-    let names = nodes.len();
-    let Some(nodes) = NodeMap::new(nodes) else {
-        return Err(invalid(format!(
-            "{names} names: more than one zone can hold"
-        )));
-    };
     Ok(Zone {
         origin,
         file: path.to_path_buf(),
@@ -356,28 +287,31 @@ pub(super) fn build_zone(path: &Path, pieces: Vec<Vec<Record>>) -> Result<Zone, 
 }
 
 /// RFC 1034 §3.6.2: a CNAME owner has no other data (and one CNAME).
-fn check_cname(name: &LowerName, node: &Node) -> Result<(), Bad> {
+fn check_cname(node: &Node<'_>) -> Result<(), Bad> {
     let Some(c) = node.get(RecordType::CNAME) else {
         return Ok(());
     };
-    let at = Bad::at;
-    if node.rrsets.len() > 1 {
+    let name = node.name();
+    let records = c.records();
+    if node.len() > 1 {
         let others: Vec<String> = node
-            .rrsets
-            .iter()
+            .rrsets()
             .filter(|s| s.rtype != RecordType::CNAME)
             .map(|s| s.rtype.to_string())
             .collect();
-        return Err(at(
+        return Err(Bad::at(
             format!(
                 "{name} has a CNAME and other data ({}); RFC 1034 §3.6.2 forbids that",
                 others.join(", ")
             ),
-            &c.records[0],
+            records.first().cloned(),
         ));
     }
-    match c.records.get(1) {
-        Some(second) => Err(at(format!("{name} has more than one CNAME"), second)),
+    match records.get(1) {
+        Some(second) => Err(Bad::at(
+            format!("{name} has more than one CNAME"),
+            Some(second.clone()),
+        )),
         None => Ok(()),
     }
 }

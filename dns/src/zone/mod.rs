@@ -4,10 +4,11 @@
 
 pub mod file;
 pub mod nodes;
-pub mod rdata;
 pub mod parsed;
+pub mod rdata;
 mod split;
 pub mod store;
+mod text;
 
 use std::path::PathBuf;
 

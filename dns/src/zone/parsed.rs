@@ -55,9 +55,7 @@ impl Parsed {
 
     pub fn rdata(&self, r: &Rec) -> &[u8] {
         let at = r.rdata as usize;
-        self.bytes
-            .get(at..at + usize::from(r.rdlen))
-            .unwrap_or(&[])
+        self.bytes.get(at..at + usize::from(r.rdlen)).unwrap_or(&[])
     }
 
     /// Appends a wire name; returns its offset (for [`Parsed::push_rec`]).
@@ -94,25 +92,24 @@ impl Parsed {
 
     /// Appends a hickory record (what hickory's parser read).
     pub fn push_record(&mut self, r: &Record) -> Result<(), String> {
-        let owner = self.bytes.len() as u32;
-        {
-            let mut enc = BinEncoder::new(&mut self.bytes);
+        // Encoded apart, then appended: a BinEncoder writes from offset 0
+        // of its buffer (and only up to 64 KiB), not at the arena's end.
+        let mut wire = Vec::with_capacity(64);
+        let emit = |wire: &mut Vec<u8>, what: &dyn BinEncodable| {
+            wire.clear();
+            let mut enc = BinEncoder::new(wire);
             enc.set_name_encoding(NameEncoding::Uncompressed);
-            r.name.emit(&mut enc).map_err(|e| e.to_string())?;
-        }
-        let start = self.bytes.len();
-        {
-            let mut enc = BinEncoder::new(&mut self.bytes);
-            enc.set_name_encoding(NameEncoding::Uncompressed);
-            r.data.emit(&mut enc).map_err(|e| e.to_string())?;
-        }
-        let rdata = self.bytes.split_off(start);
+            what.emit(&mut enc).map_err(|e| e.to_string())
+        };
+        emit(&mut wire, &r.name)?;
+        let owner = self.push_name(&wire);
+        emit(&mut wire, &r.data)?;
         self.push_rec(
             owner,
             u16::from(r.record_type()),
             u16::from(r.dns_class),
             r.ttl,
-            &rdata,
+            &wire,
         )
         .ok_or_else(|| "zone text too large".to_string())
     }

@@ -12,7 +12,6 @@
 //! that fails with the same error (or that yields the record to blame) ends
 //! at the offending line. This only runs on the error path.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -233,14 +232,14 @@ fn splice_into(
     };
     for (i, line) in text.lines().enumerate() {
         let no = i + 1;
+        // Only a line that starts with `$` is a directive.
+        if !line.starts_with('$') {
+            push(out, &expand_at(line, &current), no);
+            continue;
+        }
         let mut words = line.split(';').next().unwrap_or("").split_whitespace();
-        let first = if line.starts_with(char::is_whitespace) {
-            None
-        } else {
-            words.next()
-        };
-        match first.map(|w| w.to_ascii_uppercase()) {
-            Some(w) if w == "$ORIGIN" => {
+        match words.next() {
+            Some(w) if w.eq_ignore_ascii_case("$ORIGIN") => {
                 if let Some(o) = words.next() {
                     if let Ok(n) = Name::parse(o, Some(&current)) {
                         current = n;
@@ -248,7 +247,7 @@ fn splice_into(
                 }
                 push(out, line, no);
             }
-            Some(w) if w == "$INCLUDE" => {
+            Some(w) if w.eq_ignore_ascii_case("$INCLUDE") => {
                 let err = |message: String| ZoneError::Parse {
                     path: path.to_path_buf(),
                     line: no,
@@ -377,8 +376,10 @@ pub(super) fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, Zon
     let mut extra = Vec::new();
     let mut current = origin.clone();
     let lines: Vec<&str> = sp.text.lines().collect();
-    let mut out: Vec<Cow<'_, str>> = Vec::new();
-    let mut changed = false;
+    // (first line, last line, the first line's new text): the lines after
+    // the first are blanked.
+    let mut replaced: Vec<(usize, usize, String)> = Vec::new();
+    let mut head_words = [("", 0usize); HEAD_WORDS];
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
@@ -388,7 +389,8 @@ pub(super) fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, Zon
             line: no,
             message,
         };
-        let words = word_spans(line);
+        let n = word_spans(line, &mut head_words);
+        let words = &head_words[..n];
         if let Some((w0, _)) = words.first() {
             if w0.eq_ignore_ascii_case("$ORIGIN") {
                 if let Some(n) = words
@@ -407,7 +409,6 @@ pub(super) fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, Zon
             .count();
         let ty = words.get(skip + head.min(2)).cloned();
         let Some((ty, ty_at)) = ty.filter(|_| !line.trim_start().starts_with('$')) else {
-            out.push(Cow::Borrowed(line));
             i += 1;
             continue;
         };
@@ -416,6 +417,11 @@ pub(super) fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, Zon
             .is_some_and(|(w, _)| *w == "\\#");
         // Cheap for the common types (no allocation): a type hickory
         // knows is looked up only in generic form.
+        const COMMON: [&str; 9] = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "PTR", "SRV", "SOA"];
+        if !generic && COMMON.iter().any(|c| ty.eq_ignore_ascii_case(c)) {
+            i += 1;
+            continue;
+        }
         let known = super::rdata::extra_type(ty);
         let code = match known {
             Some(c) => Some(c),
@@ -428,7 +434,6 @@ pub(super) fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, Zon
             )));
         }
         let Some(code) = code else {
-            out.push(Cow::Borrowed(line));
             i += 1;
             continue;
         };
@@ -443,39 +448,97 @@ pub(super) fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, Zon
         let toks = super::rdata::tokenize(&rdata).map_err(&err)?;
         let data =
             super::rdata::parse(code, &toks, &current).map_err(|m| err(format!("{ty}: {m}")))?;
-        out.push(Cow::Owned(format!(
-            "{}TXT \"{PLACEHOLDER}{}\"",
-            &lines[first][..ty_at],
-            extra.len()
-        )));
-        out.extend((first..i).map(|_| Cow::Borrowed("")));
+        replaced.push((
+            first,
+            i,
+            format!(
+                "{}TXT \"{PLACEHOLDER}{}\"",
+                &lines[first][..ty_at],
+                extra.len()
+            ),
+        ));
         extra.push(data);
-        changed = true;
         i += 1;
     }
-    if changed {
+    if !replaced.is_empty() {
         let mut text = String::with_capacity(sp.text.len());
-        for l in &out {
-            text.push_str(l);
-            text.push('\n');
+        let mut next = replaced.iter().peekable();
+        let mut k = 0;
+        while k < lines.len() {
+            match next.next_if(|r| r.0 == k) {
+                Some((_, last, new)) => {
+                    text.push_str(new);
+                    text.push('\n');
+                    for _ in k..*last {
+                        text.push('\n');
+                    }
+                    k = last + 1;
+                }
+                None => {
+                    text.push_str(lines[k]);
+                    text.push('\n');
+                    k += 1;
+                }
+            }
         }
         sp.text = text;
     }
     Ok(extra)
 }
 
-/// Whitespace-separated words of a line before any comment, with their
-/// byte offsets (a `(` ends a word).
-fn word_spans(line: &str) -> Vec<(&str, usize)> {
+/// The words [`rewrite`] looks at: an owner, two of TTL and class, a type
+/// and the first word of its RDATA.
+const HEAD_WORDS: usize = 5;
+
+/// The first whitespace-separated words of a line before any comment, with
+/// their byte offsets (a `(` ends a word), into `out`; returns how many.
+fn word_spans<'a>(line: &'a str, out: &mut [(&'a str, usize); HEAD_WORDS]) -> usize {
     let code = line.split(';').next().unwrap_or("");
-    let mut out = Vec::new();
+    if !code.is_ascii() {
+        return word_spans_chars(code, out);
+    }
+    // ASCII: bytes are chars (char::is_whitespace on ASCII).
+    let sep = |c: u8| {
+        matches!(
+            c,
+            b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b'(' | b')' | b'"'
+        )
+    };
+    let b = code.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() && n < HEAD_WORDS {
+        if b[i] == b'"' {
+            return n; // quoted RDATA: the head is before it
+        }
+        if sep(b[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && !sep(b[i]) {
+            i += 1;
+        }
+        out[n] = (&code[s..i], s);
+        n += 1;
+    }
+    n
+}
+
+/// [`word_spans`] on any text (Unicode whitespace).
+fn word_spans_chars<'a>(code: &'a str, out: &mut [(&'a str, usize); HEAD_WORDS]) -> usize {
+    let mut n = 0;
     let mut start = None;
     for (i, c) in code.char_indices() {
         let sep = c.is_whitespace() || c == '(' || c == ')' || c == '"';
         match (sep, start) {
             (true, Some(s)) => {
-                out.push((&code[s..i], s));
+                out[n] = (&code[s..i], s);
+                n += 1;
                 start = None;
+                if n == HEAD_WORDS {
+                    return n;
+                }
             }
             (false, None) => start = Some(i),
             _ => {}
@@ -485,18 +548,19 @@ fn word_spans(line: &str) -> Vec<(&str, usize)> {
         }
     }
     if let Some(s) = start {
-        out.push((&code[s..], s));
+        out[n] = (&code[s..], s);
+        n += 1;
     }
-    out
+    n
 }
 
 /// A TTL (`300`, `1h30m`) or a class (`IN`, `CH`, `CLASS1`...).
 fn is_ttl_or_class(w: &str) -> bool {
-    let u = w.to_ascii_uppercase();
+    const CLASSES: [&str; 6] = ["IN", "CH", "CS", "HS", "NONE", "ANY"];
     w.starts_with(|c: char| c.is_ascii_digit())
-        || matches!(u.as_str(), "IN" | "CH" | "CS" | "HS" | "NONE" | "ANY")
-        || u.strip_prefix("CLASS")
-            .is_some_and(|n| n.parse::<u16>().is_ok())
+        || CLASSES.iter().any(|c| w.eq_ignore_ascii_case(c))
+        || w.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("CLASS"))
+            && w[5..].parse::<u16>().is_ok()
 }
 
 /// Open parentheses (outside quotes and comments) at the end of `s`.

@@ -11,7 +11,8 @@
 //! are the only state left: the former is never used once `$TTL` is set
 //! (hickory takes the record's own TTL, else `$TTL`, else the last one) and
 //! only class IN is served (any other class is refused at its record). A
-//! file without `$TTL` is not cut. Pure text work: no I/O.
+//! line with a TTL and no type hands that TTL to the next record: no cut
+//! after one. A file without `$TTL` is not cut. Pure text work: no I/O.
 
 use super::file::Spliced;
 
@@ -73,8 +74,16 @@ fn cut_points(text: &str, target: usize) -> Vec<Cut> {
     let (mut origin, mut ttl): (Option<&str>, Option<&str>) = (None, None);
     let mut off = 0usize;
     let mut next = target;
+    // The last line with something on it: after a TTL with no type there,
+    // hickory gives that TTL to the next record (no cut).
+    let mut prev: &str = "";
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        if off >= next && depth == 0 && !quoted && starts_with_owner(line) {
+        if off >= next
+            && depth == 0
+            && !quoted
+            && starts_with_owner(line)
+            && !super::text::head_only(prev)
+        {
             if let Some(ttl) = ttl {
                 let mut prologue = String::new();
                 for d in origin.iter().chain([&ttl]) {
@@ -96,6 +105,10 @@ fn cut_points(text: &str, target: usize) -> Vec<Cut> {
             } else if word.eq_ignore_ascii_case("$TTL") {
                 ttl = Some(line.trim_end());
             }
+        }
+        let code = line.trim_start();
+        if !code.is_empty() && !code.starts_with(';') {
+            prev = line;
         }
         let mut bytes = line.bytes();
         while let Some(b) = bytes.next() {
@@ -148,6 +161,22 @@ mod tests {
     fn no_ttl_no_cut() {
         let text: String = (0..100).map(|i| format!("h{i} 60 A 10.0.0.1\n")).collect();
         assert_eq!(split(spliced(&text), 4, 10).len(), 1);
+    }
+
+    #[test]
+    fn no_cut_after_a_ttl_without_type() {
+        // `k 45` hands TTL 45 to the h record after it: a cut there would
+        // lose it. Cuts may only come before the k lines.
+        let mut text = String::from("$TTL 60\n");
+        for i in 0..60 {
+            text.push_str(&format!("h{i} A 10.0.0.1\nk{i} 45 ; ttl\n\n"));
+        }
+        let pieces = split(spliced(&text), 8, 10);
+        assert!(pieces.len() > 2, "{}", pieces.len());
+        for p in &pieces[1..] {
+            let first = p.text.lines().nth(1).unwrap_or("");
+            assert!(first.starts_with('k'), "{first:?}");
+        }
     }
 
     #[test]

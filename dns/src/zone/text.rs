@@ -411,10 +411,6 @@ impl Reader<'_> {
             return Line::Skip;
         };
         let blank = first == b' ' || first == b'\t';
-        let defer = Line::Defer {
-            blank,
-            poison: false,
-        };
         if first == b'$' {
             return directive(line);
         }
@@ -431,23 +427,23 @@ impl Reader<'_> {
         let mut k = 0;
         if !blank {
             if toks[0].2 {
-                return defer;
+                return self.defer_line(line, blank);
             }
             let origin = self.origins[self.st.origin].1.as_deref();
             self.owner_buf.clear();
             if name_wire(word(0), origin, &mut self.owner_buf).is_none() {
-                return defer;
+                return self.defer_line(line, blank);
             }
             k = 1;
         } else if self.owner.is_none() {
-            return defer;
+            return self.defer_line(line, blank);
         }
         // [TTL] [class] type, in either order.
         let (mut ttl, mut class_in, mut rtype) = (None, false, None);
         while k < n {
             let w = word(k);
             if toks[k].2 {
-                return defer;
+                return self.defer_line(line, blank);
             }
             k += 1;
             if w[0].is_ascii_digit() {
@@ -478,16 +474,16 @@ impl Reader<'_> {
             return self.defer_line(line, blank);
         };
         if !class_in && self.st.class != DNSClass::IN {
-            return defer;
+            return self.defer_line(line, blank);
         }
         // hickory's Ttl::take: the line's, else $TTL, else the last one.
         let Some(ttl_taken) = ttl.or(self.st.default_ttl).or(self.st.last_ttl) else {
-            return defer;
+            return self.defer_line(line, blank);
         };
         let origin = self.origins[self.st.origin].1.as_deref();
         self.rdata_buf.clear();
         if rdata(rtype, toks, k, b, origin, &mut self.rdata_buf).is_none() {
-            return defer;
+            return self.defer_line(line, blank);
         }
         Line::Record(Fast {
             named: !blank,
@@ -501,32 +497,38 @@ impl Reader<'_> {
     }
 
     /// A deferred line, poisoned when it may leave state the fast reader
-    /// cannot see (a TTL or class with no type: hickory keeps the TTL for
-    /// the next record).
+    /// cannot see (see [`head_only`]).
     fn defer_line(&self, line: &str, blank: bool) -> Line {
-        let mut words = line
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .split_ascii_whitespace();
-        if !blank {
-            words.next();
-        }
-        let mut any = false;
-        let mut head_only = true;
-        for w in words {
-            any = true;
-            let class = w.to_ascii_uppercase().parse::<DNSClass>().is_ok();
-            if hickory_proto::serialize::txt::parse_ttl(w).is_err() && !class {
-                head_only = false;
-                break;
-            }
-        }
         Line::Defer {
             blank,
-            poison: any && head_only,
+            poison: head_only(line),
         }
     }
+}
+
+/// A line with a TTL or class but no type (`www 60`, ` IN`): hickory keeps
+/// that TTL for the next record (and the class from then on), state that
+/// a line boundary does not end.
+pub(super) fn head_only(line: &str) -> bool {
+    let mut words = line
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .split_ascii_whitespace();
+    if !line.starts_with(|c: char| c.is_ascii_whitespace()) {
+        words.next();
+    }
+    // DNSClass::from_str on the word in upper case.
+    const CLASSES: [&str; 6] = ["IN", "CH", "HS", "NONE", "ANY", "*"];
+    let mut any = false;
+    for w in words {
+        any = true;
+        let class = CLASSES.iter().any(|c| w.eq_ignore_ascii_case(c));
+        if !class && hickory_proto::serialize::txt::parse_ttl(w).is_err() {
+            return false;
+        }
+    }
+    any
 }
 
 /// The byte spans of the lines of `text` (without their `\n`).

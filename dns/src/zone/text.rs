@@ -30,7 +30,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::str::FromStr;
 
-use hickory_proto::rr::{DNSClass, Name, RData, Record};
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use super::file::{parse_text, Spliced, PLACEHOLDER};
 use super::parsed::Parsed;
@@ -133,6 +133,8 @@ struct Reader<'a> {
     /// The current owner in `out.bytes` (lines taken by the fast reader).
     owner: Option<u32>,
     mark: Option<Mark>,
+    /// The SOA owners read so far, with the run each came from.
+    soas: Vec<(LowerName, usize, Snapshot)>,
     out: Parsed,
     owner_buf: Vec<u8>,
     rdata_buf: Vec<u8>,
@@ -161,6 +163,7 @@ pub(super) fn parse_piece(
         },
         owner: None,
         mark: None,
+        soas: Vec::new(),
         out: Parsed {
             bytes: Vec::with_capacity(sp.text.len() / 2),
             recs: Vec::with_capacity(sp.lines.len()),
@@ -384,6 +387,9 @@ impl Reader<'_> {
                 }
                 continue;
             }
+            if r.record_type() == RecordType::SOA {
+                self.second_soa(&r, run, lines, end)?;
+            }
             if let Err(message) = self.out.push_record(&r) {
                 return Err(Box::new(RunError {
                     message,
@@ -402,6 +408,38 @@ impl Reader<'_> {
         self.owner = None;
         self.mark = None;
         Ok(true)
+    }
+
+    /// hickory's parser refuses a second SOA of an owner in one text:
+    /// when `soa` is one, the text from the first one's run to the end of
+    /// this run is read again by hickory, for its error at its line.
+    fn second_soa(
+        &mut self,
+        soa: &Record,
+        run: &Run,
+        lines: &[(usize, usize)],
+        end: usize,
+    ) -> Result<(), Box<RunError>> {
+        let owner = LowerName::new(&soa.name);
+        let Some((_, start, state)) = self.soas.iter().find(|s| s.0 == owner) else {
+            self.soas.push((owner, run.start, run.state));
+            return Ok(());
+        };
+        let (start, state) = (*start, *state);
+        let origin = self.origins[state.origin].0.clone();
+        let (prologue, n) = prologue(&state);
+        let mut t = prologue.clone();
+        t.push_str(&self.sp.text[lines[start].0..lines[end - 1].1]);
+        t.push('\n');
+        match parse_text(&t, self.path, &origin, self.extra) {
+            Ok(_) => Ok(()),
+            Err(message) => Err(Box::new(RunError {
+                message,
+                run: self.sub_spliced(lines, (start, end), prologue, n),
+                origin,
+                record: None,
+            })),
+        }
     }
 
     /// Reads a line the fast way, or says why not.

@@ -9,6 +9,7 @@ use super::super::split::split;
 use super::super::ZoneError;
 use crate::test_rng::Rng;
 use hickory_proto::rr::{Record, RecordType};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn tmpdir(tag: &str) -> PathBuf {
@@ -304,4 +305,44 @@ fn fast_reader_reads_what_hickory_reads() {
     }
     // Both outcomes were exercised.
     assert!(ok > 100 && failed > 20, "{ok} loaded, {failed} failed");
+}
+
+#[test]
+fn error_in_a_big_text_names_its_line() {
+    let d = tmpdir("big");
+    let f = d.join("big.test.zone");
+    // A bad address in a line of the fast shape in a 1M-name zone; a bad
+    // name inside parentheses and a bad owner in a smaller one.
+    for (n, at, bad) in [
+        (1_000_000, 612_345, "h612345 IN A 10.9.999.1"),
+        (50_000, 40_001, "m MX ( 10\n bad.. )"),
+        (50_000, 7_777, "a..b IN A 10.0.0.1"),
+    ] {
+        let mut t = String::from(
+            "$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\n",
+        );
+        for i in 0..n {
+            if i + 4 == at {
+                t.push_str(bad);
+                t.push('\n');
+            }
+            let _ = writeln!(
+                t,
+                "h{i} IN A 10.{}.{}.{}",
+                i / 65536 % 256,
+                i / 256 % 256,
+                i % 256
+            );
+        }
+        std::fs::write(&f, &t).unwrap();
+        let e = super::super::file::read_and_parse(&f, true)
+            .unwrap_err()
+            .to_string();
+        // The bad line, the last of a record over lines.
+        let want = at + bad.lines().count();
+        assert!(
+            e.starts_with(&format!("{}:{want}: ", f.display())),
+            "{bad:?}: {e}"
+        );
+    }
 }

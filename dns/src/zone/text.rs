@@ -149,7 +149,8 @@ pub(super) fn parse_piece(
 ) -> Result<Parsed, Box<RunError>> {
     let mut origin = origin.clone();
     origin.set_fqdn(true);
-    let wire = name_wire_of(&origin);
+    let mut wire = Vec::new();
+    super::rdata::name_wire(&origin, &mut wire);
     let mut r = Reader {
         sp,
         path,
@@ -196,7 +197,11 @@ impl Reader<'_> {
                 Line::Skip => {}
                 Line::Ttl(t) => self.st.default_ttl = Some(t),
                 Line::Origin(n) => {
-                    let wire = n.is_fqdn().then(|| name_wire_of(&n));
+                    let wire = n.is_fqdn().then(|| {
+                        let mut w = Vec::new();
+                        super::rdata::name_wire(&n, &mut w);
+                        w
+                    });
                     self.origins.push((n, wire));
                     self.st.origin = self.origins.len() - 1;
                 }
@@ -211,7 +216,8 @@ impl Reader<'_> {
                             // class, the last TTL).
                             match self.classify(line) {
                                 Line::Record(f) => self.take_fast(f, i, &lines)?,
-                                _ => {
+                                other => {
+                                    poisoned |= matches!(other, Line::Defer { poison: true, .. });
                                     run = Some(Run {
                                         start: i,
                                         state: self.st,
@@ -448,7 +454,8 @@ impl Reader<'_> {
         let Some(&first) = b.first() else {
             return Line::Skip;
         };
-        let blank = first == b' ' || first == b'\t';
+        // hickory's lexer: any whitespace first is a blank owner.
+        let blank = line.starts_with(char::is_whitespace);
         if first == b'$' {
             return directive(line);
         }
@@ -552,8 +559,9 @@ pub(super) fn head_only(line: &str) -> bool {
         .split(';')
         .next()
         .unwrap_or("")
-        .split_ascii_whitespace();
-    if !line.starts_with(|c: char| c.is_ascii_whitespace()) {
+        .split(char::is_whitespace)
+        .filter(|w| !w.is_empty());
+    if !line.starts_with(char::is_whitespace) {
         words.next();
     }
     // DNSClass::from_str on the word in upper case.
@@ -820,17 +828,6 @@ fn name_wire(w: &[u8], origin: Option<&[u8]>, out: &mut Vec<u8>) -> Option<()> {
     }
     // hickory counts the length as it appends; stay well clear of 255.
     (out.len() - start <= 250).then_some(())
-}
-
-/// The uncompressed wire form of a name (labels as they are).
-fn name_wire_of(n: &Name) -> Vec<u8> {
-    let mut w = Vec::with_capacity(n.len() + 2);
-    for l in n.iter() {
-        w.push(l.len() as u8);
-        w.extend_from_slice(l);
-    }
-    w.push(0);
-    w
 }
 
 /// hickory's lexer state after `line` (plus its newline), from `lex`:

@@ -210,6 +210,14 @@ fn zone_text(rng: &mut Rng, n: usize, bad: bool) -> String {
                 pick(rng, &["k IN", "k 45", " 2h", "k CH", "k\t77 IN"])
             )),
             10 => t.push_str(&format!("o{i}\n")),
+            // Other whitespace: a form feed first is a blank owner, a
+            // no-break space separates words.
+            21 => t.push_str(&format!("\u{c}A 10.5.{}.{}\n", i / 256 % 256, i % 256)),
+            22 => t.push_str(&format!(
+                "nb{i}\u{a0}A 10.4.{}.{}\n",
+                i / 256 % 256,
+                i % 256
+            )),
             20 => t.push_str(&format!(
                 "w{i} CNAME @\n ; after\nw{i}.x A 10.6.{}.{}\n",
                 i / 256 % 256,

@@ -715,10 +715,9 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
     let parsed = parse_pieces(&pieces, path, &origin0, &extra)?;
     let t2 = std::time::Instant::now();
     // ADAPTER until the wire store lands: build_zone takes hickory records.
-    let records = parsed
-        .iter()
-        .map(|p| p.recs.iter().filter_map(|r| p.record(r)).collect())
-        .collect();
+    let records = on_threads(&parsed, |p| {
+        p.recs.iter().filter_map(|r| p.record(r)).collect()
+    });
     let zone = build_zone(path, records);
     tracing::debug!(
         file = %path.display(),
@@ -769,7 +768,7 @@ pub(super) fn parse_pieces(
 
 /// `f` on each piece, each on its own thread (the first on this one), in
 /// the order of `pieces`. A panic in one is passed on.
-fn on_threads<T: Send>(pieces: &[Spliced], f: impl Fn(&Spliced) -> T + Sync) -> Vec<T> {
+fn on_threads<P: Sync, T: Send>(pieces: &[P], f: impl Fn(&P) -> T + Sync) -> Vec<T> {
     match pieces {
         [one] => vec![f(one)],
         _ => std::thread::scope(|s| {

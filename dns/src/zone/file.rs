@@ -20,6 +20,7 @@ use hickory_proto::serialize::txt::Parser;
 
 use super::parsed::Parsed;
 use super::store::{build_zone, Zone, ZoneFailure, Zones};
+use super::text::MIN_RUN_LINES;
 use super::ZoneError;
 
 impl Zones {
@@ -355,16 +356,21 @@ pub(super) const PLACEHOLDER: &str = "hadns-rdata-placeholder-";
 fn restore(mut r: Record, extra: &[RData]) -> Record {
     if let RData::TXT(t) = &r.data {
         if let [one] = t.txt_data.as_ref() {
-            let idx = std::str::from_utf8(one)
-                .ok()
-                .and_then(|s| s.strip_prefix(PLACEHOLDER))
-                .and_then(|n| n.parse::<usize>().ok());
-            if let Some(data) = idx.and_then(|i| extra.get(i)) {
+            if let Some(data) = placeholder(one, extra) {
                 r.data = data.clone();
             }
         }
     }
     r
+}
+
+/// The RDATA a placeholder TXT string stands for (None: not one).
+pub(super) fn placeholder<'a>(s: &[u8], extra: &'a [RData]) -> Option<&'a RData> {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|s| s.strip_prefix(PLACEHOLDER))
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|i| extra.get(i))
 }
 
 /// Rewrites the records hickory's parser cannot read (types it has no
@@ -712,7 +718,7 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
     let extra = rewrite(&mut sp, &origin0)?;
     let t1 = std::time::Instant::now();
     let pieces = super::split::split(sp, pieces, min_piece);
-    let parsed = parse_pieces(&pieces, path, &origin0, &extra)?;
+    let parsed = parse_pieces(&pieces, path, &origin0, &extra, MIN_RUN_LINES)?;
     let t2 = std::time::Instant::now();
     // ADAPTER until the wire store lands: build_zone takes hickory records.
     let records = on_threads(&parsed, |p| {
@@ -754,8 +760,11 @@ pub(super) fn parse_pieces(
     path: &Path,
     origin: &Name,
     extra: &[RData],
+    min_run: usize,
 ) -> Result<Vec<Parsed>, ZoneError> {
-    let results = on_threads(pieces, |p| super::text::parse_piece(p, path, origin, extra));
+    let results = on_threads(pieces, |p| {
+        super::text::parse_piece(p, path, origin, extra, min_run)
+    });
     let mut out = Vec::with_capacity(results.len());
     for r in results {
         match r {
@@ -820,7 +829,7 @@ pub fn read_and_parse(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pieces = super::split::split(sp, cores, super::split::MIN_PIECE_BYTES);
     let count = match fast {
-        true => parse_pieces(&pieces, path, &origin0, &extra)?
+        true => parse_pieces(&pieces, path, &origin0, &extra, MIN_RUN_LINES)?
             .iter()
             .map(|p| p.recs.len())
             .sum(),

@@ -32,7 +32,9 @@ use std::str::FromStr;
 
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
-use super::file::{parse_text, Spliced, PLACEHOLDER};
+use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+
+use super::file::{parse_text, placeholder, Spliced, PLACEHOLDER};
 use super::parsed::Parsed;
 
 /// Why a piece of zone text did not parse: hickory's message and the run
@@ -53,6 +55,11 @@ const SENTINEL: &str = "hadns-sentinel.invalid.";
 /// The rest of the sentinel line after a run: its record shows the class
 /// and the TTL hickory would give the next record.
 const SENTINEL_TAIL: &str = " TXT s\n";
+
+/// The fewest lines a run takes: a text where every other line is
+/// deferred (NS and DS of each delegation) costs hickory's parse of the
+/// lines plus a run's set-up (prologue, sentinel, parser) per this many.
+pub(super) const MIN_RUN_LINES: usize = 32;
 
 /// hickory's parser state at a line boundary, as far as the fast reader
 /// tracks it (the origin as an index into [`Reader::origins`]).
@@ -124,6 +131,8 @@ enum Lex {
 
 struct Reader<'a> {
     sp: &'a Spliced,
+    /// The fewest lines a run takes ([`MIN_RUN_LINES`]; tests vary it).
+    min_run: usize,
     path: &'a Path,
     extra: &'a [RData],
     /// Every origin in effect so far, with its wire form (None when not
@@ -140,12 +149,14 @@ struct Reader<'a> {
     rdata_buf: Vec<u8>,
 }
 
-/// Parses one piece of spliced zone text (see the module doc).
+/// Parses one piece of spliced zone text (see the module doc), with runs
+/// of at least `min_run` lines ([`MIN_RUN_LINES`]).
 pub(super) fn parse_piece(
     sp: &Spliced,
     path: &Path,
     origin: &Name,
     extra: &[RData],
+    min_run: usize,
 ) -> Result<Parsed, Box<RunError>> {
     let mut origin = origin.clone();
     origin.set_fqdn(true);
@@ -153,6 +164,7 @@ pub(super) fn parse_piece(
     super::rdata::name_wire(&origin, &mut wire);
     let mut r = Reader {
         sp,
+        min_run,
         path,
         extra,
         origins: vec![(origin, Some(wire))],
@@ -209,6 +221,9 @@ impl Reader<'_> {
                     None => self.take_fast(f, i, &lines)?,
                     // A blank owner: the run's.
                     Some(r) if !f.named => run = Some(r),
+                    // A run shorter than MIN_RUN_LINES goes on (its cost
+                    // is hickory's per run, not per line).
+                    Some(r) if i - r.start < self.min_run => run = Some(r),
                     // A fast line that names its owner ends the run.
                     Some(r) => {
                         if self.finish_run(&r, &lines, i)? {
@@ -527,9 +542,24 @@ impl Reader<'_> {
         };
         let origin = self.origins[self.st.origin].1.as_deref();
         self.rdata_buf.clear();
-        if rdata(rtype, toks, k, b, origin, &mut self.rdata_buf).is_none() {
-            return self.defer_line(line, blank);
-        }
+        // A record rewritten into a placeholder TXT (super::rdata): its
+        // RDATA, as hickory's records get it back (file::restore).
+        let data = match toks[k..] {
+            [(a, e, true)] if rtype == 16 => placeholder(&b[a as usize..e as usize], self.extra),
+            _ => None,
+        };
+        let rtype = match data {
+            Some(d) => {
+                let mut enc = BinEncoder::new(&mut self.rdata_buf);
+                enc.set_name_encoding(NameEncoding::Uncompressed);
+                if d.emit(&mut enc).is_err() {
+                    return self.defer_line(line, blank);
+                }
+                u16::from(d.record_type())
+            }
+            None if rdata(rtype, toks, k, b, origin, &mut self.rdata_buf).is_some() => rtype,
+            None => return self.defer_line(line, blank),
+        };
         Line::Record(Fast {
             named: !blank,
             rec: Some(FastRec {

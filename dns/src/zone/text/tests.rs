@@ -7,6 +7,7 @@ use super::super::file::{
 use super::super::parsed::{decode_rdata, Parsed};
 use super::super::split::split;
 use super::super::ZoneError;
+use super::MIN_RUN_LINES;
 use crate::test_rng::Rng;
 use hickory_proto::rr::{Record, RecordType};
 use std::fmt::Write as _;
@@ -71,7 +72,11 @@ fn dedup(all: Vec<Wire>) -> Vec<Wire> {
 
 /// Reads `path` in `pieces` pieces both ways: the records, or the error as
 /// the user sees it.
-fn both(path: &Path, pieces: usize) -> (Result<Vec<Wire>, String>, Result<Vec<Wire>, String>) {
+fn both(
+    path: &Path,
+    pieces: usize,
+    min_run: usize,
+) -> (Result<Vec<Wire>, String>, Result<Vec<Wire>, String>) {
     let origin = origin_from_file(path);
     let mut sp = splice(path, &origin).unwrap();
     let extra = rewrite(&mut sp, &origin).unwrap();
@@ -82,7 +87,7 @@ fn both(path: &Path, pieces: usize) -> (Result<Vec<Wire>, String>, Result<Vec<Wi
         files: sp.files.clone(),
     };
     let pieces = split(sp, pieces, 64);
-    let fast = parse_pieces(&pieces, path, &origin, &extra)
+    let fast = parse_pieces(&pieces, path, &origin, &extra, min_run)
         .map(|ps| dedup(ps.iter().flat_map(wire_of).collect()))
         .map_err(|e: ZoneError| e.to_string());
     let hickory = |pieces: &[Spliced]| {
@@ -281,7 +286,9 @@ fn fast_reader_reads_what_hickory_reads() {
         let text = zone_text(&mut rng, n, seed % 5 == 4);
         std::fs::write(&f, &text).unwrap();
         let pieces = 1 + (rng.next() % 4) as usize;
-        let (fast, slow) = both(&f, pieces);
+        // Runs of one line (the most interplay), or as loaded.
+        let min_run = [1, MIN_RUN_LINES][(seed % 2) as usize];
+        let (fast, slow) = both(&f, pieces, min_run);
         match &slow {
             Ok(_) => ok += 1,
             Err(_) => failed += 1,

@@ -3,9 +3,11 @@
 //! `bench/udp-bench.sh`'s "bigzone" part (`h123 IN A 10.0.0.123`, NAMES
 //! names, 1,000,000 by default) into a temporary folder and prints the read
 //! (splice + rewrite) and parse times of each path, ROUNDS rounds
-//! interleaved. A figure, not a test.
+//! interleaved. A figure, not a test. With SHAPE `mixed`, each name has
+//! an A record, a CAA record (left to hickory's parser) and a DS record
+//! (rewritten to a placeholder first): the fast reader's worst case.
 //!
-//!     cargo run --release -p hadns --example zone_text -- [NAMES] [ROUNDS] [fast|hickory]
+//!     cargo run --release -p hadns --example zone_text -- [NAMES] [ROUNDS] [fast|hickory|both] [bigzone|mixed]
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -18,7 +20,8 @@ fn main() {
         .unwrap_or(1_000_000);
     let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(3);
     // "fast" or "hickory": only that path (for a profiler).
-    let only = args.next();
+    let only = args.next().filter(|o| o != "both");
+    let mixed = args.next().is_some_and(|s| s == "mixed");
     let dir = std::env::temp_dir().join(format!("hadns-zone-text-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temporary folder");
     let path = dir.join("big.test.zone");
@@ -35,6 +38,12 @@ fn main() {
             i / 256 % 256,
             i % 256
         );
+        if mixed {
+            let _ = writeln!(
+                text,
+                "h{i} CAA 0 issue \"ca.example\"\nh{i} DS 60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118"
+            );
+        }
     }
     std::fs::write(&path, &text).expect("write the zone");
     println!(

@@ -755,6 +755,7 @@ fn fast_type(w: &[u8]) -> Option<u16> {
         (b"TXT", 16),
         (b"AAAA", 28),
         (b"SRV", 33),
+        (b"CAA", 257),
     ];
     t.iter()
         .find(|(m, _)| w.eq_ignore_ascii_case(m))
@@ -791,6 +792,17 @@ fn rdata(
                 out.extend_from_slice(&u16_at(i)?.to_be_bytes());
             }
             name_wire(plain(3)?, origin, out)?;
+        }
+        // CAA::from_tokens: flags, the tag and the value as written.
+        (257, 3) => {
+            let tag = plain(1)?;
+            if tag.len() > 255 || !tag.iter().all(u8::is_ascii_alphanumeric) {
+                return None;
+            }
+            out.push(u8::from_str(text(0)?).ok()?);
+            out.push(tag.len() as u8);
+            out.extend_from_slice(tag);
+            out.extend_from_slice(word(&args[2]));
         }
         (16, 1..) => {
             for t in args {

@@ -206,7 +206,19 @@ fn zone_text(rng: &mut Rng, n: usize, bad: bool) -> String {
             4 => t.push_str(&format!(" TXT \"esc\\\"{i}\" \"a\\065\"\n")),
             5 => t.push_str(&format!("g{i} TYPE65000 \\# 2 ab{:02x}\n", i % 256)),
             6 => t.push_str(&format!("c{i} CNAME @\n")),
-            7 => t.push_str(&format!("caa{i} CAA 0 issue \"ca{i}.example\"\n")),
+            7 => t.push_str(&format!(
+                "caa{i} CAA {}{i}{}\n",
+                pick(
+                    rng,
+                    &[
+                        "0 issue \"ca",
+                        "128 tbs Unknown",
+                        "0 issuewild \";",
+                        "0 Issue \"a; b="
+                    ]
+                ),
+                pick(rng, &["\"", "\" x", ".example\"", "\"\t;c"])
+            )),
             8 => t.push_str(&format!("ch{i} CH TXT \"chaos{i}\"\n")),
             // A TTL or class with no type: hickory keeps the TTL for the
             // next record, and the class from then on.

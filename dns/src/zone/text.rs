@@ -1,7 +1,9 @@
 //! The fast reader of zone text: the common one-record-per-line shape
-//! (`h1 IN A 10.0.0.1`) goes straight into wire form ([`Parsed`]), with no
-//! hickory `Record` and no `String` per record; every other line goes to
-//! hickory's parser ([`super::file::parse_text`]) exactly as before.
+//! (`h1 IN A 10.0.0.1`; A, AAAA, NS, CNAME, PTR, MX, TXT, SRV, CAA and the
+//! placeholder lines of [`super::rdata`]'s types) goes straight into wire
+//! form ([`Parsed`]), with no hickory `Record` and no `String` per record;
+//! every other line goes to hickory's parser ([`super::file::parse_text`])
+//! exactly as before.
 //!
 //! The fast reader never decides that a line is wrong: on any doubt (a
 //! parenthesis, an escape, a type or TTL form it does not read, a name
@@ -14,8 +16,11 @@
 //! line has a blank owner, at the line that named the owner (the fast
 //! output since then is dropped and re-read by hickory); it ends before a
 //! line the fast reader takes that names its owner, so no run ever needs
-//! hickory's "previous owner". A line after the run-ending sentinel tells
-//! the class and the last TTL hickory ended the run with.
+//! hickory's "previous owner", and it takes at least [`MIN_RUN_LINES`]
+//! lines. A sentinel line after the run tells the class and the last TTL
+//! hickory ended the run with. A line that may leave state the reader
+//! cannot see (a TTL with no type, an odd `$` line) sends the rest of the
+//! piece to hickory.
 //!
 //! hickory's rules matched here (hickory-proto 0.26, `serialize/txt/`):
 //! the owner in column 0 (else the previous one), `[TTL] [class] type` in

@@ -1,6 +1,7 @@
-//! Zone files: every `*.zone` file in the zones folder is read with
-//! hickory-proto's RFC 1035 master-file parser (`$ORIGIN`, `$TTL`, relative
-//! names, `@`, `( )`). `$INCLUDE` is spliced in here, before the parser sees
+//! Zone files: every `*.zone` file in the zones folder is read as
+//! hickory-proto's RFC 1035 master-file parser reads it (`$ORIGIN`, `$TTL`,
+//! relative names, `@`, `( )`): the common lines by the fast reader
+//! ([`super::text`]), the rest by that parser. `$INCLUDE` is spliced in here, before the parser sees
 //! the text, so that (a) an error inside an included file is reported with
 //! that file's name and line, and (b) the optional origin argument of
 //! `$INCLUDE` works and the parent's origin is restored afterwards (RFC 1035
@@ -721,9 +722,17 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
     let parsed = parse_pieces(&pieces, path, &origin0, &extra, MIN_RUN_LINES)?;
     let t2 = std::time::Instant::now();
     // ADAPTER until the wire store lands: build_zone takes hickory records.
-    let records = on_threads(&parsed, |p| {
-        p.recs.iter().filter_map(|r| p.record(r)).collect()
+    let mut records = Vec::with_capacity(parsed.len());
+    let decoded = on_threads(&parsed, |p| {
+        p.recs
+            .iter()
+            .filter_map(|r| p.record(r))
+            .collect::<Vec<_>>()
     });
+    for (piece, r) in pieces.iter().zip(decoded) {
+        records.push(r.ok_or_else(|| parser_failed(piece))?);
+    }
+    // END ADAPTER (then: build_zone(path, parsed)).
     let zone = build_zone(path, records);
     tracing::debug!(
         file = %path.display(),
@@ -766,33 +775,43 @@ pub(super) fn parse_pieces(
         super::text::parse_piece(p, path, origin, extra, min_run)
     });
     let mut out = Vec::with_capacity(results.len());
-    for r in results {
+    for (piece, r) in pieces.iter().zip(results) {
         match r {
-            Ok(p) => out.push(p),
-            Err(e) => return Err(run_error(*e, extra)),
+            Some(Ok(p)) => out.push(p),
+            Some(Err(e)) => return Err(run_error(*e, extra)),
+            None => return Err(parser_failed(piece)),
         }
     }
     Ok(out)
 }
 
-/// `f` on each piece, each on its own thread (the first on this one), in
-/// the order of `pieces`. A panic in one is passed on.
-fn on_threads<P: Sync, T: Send>(pieces: &[P], f: impl Fn(&P) -> T + Sync) -> Vec<T> {
-    match pieces {
-        [one] => vec![f(one)],
-        _ => std::thread::scope(|s| {
-            let f = &f;
-            let rest: Vec<_> = pieces[1..].iter().map(|p| s.spawn(move || f(p))).collect();
-            let mut out = vec![f(&pieces[0])];
-            for h in rest {
-                match h.join() {
-                    Ok(r) => out.push(r),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            out
-        }),
+/// The error for a piece whose parser panicked, at its first line.
+fn parser_failed(piece: &Spliced) -> ZoneError {
+    let (f, line) = piece.lines.first().copied().unwrap_or((0, 1));
+    ZoneError::Parse {
+        path: piece.files[f].clone(),
+        line,
+        message: "the zone parser failed".into(),
     }
+}
+
+/// `f` on each piece, each on its own thread (the first on this one), in
+/// the order of `pieces`; None for a piece whose thread panicked (a bug in
+/// a parser must fail the zone, not the server).
+fn on_threads<P: Sync, T: Send>(pieces: &[P], f: impl Fn(&P) -> T + Sync) -> Vec<Option<T>> {
+    let Some((first, rest)) = pieces.split_first() else {
+        return Vec::new();
+    };
+    if rest.is_empty() {
+        return vec![Some(f(first))];
+    }
+    std::thread::scope(|s| {
+        let f = &f;
+        let rest: Vec<_> = rest.iter().map(|p| s.spawn(move || f(p))).collect();
+        let mut out = vec![Some(f(first))];
+        out.extend(rest.into_iter().map(|h| h.join().ok()));
+        out
+    })
 }
 
 /// The error of a run of lines hickory read, at its line.
@@ -854,8 +873,9 @@ pub(super) fn hickory_pieces(
     let mut out = Vec::with_capacity(results.len());
     for (piece, r) in pieces.iter().zip(results) {
         match r {
-            Ok(r) => out.push(r),
-            Err(message) => {
+            None => return Err(parser_failed(piece)),
+            Some(Ok(r)) => out.push(r),
+            Some(Err(message)) => {
                 let (path, line) = locate_error(piece, origin, &message, extra);
                 return Err(ZoneError::Parse {
                     path,

@@ -339,11 +339,14 @@ fn error_in_a_big_text_names_its_line() {
     let d = tmpdir("big");
     let f = d.join("big.test.zone");
     // A bad address in a line of the fast shape in a 1M-name zone; a bad
-    // name inside parentheses and a bad owner in a smaller one.
+    // name inside parentheses, a bad owner and a TXT string that the wire
+    // form cannot hold (hickory's parser reads it) in a smaller one.
+    let long = format!("t TXT \"{}\"", "y".repeat(300));
     for (n, at, bad) in [
         (1_000_000, 612_345, "h612345 IN A 10.9.999.1"),
         (50_000, 40_001, "m MX ( 10\n bad.. )"),
         (50_000, 7_777, "a..b IN A 10.0.0.1"),
+        (50_000, 20_002, long.as_str()),
     ] {
         let mut t = String::from(
             "$ORIGIN big.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\n",

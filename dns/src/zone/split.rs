@@ -5,7 +5,8 @@
 //! the default TTL (`$TTL`), the last owner (for lines that start blank),
 //! the last TTL and class, and open parentheses. A piece therefore starts
 //! only at a line that names its owner in column 0, outside parentheses and
-//! quotes, once a `$TTL` is in effect; the piece is prefixed with the last
+//! quotes (as hickory's lexer sees them, [`super::text`]), once a `$TTL` is
+//! in effect; the piece is prefixed with the last
 //! `$ORIGIN` and `$TTL` lines seen before it (verbatim), so the parser
 //! starts it in the state it would have reached. The last TTL and the class
 //! are the only state left: the former is never used once `$TTL` is set
@@ -15,6 +16,7 @@
 //! after one. A file without `$TTL` is not cut. Pure text work: no I/O.
 
 use super::file::Spliced;
+use super::text::{head_only, lex_line, Lex};
 
 /// Pieces smaller than this are not worth a thread.
 pub(super) const MIN_PIECE_BYTES: usize = 1 << 20;
@@ -70,7 +72,7 @@ struct Cut {
 /// Lines, about `target` bytes apart, where a new piece can start.
 fn cut_points(text: &str, target: usize) -> Vec<Cut> {
     let mut cuts = Vec::new();
-    let (mut depth, mut quoted) = (0i32, false);
+    let mut lex = Lex::Start;
     let (mut origin, mut ttl): (Option<&str>, Option<&str>) = (None, None);
     let mut off = 0usize;
     let mut next = target;
@@ -78,12 +80,8 @@ fn cut_points(text: &str, target: usize) -> Vec<Cut> {
     // hickory gives that TTL to the next record (no cut).
     let mut prev: &str = "";
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        if off >= next
-            && depth == 0
-            && !quoted
-            && starts_with_owner(line)
-            && !super::text::head_only(prev)
-        {
+        let at_start = lex == Lex::Start;
+        if off >= next && at_start && starts_with_owner(line) && !head_only(prev) {
             if let Some(ttl) = ttl {
                 let mut prologue = String::new();
                 for d in origin.iter().chain([&ttl]) {
@@ -98,7 +96,7 @@ fn cut_points(text: &str, target: usize) -> Vec<Cut> {
                 next = off + target;
             }
         }
-        if depth == 0 && !quoted && line.starts_with('$') {
+        if at_start && line.starts_with('$') {
             let word = line.split_whitespace().next().unwrap_or("");
             if word.eq_ignore_ascii_case("$ORIGIN") {
                 origin = Some(line.trim_end());
@@ -110,19 +108,7 @@ fn cut_points(text: &str, target: usize) -> Vec<Cut> {
         if !code.is_empty() && !code.starts_with(';') {
             prev = line;
         }
-        let mut bytes = line.bytes();
-        while let Some(b) = bytes.next() {
-            match b {
-                b'\\' => {
-                    bytes.next();
-                }
-                b'"' => quoted = !quoted,
-                b';' if !quoted => break,
-                b'(' if !quoted => depth += 1,
-                b')' if !quoted => depth -= 1,
-                _ => {}
-            }
-        }
+        lex = lex_line(line, lex);
         off += line.len();
     }
     cuts

@@ -126,9 +126,10 @@ struct FastRec {
 }
 
 /// hickory's lexer state between lines, tracked over the lines of a run
-/// so that a run ends only where hickory starts a new entry.
+/// so that a run ends only where hickory starts a new entry (and a piece,
+/// see [`super::split`]).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Lex {
+pub(super) enum Lex {
     Start,
     Quote,
     List,
@@ -880,41 +881,46 @@ fn name_wire(w: &[u8], origin: Option<&[u8]>, out: &mut Vec<u8>) -> Option<()> {
 /// hickory's lexer state after `line` (plus its newline), from `lex`:
 /// quotes only open at the start of a word outside parentheses, an escape
 /// only counts inside quotes, `;` starts a comment outside quotes.
-fn lex_line(line: &str, mut lex: Lex) -> Lex {
-    let b = line.as_bytes();
-    let mut i = 0;
+pub(super) fn lex_line(line: &str, lex: Lex) -> Lex {
+    match line.is_ascii() {
+        true => lex_chars(line.bytes().map(char::from), lex),
+        false => lex_chars(line.chars(), lex),
+    }
+}
+
+fn lex_chars(mut chars: impl Iterator<Item = char>, mut lex: Lex) -> Lex {
     let mut in_word = false;
-    while i < b.len() {
-        let c = b[i];
+    while let Some(c) = chars.next() {
         match lex {
             Lex::Quote => match c {
-                b'\\' => i += 1,
-                b'"' => {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
                     lex = Lex::Start;
                     in_word = false;
                 }
                 _ => {}
             },
             Lex::Start | Lex::List => {
-                if c == b';' {
+                if c == ';' {
                     break;
                 }
-                let ws = c.is_ascii_whitespace();
-                if in_word && (ws || c == b')') {
+                let ws = c.is_whitespace();
+                if in_word && (ws || c == ')') {
                     in_word = false;
                 }
                 if !in_word && !ws {
                     match (lex, c) {
-                        (Lex::Start, b'(') => lex = Lex::List,
-                        (Lex::Start, b'"') => lex = Lex::Quote,
-                        (Lex::List, b')') => lex = Lex::Start,
-                        (Lex::Start, b')') => {}
+                        (Lex::Start, '(') => lex = Lex::List,
+                        (Lex::Start, '"') => lex = Lex::Quote,
+                        (Lex::List, ')') => lex = Lex::Start,
+                        (Lex::Start, ')') => {}
                         _ => in_word = true,
                     }
                 }
             }
         }
-        i += 1;
     }
     lex
 }

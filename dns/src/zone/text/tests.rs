@@ -235,6 +235,9 @@ fn zone_text(rng: &mut Rng, n: usize, bad: bool) -> String {
                 i / 256 % 256,
                 i % 256
             )),
+            23 => t.push_str(&format!("nm{i} MX\u{a0}( 10\nmx{i}\n)\n")),
+            // A quoted string over lines, a fast-looking line inside it.
+            24 => t.push_str(&format!("ql{i} TXT \"multi\nq{i} A 10.0.0.1\n\" x\n")),
             20 => t.push_str(&format!(
                 "w{i} CNAME @\n ; after\nw{i}.x A 10.6.{}.{}\n",
                 i / 256 % 256,

@@ -1,6 +1,7 @@
-//! Zone files: every `*.zone` file in the zones folder is read with
-//! hickory-proto's RFC 1035 master-file parser (`$ORIGIN`, `$TTL`, relative
-//! names, `@`, `( )`). `$INCLUDE` is spliced in here, before the parser sees
+//! Zone files: every `*.zone` file in the zones folder is read as
+//! hickory-proto's RFC 1035 master-file parser reads it (`$ORIGIN`, `$TTL`,
+//! relative names, `@`, `( )`): the common lines by the fast reader
+//! ([`super::text`]), the rest by that parser. `$INCLUDE` is spliced in here, before the parser sees
 //! the text, so that (a) an error inside an included file is reported with
 //! that file's name and line, and (b) the optional origin argument of
 //! `$INCLUDE` works and the parent's origin is restored afterwards (RFC 1035
@@ -12,14 +13,15 @@
 //! that fails with the same error (or that yields the record to blame) ends
 //! at the offending line. This only runs on the error path.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hickory_proto::rr::{LowerName, Name, RData, Record};
 use hickory_proto::serialize::txt::Parser;
 
+use super::parsed::Parsed;
 use super::store::{build_zone, Zone, ZoneFailure, Zones};
+use super::text::MIN_RUN_LINES;
 use super::ZoneError;
 
 impl Zones {
@@ -198,7 +200,7 @@ const MAX_INCLUDE_DEPTH: usize = 16;
 const MAX_ZONE_FILE_BYTES: u64 = 4 << 30;
 
 /// Reads `path` and splices `$INCLUDE`d files into it.
-fn splice(path: &Path, origin: &Name) -> Result<Spliced, ZoneError> {
+pub(super) fn splice(path: &Path, origin: &Name) -> Result<Spliced, ZoneError> {
     let mut out = Spliced {
         text: String::new(),
         lines: Vec::new(),
@@ -232,14 +234,14 @@ fn splice_into(
     };
     for (i, line) in text.lines().enumerate() {
         let no = i + 1;
+        // Only a line that starts with `$` is a directive.
+        if !line.starts_with('$') {
+            push(out, &expand_at(line, &current), no);
+            continue;
+        }
         let mut words = line.split(';').next().unwrap_or("").split_whitespace();
-        let first = if line.starts_with(char::is_whitespace) {
-            None
-        } else {
-            words.next()
-        };
-        match first.map(|w| w.to_ascii_uppercase()) {
-            Some(w) if w == "$ORIGIN" => {
+        match words.next() {
+            Some(w) if w.eq_ignore_ascii_case("$ORIGIN") => {
                 if let Some(o) = words.next() {
                     if let Ok(n) = Name::parse(o, Some(&current)) {
                         current = n;
@@ -247,7 +249,7 @@ fn splice_into(
                 }
                 push(out, line, no);
             }
-            Some(w) if w == "$INCLUDE" => {
+            Some(w) if w.eq_ignore_ascii_case("$INCLUDE") => {
                 let err = |message: String| ZoneError::Parse {
                     path: path.to_path_buf(),
                     line: no,
@@ -328,7 +330,7 @@ fn expand_at<'a>(line: &'a str, origin: &Name) -> std::borrow::Cow<'a, str> {
     std::borrow::Cow::Owned(out)
 }
 
-fn parse_text(
+pub(super) fn parse_text(
     text: &str,
     path: &Path,
     origin: &Name,
@@ -349,17 +351,13 @@ fn parse_text(
 
 /// The placeholder TXT a rewritten record carries: its index into the
 /// RDATA read by [`super::rdata`].
-const PLACEHOLDER: &str = "hadns-rdata-placeholder-";
+pub(super) const PLACEHOLDER: &str = "hadns-rdata-placeholder-";
 
 /// A record with its placeholder (if any) replaced by the RDATA it stands for.
 fn restore(mut r: Record, extra: &[RData]) -> Record {
     if let RData::TXT(t) = &r.data {
         if let [one] = t.txt_data.as_ref() {
-            let idx = std::str::from_utf8(one)
-                .ok()
-                .and_then(|s| s.strip_prefix(PLACEHOLDER))
-                .and_then(|n| n.parse::<usize>().ok());
-            if let Some(data) = idx.and_then(|i| extra.get(i)) {
+            if let Some(data) = placeholder(one, extra) {
                 r.data = data.clone();
             }
         }
@@ -367,17 +365,28 @@ fn restore(mut r: Record, extra: &[RData]) -> Record {
     r
 }
 
+/// The RDATA a placeholder TXT string stands for (None: not one).
+pub(super) fn placeholder<'a>(s: &[u8], extra: &'a [RData]) -> Option<&'a RData> {
+    std::str::from_utf8(s)
+        .ok()
+        .and_then(|s| s.strip_prefix(PLACEHOLDER))
+        .and_then(|n| n.parse::<usize>().ok())
+        .and_then(|i| extra.get(i))
+}
+
 /// Rewrites the records hickory's parser cannot read (types it has no
 /// text form for, RFC 3597 generic RDATA, see [`super::rdata`]) into a
 /// placeholder TXT on the same line (continuation lines are blanked, so
 /// line numbers stay), and returns their RDATA. Pre-signed zone data is an
 /// error naming the line.
-fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
+pub(super) fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
     let mut extra = Vec::new();
     let mut current = origin.clone();
     let lines: Vec<&str> = sp.text.lines().collect();
-    let mut out: Vec<Cow<'_, str>> = Vec::new();
-    let mut changed = false;
+    // (first line, last line, the first line's new text): the lines after
+    // the first are blanked.
+    let mut replaced: Vec<(usize, usize, String)> = Vec::new();
+    let mut head_words = [("", 0usize); HEAD_WORDS];
     let mut i = 0;
     while i < lines.len() {
         let line = lines[i];
@@ -387,7 +396,8 @@ fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
             line: no,
             message,
         };
-        let words = word_spans(line);
+        let n = word_spans(line, &mut head_words);
+        let words = &head_words[..n];
         if let Some((w0, _)) = words.first() {
             if w0.eq_ignore_ascii_case("$ORIGIN") {
                 if let Some(n) = words
@@ -406,7 +416,6 @@ fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
             .count();
         let ty = words.get(skip + head.min(2)).cloned();
         let Some((ty, ty_at)) = ty.filter(|_| !line.trim_start().starts_with('$')) else {
-            out.push(Cow::Borrowed(line));
             i += 1;
             continue;
         };
@@ -415,6 +424,11 @@ fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
             .is_some_and(|(w, _)| *w == "\\#");
         // Cheap for the common types (no allocation): a type hickory
         // knows is looked up only in generic form.
+        const COMMON: [&str; 9] = ["A", "AAAA", "NS", "CNAME", "MX", "TXT", "PTR", "SRV", "SOA"];
+        if !generic && COMMON.iter().any(|c| ty.eq_ignore_ascii_case(c)) {
+            i += 1;
+            continue;
+        }
         let known = super::rdata::extra_type(ty);
         let code = match known {
             Some(c) => Some(c),
@@ -427,7 +441,6 @@ fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
             )));
         }
         let Some(code) = code else {
-            out.push(Cow::Borrowed(line));
             i += 1;
             continue;
         };
@@ -442,39 +455,97 @@ fn rewrite(sp: &mut Spliced, origin: &Name) -> Result<Vec<RData>, ZoneError> {
         let toks = super::rdata::tokenize(&rdata).map_err(&err)?;
         let data =
             super::rdata::parse(code, &toks, &current).map_err(|m| err(format!("{ty}: {m}")))?;
-        out.push(Cow::Owned(format!(
-            "{}TXT \"{PLACEHOLDER}{}\"",
-            &lines[first][..ty_at],
-            extra.len()
-        )));
-        out.extend((first..i).map(|_| Cow::Borrowed("")));
+        replaced.push((
+            first,
+            i,
+            format!(
+                "{}TXT \"{PLACEHOLDER}{}\"",
+                &lines[first][..ty_at],
+                extra.len()
+            ),
+        ));
         extra.push(data);
-        changed = true;
         i += 1;
     }
-    if changed {
+    if !replaced.is_empty() {
         let mut text = String::with_capacity(sp.text.len());
-        for l in &out {
-            text.push_str(l);
-            text.push('\n');
+        let mut next = replaced.iter().peekable();
+        let mut k = 0;
+        while k < lines.len() {
+            match next.next_if(|r| r.0 == k) {
+                Some((_, last, new)) => {
+                    text.push_str(new);
+                    text.push('\n');
+                    for _ in k..*last {
+                        text.push('\n');
+                    }
+                    k = last + 1;
+                }
+                None => {
+                    text.push_str(lines[k]);
+                    text.push('\n');
+                    k += 1;
+                }
+            }
         }
         sp.text = text;
     }
     Ok(extra)
 }
 
-/// Whitespace-separated words of a line before any comment, with their
-/// byte offsets (a `(` ends a word).
-fn word_spans(line: &str) -> Vec<(&str, usize)> {
+/// The words [`rewrite`] looks at: an owner, two of TTL and class, a type
+/// and the first word of its RDATA.
+const HEAD_WORDS: usize = 5;
+
+/// The first whitespace-separated words of a line before any comment, with
+/// their byte offsets (a `(` ends a word), into `out`; returns how many.
+fn word_spans<'a>(line: &'a str, out: &mut [(&'a str, usize); HEAD_WORDS]) -> usize {
     let code = line.split(';').next().unwrap_or("");
-    let mut out = Vec::new();
+    if !code.is_ascii() {
+        return word_spans_chars(code, out);
+    }
+    // ASCII: bytes are chars (char::is_whitespace on ASCII).
+    let sep = |c: u8| {
+        matches!(
+            c,
+            b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b'(' | b')' | b'"'
+        )
+    };
+    let b = code.as_bytes();
+    let mut n = 0;
+    let mut i = 0;
+    while i < b.len() && n < HEAD_WORDS {
+        if b[i] == b'"' {
+            return n; // quoted RDATA: the head is before it
+        }
+        if sep(b[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && !sep(b[i]) {
+            i += 1;
+        }
+        out[n] = (&code[s..i], s);
+        n += 1;
+    }
+    n
+}
+
+/// [`word_spans`] on any text (Unicode whitespace).
+fn word_spans_chars<'a>(code: &'a str, out: &mut [(&'a str, usize); HEAD_WORDS]) -> usize {
+    let mut n = 0;
     let mut start = None;
     for (i, c) in code.char_indices() {
         let sep = c.is_whitespace() || c == '(' || c == ')' || c == '"';
         match (sep, start) {
             (true, Some(s)) => {
-                out.push((&code[s..i], s));
+                out[n] = (&code[s..i], s);
+                n += 1;
                 start = None;
+                if n == HEAD_WORDS {
+                    return n;
+                }
             }
             (false, None) => start = Some(i),
             _ => {}
@@ -484,18 +555,19 @@ fn word_spans(line: &str) -> Vec<(&str, usize)> {
         }
     }
     if let Some(s) = start {
-        out.push((&code[s..], s));
+        out[n] = (&code[s..], s);
+        n += 1;
     }
-    out
+    n
 }
 
 /// A TTL (`300`, `1h30m`) or a class (`IN`, `CH`, `CLASS1`...).
 fn is_ttl_or_class(w: &str) -> bool {
-    let u = w.to_ascii_uppercase();
+    const CLASSES: [&str; 6] = ["IN", "CH", "CS", "HS", "NONE", "ANY"];
     w.starts_with(|c: char| c.is_ascii_digit())
-        || matches!(u.as_str(), "IN" | "CH" | "CS" | "HS" | "NONE" | "ANY")
-        || u.strip_prefix("CLASS")
-            .is_some_and(|n| n.parse::<u16>().is_ok())
+        || CLASSES.iter().any(|c| w.eq_ignore_ascii_case(c))
+        || w.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("CLASS"))
+            && w[5..].parse::<u16>().is_ok()
 }
 
 /// Open parentheses (outside quotes and comments) at the end of `s`.
@@ -624,7 +696,7 @@ fn locate_record(
 }
 
 /// The origin implied by a file name: `ha.com.zone` -> `ha.com.`.
-fn origin_from_file(path: &Path) -> Name {
+pub(super) fn origin_from_file(path: &Path) -> Name {
     path.file_stem()
         .and_then(|s| s.to_str())
         .and_then(|s| fqdn(s).ok())
@@ -647,19 +719,8 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
     let extra = rewrite(&mut sp, &origin0)?;
     let t1 = std::time::Instant::now();
     let pieces = super::split::split(sp, pieces, min_piece);
-    let records = parse_pieces(&pieces, path, &origin0, &extra)?;
+    let parsed = parse_pieces(&pieces, path, &origin0, &extra, MIN_RUN_LINES)?;
     let t2 = std::time::Instant::now();
-    let mut parsed = Vec::with_capacity(records.len());
-    for piece in records {
-        let mut p = super::parsed::Parsed::default();
-        for r in &piece {
-            p.push_record(r).map_err(|message| ZoneError::Invalid {
-                path: path.to_path_buf(),
-                message,
-            })?;
-        }
-        parsed.push(p);
-    }
     let zone = build_zone(path, parsed);
     tracing::debug!(
         file = %path.display(),
@@ -689,44 +750,130 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
 }
 
 /// Parses the pieces of a zone text, each on its own thread (the first on
-/// this one); the first piece (in file order) that fails names the line.
-fn parse_pieces(
+/// this one) with the fast reader ([`super::text`]); the first piece (in
+/// file order) that fails names the line.
+pub(super) fn parse_pieces(
+    pieces: &[Spliced],
+    path: &Path,
+    origin: &Name,
+    extra: &[RData],
+    min_run: usize,
+) -> Result<Vec<Parsed>, ZoneError> {
+    let results = on_threads(pieces, |p| {
+        super::text::parse_piece(p, path, origin, extra, min_run)
+    });
+    let mut out = Vec::with_capacity(results.len());
+    for (piece, r) in pieces.iter().zip(results) {
+        match r {
+            Some(Ok(p)) => out.push(p),
+            Some(Err(e)) => return Err(run_error(*e, extra)),
+            None => return Err(parser_failed(piece)),
+        }
+    }
+    Ok(out)
+}
+
+/// The error for a piece whose parser panicked, at its first line.
+fn parser_failed(piece: &Spliced) -> ZoneError {
+    let (f, line) = piece.lines.first().copied().unwrap_or((0, 1));
+    ZoneError::Parse {
+        path: piece.files[f].clone(),
+        line,
+        message: "the zone parser failed".into(),
+    }
+}
+
+/// `f` on each piece, each on its own thread (the first on this one), in
+/// the order of `pieces`; None for a piece whose thread panicked (a bug in
+/// a parser must fail the zone, not the server).
+fn on_threads<P: Sync, T: Send>(pieces: &[P], f: impl Fn(&P) -> T + Sync) -> Vec<Option<T>> {
+    let Some((first, rest)) = pieces.split_first() else {
+        return Vec::new();
+    };
+    if rest.is_empty() {
+        return vec![Some(f(first))];
+    }
+    std::thread::scope(|s| {
+        let f = &f;
+        let rest: Vec<_> = rest.iter().map(|p| s.spawn(move || f(p))).collect();
+        let mut out = vec![Some(f(first))];
+        out.extend(rest.into_iter().map(|h| h.join().ok()));
+        out
+    })
+}
+
+/// The error of a run of lines hickory read, at its line.
+fn run_error(e: super::text::RunError, extra: &[RData]) -> ZoneError {
+    let (path, line) = match &e.record {
+        None => locate_error(&e.run, &e.origin, &e.message, extra),
+        Some(rec) => locate_record(&e.run, &e.origin, rec, extra).unwrap_or_else(|| {
+            (
+                e.run.files[0].clone(),
+                e.run.lines.first().map_or(1, |l| l.1),
+            )
+        }),
+    };
+    ZoneError::Parse {
+        path,
+        line,
+        message: e.message,
+    }
+}
+
+/// Reads and parses a zone file the way [`load_zone_file`] does, without
+/// building the zone: the read (splice, rewrite) and parse times and the
+/// number of records, with the fast reader or (`fast` false) hickory's
+/// parser alone, as before it. For the `zone_text` example's figures.
+pub fn read_and_parse(
+    path: &Path,
+    fast: bool,
+) -> Result<(std::time::Duration, std::time::Duration, usize), ZoneError> {
+    let t0 = std::time::Instant::now();
+    let origin0 = origin_from_file(path);
+    let mut sp = splice(path, &origin0)?;
+    let extra = rewrite(&mut sp, &origin0)?;
+    let t1 = std::time::Instant::now();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pieces = super::split::split(sp, cores, super::split::MIN_PIECE_BYTES);
+    let count = match fast {
+        true => parse_pieces(&pieces, path, &origin0, &extra, MIN_RUN_LINES)?
+            .iter()
+            .map(|p| p.recs.len())
+            .sum(),
+        false => hickory_pieces(&pieces, path, &origin0, &extra)?
+            .iter()
+            .map(Vec::len)
+            .sum(),
+    };
+    Ok((t1 - t0, t1.elapsed(), count))
+}
+
+/// The pieces parsed by hickory's parser alone (the reader before
+/// [`super::text`]): the reference the fast reader is tested and timed
+/// against.
+pub(super) fn hickory_pieces(
     pieces: &[Spliced],
     path: &Path,
     origin: &Name,
     extra: &[RData],
 ) -> Result<Vec<Vec<Record>>, ZoneError> {
-    let parse = |p: &Spliced| parse_text(&p.text, path, origin, extra);
-    let results: Vec<Result<Vec<Record>, String>> = match pieces {
-        [one] => vec![parse(one)],
-        _ => std::thread::scope(|s| {
-            let rest: Vec<_> = pieces[1..]
-                .iter()
-                .map(|p| s.spawn(move || parse(p)))
-                .collect();
-            let mut out = vec![parse(&pieces[0])];
-            out.extend(rest.into_iter().map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("the zone parser failed".into()))
-            }));
-            out
-        }),
-    };
-    let mut records = Vec::with_capacity(results.len());
+    let results = on_threads(pieces, |p| parse_text(&p.text, path, origin, extra));
+    let mut out = Vec::with_capacity(results.len());
     for (piece, r) in pieces.iter().zip(results) {
         match r {
-            Ok(r) => records.push(r),
-            Err(message) => {
-                let (file, line) = locate_error(piece, origin, &message, extra);
+            None => return Err(parser_failed(piece)),
+            Some(Ok(r)) => out.push(r),
+            Some(Err(message)) => {
+                let (path, line) = locate_error(piece, origin, &message, extra);
                 return Err(ZoneError::Parse {
-                    path: file,
+                    path,
                     line,
                     message,
                 });
             }
         }
     }
-    Ok(records)
+    Ok(out)
 }
 
 #[cfg(test)]

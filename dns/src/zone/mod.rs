@@ -8,6 +8,7 @@ pub mod parsed;
 pub mod rdata;
 mod split;
 pub mod store;
+mod text;
 
 use std::path::PathBuf;
 

@@ -92,25 +92,24 @@ impl Parsed {
 
     /// Appends a hickory record (what hickory's parser read).
     pub fn push_record(&mut self, r: &Record) -> Result<(), String> {
-        // Encoded apart: hickory's encoder writes from the start of the
-        // buffer it is given.
-        let mut name = Vec::with_capacity(64);
-        let mut rdata = Vec::with_capacity(64);
-        for (buf, emit) in [
-            (&mut name, &r.name as &dyn BinEncodable),
-            (&mut rdata, &r.data as &dyn BinEncodable),
-        ] {
-            let mut enc = BinEncoder::new(buf);
+        // Encoded apart, then appended: a BinEncoder writes from offset 0
+        // of its buffer (and only up to 64 KiB), not at the arena's end.
+        let mut wire = Vec::with_capacity(64);
+        let emit = |wire: &mut Vec<u8>, what: &dyn BinEncodable| {
+            wire.clear();
+            let mut enc = BinEncoder::new(wire);
             enc.set_name_encoding(NameEncoding::Uncompressed);
-            emit.emit(&mut enc).map_err(|e| e.to_string())?;
-        }
-        let owner = self.push_name(&name);
+            what.emit(&mut enc).map_err(|e| e.to_string())
+        };
+        emit(&mut wire, &r.name)?;
+        let owner = self.push_name(&wire);
+        emit(&mut wire, &r.data)?;
         self.push_rec(
             owner,
             u16::from(r.record_type()),
             u16::from(r.dns_class),
             r.ttl,
-            &rdata,
+            &wire,
         )
         .ok_or_else(|| "zone text too large".to_string())
     }

@@ -346,7 +346,7 @@ impl Reader<'_> {
 }
 
 /// Uncompressed wire form of a name (case kept).
-fn name_wire(n: &Name, w: &mut Vec<u8>) {
+pub(super) fn name_wire(n: &Name, w: &mut Vec<u8>) {
     for label in n.iter() {
         w.push(label.len() as u8);
         w.extend_from_slice(label);

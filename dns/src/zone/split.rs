@@ -5,15 +5,18 @@
 //! the default TTL (`$TTL`), the last owner (for lines that start blank),
 //! the last TTL and class, and open parentheses. A piece therefore starts
 //! only at a line that names its owner in column 0, outside parentheses and
-//! quotes, once a `$TTL` is in effect; the piece is prefixed with the last
+//! quotes (as hickory's lexer sees them, [`super::text`]), once a `$TTL` is
+//! in effect; the piece is prefixed with the last
 //! `$ORIGIN` and `$TTL` lines seen before it (verbatim), so the parser
 //! starts it in the state it would have reached. The last TTL and the class
 //! are the only state left: the former is never used once `$TTL` is set
 //! (hickory takes the record's own TTL, else `$TTL`, else the last one) and
 //! only class IN is served (any other class is refused at its record). A
-//! file without `$TTL` is not cut. Pure text work: no I/O.
+//! line with a TTL and no type hands that TTL to the next record: no cut
+//! after one. A file without `$TTL` is not cut. Pure text work: no I/O.
 
 use super::file::Spliced;
+use super::text::{head_only, lex_line, Lex};
 
 /// Pieces smaller than this are not worth a thread.
 pub(super) const MIN_PIECE_BYTES: usize = 1 << 20;
@@ -69,12 +72,16 @@ struct Cut {
 /// Lines, about `target` bytes apart, where a new piece can start.
 fn cut_points(text: &str, target: usize) -> Vec<Cut> {
     let mut cuts = Vec::new();
-    let (mut depth, mut quoted) = (0i32, false);
+    let mut lex = Lex::Start;
     let (mut origin, mut ttl): (Option<&str>, Option<&str>) = (None, None);
     let mut off = 0usize;
     let mut next = target;
+    // The last line with something on it: after a TTL with no type there,
+    // hickory gives that TTL to the next record (no cut).
+    let mut prev: &str = "";
     for (i, line) in text.split_inclusive('\n').enumerate() {
-        if off >= next && depth == 0 && !quoted && starts_with_owner(line) {
+        let at_start = lex == Lex::Start;
+        if off >= next && at_start && starts_with_owner(line) && !head_only(prev) {
             if let Some(ttl) = ttl {
                 let mut prologue = String::new();
                 for d in origin.iter().chain([&ttl]) {
@@ -89,7 +96,7 @@ fn cut_points(text: &str, target: usize) -> Vec<Cut> {
                 next = off + target;
             }
         }
-        if depth == 0 && !quoted && line.starts_with('$') {
+        if at_start && line.starts_with('$') {
             let word = line.split_whitespace().next().unwrap_or("");
             if word.eq_ignore_ascii_case("$ORIGIN") {
                 origin = Some(line.trim_end());
@@ -97,19 +104,11 @@ fn cut_points(text: &str, target: usize) -> Vec<Cut> {
                 ttl = Some(line.trim_end());
             }
         }
-        let mut bytes = line.bytes();
-        while let Some(b) = bytes.next() {
-            match b {
-                b'\\' => {
-                    bytes.next();
-                }
-                b'"' => quoted = !quoted,
-                b';' if !quoted => break,
-                b'(' if !quoted => depth += 1,
-                b')' if !quoted => depth -= 1,
-                _ => {}
-            }
+        let code = line.trim_start();
+        if !code.is_empty() && !code.starts_with(';') {
+            prev = line;
         }
+        lex = lex_line(line, lex);
         off += line.len();
     }
     cuts
@@ -148,6 +147,22 @@ mod tests {
     fn no_ttl_no_cut() {
         let text: String = (0..100).map(|i| format!("h{i} 60 A 10.0.0.1\n")).collect();
         assert_eq!(split(spliced(&text), 4, 10).len(), 1);
+    }
+
+    #[test]
+    fn no_cut_after_a_ttl_without_type() {
+        // `k 45` hands TTL 45 to the h record after it: a cut there would
+        // lose it. Cuts may only come before the k lines.
+        let mut text = String::from("$TTL 60\n");
+        for i in 0..60 {
+            text.push_str(&format!("h{i} A 10.0.0.1\nk{i} 45 ; ttl\n\n"));
+        }
+        let pieces = split(spliced(&text), 8, 10);
+        assert!(pieces.len() > 2, "{}", pieces.len());
+        for p in &pieces[1..] {
+            let first = p.text.lines().nth(1).unwrap_or("");
+            assert!(first.starts_with('k'), "{first:?}");
+        }
     }
 
     #[test]

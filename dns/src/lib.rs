@@ -63,6 +63,7 @@ pub mod health;
 pub mod identity;
 pub mod line;
 pub mod ops;
+pub mod par;
 pub mod pause;
 pub mod pool;
 pub mod ratelimit;

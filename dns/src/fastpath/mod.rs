@@ -67,7 +67,7 @@ pub fn worker_count(configured: usize) -> usize {
     if configured > 0 {
         configured
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        crate::par::cores()
     }
 }
 

@@ -826,36 +826,14 @@ impl Table {
         // longest origin first, so a name a more specific zone serves keeps
         // that zone's entry.
         let zones: Vec<&Zone> = snap.zones.iter().collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let work = || {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let Some(zone) = zones.get(i) else {
-                    return done;
-                };
-                let mut entries = Vec::new();
-                let apex = zone_entries(&snap, zone, &pooled, &mut entries);
-                done.push((i, apex, entries));
-            }
-        };
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(zones.len())
-            .max(1);
-        let mut built = std::thread::scope(|s| {
-            let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-            let mut all = work();
-            for h in others {
-                match h.join() {
-                    Ok(done) => all.extend(done),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-            }
-            all
+        let built = crate::par::map(&zones, |zone| {
+            let mut entries = Vec::new();
+            let apex = zone_entries(&snap, zone, &pooled, &mut entries);
+            (apex, entries)
         });
-        built.sort_by_key(|(i, _, _)| *i);
-        for (_, apex, entries) in built {
+        for result in built {
+            // A panic here is a bug; the table must not lose a zone.
+            let (apex, entries) = result.unwrap_or_else(|p| std::panic::resume_unwind(p));
             if let Some((wire, entry)) = apex {
                 apexes.entry(wire).or_insert(entry);
             }

@@ -13,6 +13,7 @@
 //! that fails with the same error (or that yields the record to blame) ends
 //! at the offending line. This only runs on the error path.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -64,19 +65,24 @@ impl Zones {
             });
         }
         let mut zones: Vec<Arc<Zone>> = Vec::with_capacity(files.len());
+        // Origin -> index into `zones` (10,000 zones: no pairwise search).
+        let mut origins: HashMap<LowerName, usize> = HashMap::with_capacity(files.len());
         let mut failed = Vec::new();
         for (f, loaded) in files.iter().zip(load_files(&files)) {
             match loaded {
-                Ok(z) => match zones.iter().find(|o| o.origin == z.origin) {
-                    Some(other) => failed.push((
+                Ok(z) => match origins.get(&z.origin) {
+                    Some(&other) => failed.push((
                         f.clone(),
                         ZoneError::Duplicate {
                             path: f.clone(),
                             origin: z.origin.to_string(),
-                            other: other.file.clone(),
+                            other: zones[other].file.clone(),
                         },
                     )),
-                    None => zones.push(Arc::new(z)),
+                    None => {
+                        origins.insert(z.origin.clone(), zones.len());
+                        zones.push(Arc::new(z));
+                    }
                 },
                 Err(e) => failed.push((f.clone(), e)),
             }
@@ -88,13 +94,16 @@ impl Zones {
                 // that loaded now serves that origin.
                 let kept = previous
                     .and_then(|p| p.iter_arc().find(|z| z.file == file))
-                    .filter(|z| zones.iter().all(|o| o.origin != z.origin))
+                    .filter(|z| !origins.contains_key(&z.origin))
                     .cloned();
                 let origin = match &kept {
                     Some(z) => z.origin.clone(),
                     None => LowerName::new(&origin_from_file(&file)),
                 };
                 let kept_serial = kept.as_ref().map(|z| z.serial);
+                if let Some(z) = &kept {
+                    origins.insert(z.origin.clone(), zones.len());
+                }
                 zones.extend(kept);
                 ZoneFailure {
                     file,
@@ -110,43 +119,24 @@ impl Zones {
     }
 }
 
-/// Loads `files` (each with [`load_regular_file`]) on every core, each
-/// thread taking the next file not yet taken; results in the order of
-/// `files`. A hosting provider's 10,000 small zones load in parallel; a
-/// big one is cut into pieces by [`load_zone_file`] itself.
+/// Loads `files` (each with [`load_regular_file`]) on every core
+/// ([`crate::par::map`]); results in the order of `files`. A hosting
+/// provider's 10,000 small zones load in parallel; a big one is cut into
+/// pieces by [`load_zone_file`] itself.
 fn load_files(files: &[PathBuf]) -> Vec<Result<Zone, ZoneError>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.min(files.len());
-    if threads <= 1 {
-        return files.iter().map(|f| load_regular_file(f)).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(f) = files.get(i) else {
-                return done;
-            };
-            done.push((i, load_regular_file(f)));
-        }
-    };
-    let mut all: Vec<(usize, Result<Zone, ZoneError>)> = std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
-        let mut all = work();
-        for h in others {
-            // A panic in a loader is a bug: pass it on rather than lose
-            // the files that thread had taken.
-            match h.join() {
-                Ok(done) => all.extend(done),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
-        all
-    });
-    all.sort_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
+    crate::par::map(files, |f| load_regular_file(f))
+        .into_iter()
+        .zip(files)
+        .map(|(r, f)| {
+            // A panic in a loader is a bug: that file fails, the others load.
+            r.unwrap_or_else(|_| {
+                Err(ZoneError::Invalid {
+                    path: f.clone(),
+                    message: "the zone loader failed (a bug: please report it)".into(),
+                })
+            })
+        })
+        .collect()
 }
 
 /// Hands freed heap memory back to the system: a big zone's load leaves
@@ -706,8 +696,7 @@ pub(super) fn origin_from_file(path: &Path) -> Name {
 /// Loads one zone file. Its origin is the owner of its SOA record; names
 /// without `$ORIGIN` are relative to the file name (`ha.com.zone` -> `ha.com.`).
 pub fn load_zone_file(path: &Path) -> Result<Zone, ZoneError> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    load_zone_split(path, cores, super::split::MIN_PIECE_BYTES)
+    load_zone_split(path, crate::par::cores(), super::split::MIN_PIECE_BYTES)
 }
 
 /// [`load_zone_file`], parsing the text in up to `pieces` pieces of at
@@ -783,23 +772,14 @@ fn parser_failed(piece: &Spliced) -> ZoneError {
     }
 }
 
-/// `f` on each piece, each on its own thread (the first on this one), in
-/// the order of `pieces`; None for a piece whose thread panicked (a bug in
-/// a parser must fail the zone, not the server).
+/// `f` on each piece on every core ([`crate::par::map`]), in the order of
+/// `pieces`; None for a piece whose call panicked (a bug in a parser must
+/// fail the zone, not the server).
 fn on_threads<P: Sync, T: Send>(pieces: &[P], f: impl Fn(&P) -> T + Sync) -> Vec<Option<T>> {
-    let Some((first, rest)) = pieces.split_first() else {
-        return Vec::new();
-    };
-    if rest.is_empty() {
-        return vec![Some(f(first))];
-    }
-    std::thread::scope(|s| {
-        let f = &f;
-        let rest: Vec<_> = rest.iter().map(|p| s.spawn(move || f(p))).collect();
-        let mut out = vec![Some(f(first))];
-        out.extend(rest.into_iter().map(|h| h.join().ok()));
-        out
-    })
+    crate::par::map(pieces, f)
+        .into_iter()
+        .map(Result::ok)
+        .collect()
 }
 
 /// The error of a run of lines hickory read, at its line.
@@ -833,8 +813,7 @@ pub fn read_and_parse(
     let mut sp = splice(path, &origin0)?;
     let extra = rewrite(&mut sp, &origin0)?;
     let t1 = std::time::Instant::now();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pieces = super::split::split(sp, cores, super::split::MIN_PIECE_BYTES);
+    let pieces = super::split::split(sp, crate::par::cores(), super::split::MIN_PIECE_BYTES);
     let count = match fast {
         true => parse_pieces(&pieces, path, &origin0, &extra, MIN_RUN_LINES)?
             .iter()

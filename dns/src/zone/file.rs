@@ -707,13 +707,17 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
     let mut sp = splice(path, &origin0)?;
     let extra = rewrite(&mut sp, &origin0)?;
     let t1 = std::time::Instant::now();
-    let pieces = super::split::split(sp, pieces, min_piece);
-    let parsed = parse_pieces(&pieces, path, &origin0, &extra, MIN_RUN_LINES)?;
+    let split = super::split::split(sp, pieces, min_piece);
+    let parsed = parse_pieces(&split, path, &origin0, &extra, MIN_RUN_LINES)?;
+    let npieces = split.len();
+    // The text is not needed to build: freed now, not held through the
+    // build (a big zone's text and line map weigh more than its store).
+    drop(split);
     let t2 = std::time::Instant::now();
     let zone = build_zone(path, parsed);
     tracing::debug!(
         file = %path.display(),
-        pieces = pieces.len(),
+        pieces = npieces,
         read_ms = (t1 - t0).as_millis() as u64,
         parse_ms = (t2 - t1).as_millis() as u64,
         build_ms = t2.elapsed().as_millis() as u64,
@@ -721,9 +725,18 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
     );
     zone.map_err(|bad| match bad.at {
         Some(rec) => {
-            let (file, line) = pieces
-                .iter()
-                .find_map(|p| locate_record(p, &origin0, &rec, &extra))
+            // The error path reads the text again to find the record's line.
+            let again = splice(path, &origin0).and_then(|mut sp| {
+                let extra = rewrite(&mut sp, &origin0)?;
+                Ok((super::split::split(sp, pieces, min_piece), extra))
+            });
+            let (file, line) = again
+                .ok()
+                .and_then(|(split, extra)| {
+                    split
+                        .iter()
+                        .find_map(|p| locate_record(p, &origin0, &rec, &extra))
+                })
                 .unwrap_or_else(|| (path.to_path_buf(), 1));
             ZoneError::InvalidAt {
                 path: file,

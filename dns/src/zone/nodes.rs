@@ -7,7 +7,7 @@
 //! Why this shape: a zone of 1M names held as hickory `Record`s in a
 //! `HashMap` took ~700 bytes a name; here a name with one A record takes
 //! ~70 (its name, 6 bytes of RDATA, a 12-byte node, a 16-byte RRset and
-//! two 8-byte slots). The fast path answers plain names straight from it
+//! one or two 8-byte slots). The fast path answers plain names straight from it
 //! ([`RrSet::rdatas`]); the full path decodes the few records it needs
 //! into hickory types per query ([`RrSet::records`]).
 //!
@@ -48,7 +48,7 @@ pub struct NodeMap {
     bytes: Box<[u8]>,
     nodes: Box<[NodeEnt]>,
     sets: Box<[SetEnt]>,
-    /// Power-of-two many slots, at most half full; each is EMPTY, or the
+    /// Power-of-two many slots, at most 70% full; each is EMPTY, or the
     /// high 32 bits of the name's hash over an index into `nodes`.
     slots: Box<[u64]>,
     hasher: RandomState,
@@ -381,7 +381,7 @@ impl Builder<'_> {
 
     /// The node of the name at `s`, added if new; (index, added).
     fn node(&mut self, s: Src) -> Result<(u32, bool), BuildError> {
-        if (self.names.len() + 1) * 2 > self.slots.len() {
+        if (self.names.len() + 1) * 10 > self.slots.len() * 7 {
             self.grow();
         }
         let wire = self.wire(s);
@@ -425,7 +425,7 @@ impl NodeMap {
         let mut b = Builder {
             pieces,
             names: Vec::with_capacity(total),
-            slots: vec![EMPTY; (total * 2).next_power_of_two().max(16)],
+            slots: vec![EMPTY; (total * 10 / 7 + 1).next_power_of_two().max(16)],
             hasher: RandomState::new(),
         };
         let mut items = Vec::with_capacity(total);
@@ -472,10 +472,21 @@ impl NodeMap {
                 }
             }
         }
-        // Group by (name, type), file order kept within a group.
-        items.sort_by_key(|i| (i.node, i.rtype));
+        // Group by (name, type), file order kept within a group: the
+        // (piece, record) pair makes every key distinct, so an unstable
+        // sort gives the stable order without a sort buffer as large as
+        // half the items.
+        items.sort_unstable_by_key(|i| (i.node, i.rtype, i.piece, i.rec));
         let names = b.names.len();
-        let mut bytes: Vec<u8> = Vec::new();
+        // Sized once (no doubling, so no copy of a 10M-name arena): every
+        // name, and every record's RDATA before duplicates are dropped.
+        let room = b.names.iter().map(|&n| b.wire(n).len()).sum::<usize>()
+            + pieces
+                .iter()
+                .flat_map(|p| p.recs.iter())
+                .map(|r| 2 + usize::from(r.rdlen))
+                .sum::<usize>();
+        let mut bytes: Vec<u8> = Vec::with_capacity(room);
         let mut nodes: Vec<NodeEnt> = Vec::with_capacity(names);
         let mut sets: Vec<SetEnt> = Vec::with_capacity(total);
         let too_large = || BuildError::TooLarge("more zone data than 4 GiB".into());

@@ -5,7 +5,8 @@
 //!
 //! How a query is answered, from the data to the wire:
 //! - [`zone`]: zone files ([`zone::file`]: reading, `$INCLUDE`, error lines)
-//!   into an immutable lookup structure ([`zone::store`]); knows no pools.
+//!   into an immutable lookup structure in wire form ([`zone::store`],
+//!   [`zone::nodes`]); knows no pools.
 //! - [`pool`] (pure): members + weights + health → the answer order or
 //!   choice, one atomic counter per query; the pool's domain types.
 //! - [`snapshot`]: the zones with the pools overlaid, swapped whole on reload.
@@ -17,9 +18,12 @@
 //!   [`tsig`] (pure): BADKEY / FORMERR for signed queries (no keys held).
 //! - [`handler`]: the full path: hickory's `RequestHandler`, EDNS and
 //!   truncation around the plan, the pool expanded per query.
-//! - [`fastpath`]: the same plans precompiled into wire bytes, served by
+//! - [`fastpath`]: the same plans precompiled into wire bytes (plain names’
+//!   RRsets copied from the zone store), served by
 //!   batched UDP workers and a bounded TCP server; anything unusual goes to
 //!   the handler.
+//! - [`par`]: the core count, and work spread over the cores (a zones
+//!   folder, a big zone's pieces, the fast path's table).
 //! - [`rrl`] (pure): response rate limiting — answer class, fixed-size
 //!   bucket table, answer / drop / slip on a passed-in clock;
 //!   [`ratelimit`] wires it to both paths (a table per fast-path worker,

@@ -17,6 +17,12 @@
 //! rdata slots. Health changes swap the
 //! schedule and need no recompilation; a reload (new [`Snapshot`]) builds a
 //! new table.
+//!
+//! Plain names (`plain`: only A, AAAA and TXT, no pool, not at or below
+//! a cut, no DNAME in the zone) are not precompiled: their answer is their
+//! RRset as the zone store holds it, written after the question by
+//! [`write_set`] the way hickory encodes it, so a zone of a million host
+//! names costs the table nothing.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -130,7 +136,7 @@ pub struct PoolAnswer {
     pub nodata: Body,
     pub servfail: Body,
     /// What [`PoolAnswer::case_ok`] asks of the query name, from every
-    /// body it may write (computed once, at build: [`exact_names`]).
+    /// body it may write (computed once, at build: `exact_names`).
     pub exact: Option<Box<[Box<[u8]>]>>,
     /// Longest of all the bodies above (the fit check runs before the
     /// counter is advanced).
@@ -244,7 +250,7 @@ pub struct ZoneEntry {
     pub nxdomain: Option<Arc<Body>>,
     /// NODATA, shared by the zone's names.
     pub nodata: Option<Arc<Body>>,
-    /// The zone whose plain names ([`plain`]) are answered straight from
+    /// The zone whose plain names (`plain`) are answered straight from
     /// its store: every name of it that is not in [`Table::names`]. None
     /// when the zone has a DNAME (the full path decides every name).
     pub store: Option<Arc<Zone>>,
@@ -951,7 +957,7 @@ impl Body {
     }
 }
 
-/// Writes the answer records of a plain name's RRset ([`plain`]) into
+/// Writes the answer records of a plain name's RRset (`plain`) into
 /// `out`, which starts at offset `start` of the message: the first owner
 /// is the query's name as the client wrote it (`qname`), the others point
 /// to it — what hickory's encoder writes for the same records (it does not

@@ -1,7 +1,7 @@
 //! Zone files: every `*.zone` file in the zones folder is read as
 //! hickory-proto's RFC 1035 master-file parser reads it (`$ORIGIN`, `$TTL`,
 //! relative names, `@`, `( )`): the common lines by the fast reader
-//! ([`super::text`]), the rest by that parser. `$INCLUDE` is spliced in here, before the parser sees
+//! (`text.rs`), the rest by that parser. `$INCLUDE` is spliced in here, before the parser sees
 //! the text, so that (a) an error inside an included file is reported with
 //! that file's name and line, and (b) the optional origin argument of
 //! `$INCLUDE` works and the parent's origin is restored afterwards (RFC 1035

@@ -379,3 +379,57 @@ fn error_in_a_big_text_names_its_line() {
         );
     }
 }
+
+/// Review (issue 12): odd but valid-looking lines of the shapes the fast
+/// reader takes, one zone each, against hickory alone.
+#[test]
+fn review_odd_fast_lines_read_like_hickory() {
+    let d = tmpdir("review-odd");
+    let f = d.join("o.test.zone");
+    let head = "$ORIGIN o.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\nns1 A 192.0.2.1\n";
+    let mut bad = Vec::new();
+    for line in [
+        "@ CAA 0 Issue \"ca.example\"",
+        "@ CAA 0 ISSUE \"ca.example\"",
+        "@ CAA 0 issue \"Ca.Example\"",
+        "@ CAA 0 issue ca.example",
+        "@ CAA 0 issue \";\"",
+        "@ CAA 0 issue \"\"",
+        "@ CAA 0 issuewild \"ca.example; account=1\"",
+        "@ CAA 0 iodef \"mailto:a@b.example\"",
+        "@ CAA 128 tbs \"Unknown\"",
+        "@ CAA 0 issue \"ca.example;account=1\"",
+        "@ CAA 0 issue \"ca.example; a=1; b=2\"",
+        "@ CAA 0 issue \"ca.example ; a=1\"",
+        "@ CAA 0 iodef \"https://x.example/a b\"",
+        "@ CAA 0 contactemail \"a@b.example\"",
+        "h1 60 70 A 192.0.2.2",
+        "h1 IN IN A 192.0.2.2",
+        "h1 IN 60 IN A 192.0.2.2",
+        "h1 a 192.0.2.2",
+        "h1 in a 192.0.2.2",
+        "a- A 192.0.2.2",
+        "a--b A 192.0.2.2",
+        "ab--cd A 192.0.2.2",
+        "1a A 192.0.2.2",
+        "t TXT \"\"",
+        "t TXT \"\" \"\"",
+        "t TXT a \"b c\" d",
+        "m MX 10 .",
+        "s SRV 0 0 0 .",
+        "_S._Tcp SRV 1 2 3 _T.o.test.",
+        "x CNAME _Foo.",
+        "v6 AAAA ::ffff:1.2.3.4",
+        "v6 AAAA 0::0",
+    ] {
+        let text = format!("{head}{line}\n");
+        std::fs::write(&f, &text).unwrap();
+        for min_run in [1, MIN_RUN_LINES] {
+            let (fast, slow) = both(&f, 1, min_run);
+            if fast != slow {
+                bad.push(format!("{line:?}: fast {fast:?}\n  hickory {slow:?}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

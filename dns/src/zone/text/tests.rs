@@ -450,8 +450,18 @@ fn review_odd_fast_lines_read_like_hickory() {
             // Every stored RDATA decodes again (the full path decodes per query).
             if let Ok(v) = &fast {
                 for w in v {
-                    if decode_rdata(RecordType::from(w.1), &w.4).is_none() {
-                        bad.push(format!("{line:?}: stored RDATA of type {} does not decode: {:02x?}", w.1, w.4));
+                    match decode_rdata(RecordType::from(w.1), &w.4) {
+                        None => bad.push(format!("{line:?}: stored RDATA of type {} does not decode: {:02x?}", w.1, w.4)),
+                        Some(rd) => {
+                            use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+                            let mut out = Vec::new();
+                            let mut enc = BinEncoder::new(&mut out);
+                            enc.set_name_encoding(NameEncoding::Uncompressed);
+                            rd.emit(&mut enc).unwrap();
+                            if out != w.4 {
+                                bad.push(format!("{line:?}: type {} re-encodes differently: {:?} -> {:?}", w.1, String::from_utf8_lossy(&w.4), String::from_utf8_lossy(&out)));
+                            }
+                        }
                     }
                 }
             }
@@ -498,6 +508,17 @@ fn review_hickory_types_round_trip_through_the_store() {
         "ca CAA 0 issue \"ca.example; account=1\"",
         "cb CAA 0 issue ( \"ca.example\" )",
         "cc CAA 128 Issue \"ca.example\"",
+        "e0 TYPE65000 \\# 0",
+        "e1 NULL \\# 0",
+        "e2 TXT \\# 0",
+        "e3 HINFO \\# 2 0000",
+        "e5 SSHFP \\# 2 0101",
+        "e6 TLSA \\# 3 030101",
+        "e7 OPENPGPKEY \\# 0",
+        "e8 CSYNC \\# 6 000000010000",
+        "e9 HTTPS \\# 3 000100",
+        "f0 SVCB \\# 7 00010000050000",
+        "f3 LOC \\# 0",
     ] {
         let text = format!("{head}{line}\n");
         std::fs::write(&f, &text).unwrap();

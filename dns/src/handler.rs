@@ -426,6 +426,36 @@ mod tests {
         LowerName::new(&Name::from_ascii(s).unwrap())
     }
 
+    /// Review (issue 12): a record the zone file loads (hickory reads and
+    /// encodes it) but whose stored wire form hickory cannot decode again
+    /// (a CAA tag over 15 bytes) is now silently dropped per query: the
+    /// answer is NOERROR with nothing in it, not even the NODATA SOA; before
+    /// the change the record (hickory's own value) was served.
+    #[test]
+    fn review_a_stored_record_that_does_not_decode_is_not_lost() {
+        let dir: PathBuf =
+            std::env::temp_dir().join(format!("hadns-handler-review-caa-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("zones")).unwrap();
+        std::fs::write(
+            dir.join("zones/ex.test.zone"),
+            format!("{ZONE}@ CAA 0 averyveryverylongtag \"x\"\n"),
+        )
+        .unwrap();
+        let cfg = Config::from_toml("[dns]\nzones = \"zones\"\n", &dir.join("c.toml")).unwrap();
+        let zones = Zones::load_dir(Path::new(&cfg.zones_dir())).unwrap();
+        let s = Snapshot::new(&cfg, zones).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let a = resolve(&s, &q("ex.test."), RecordType::CAA);
+        assert_eq!(a.rcode, ResponseCode::NoError);
+        assert!(
+            a.answers.len() == 1 || !a.authority.is_empty(),
+            "CAA at the apex: {} answers, {} authority (the zone has one CAA record)",
+            a.answers.len(),
+            a.authority.len()
+        );
+    }
+
     const POOL: &str = "[[pool]]\nname = \"ex.test.\"\nttl = 7\nwhen_all_down = \"servfail\"\nmembers = [ { address = \"10.0.0.1\" }, { address = \"10.0.0.2\" } ]\n";
 
     #[test]

@@ -1091,6 +1091,48 @@ mod tests {
         }
     }
 
+    /// Review (issue 12): `set_healthy` says "returns true if it changed
+    /// (the schedule is then rebuilt and swapped)", and the wiring relies on
+    /// it ("the pools must be right before the snapshot is swapped in").
+    /// While another thread builds, a change returns at once and the
+    /// schedule the caller then reads still serves the member it took down.
+    #[test]
+    fn review_a_change_is_in_the_schedule_when_set_healthy_returns() {
+        let n = 3000;
+        let weights: Vec<u32> = (0..n).map(|i| 1 + (i * 7 % 97) as u32).collect();
+        let pool = Arc::new(Pool::new(spec(PoolMode::Weighted, &weights, 2, WhenAllDown::None)));
+        for round in 0..20 {
+            let victim = 1 + round;
+            let p = Arc::clone(&pool);
+            let builder = std::thread::spawn(move || {
+                p.set_healthy(0, round % 2 == 1);
+            });
+            // Wait until the other thread holds the builder lock.
+            let t0 = std::time::Instant::now();
+            loop {
+                match pool.building.try_lock() {
+                    Err(std::sync::TryLockError::WouldBlock) => break,
+                    _ => {}
+                }
+                if t0.elapsed() > std::time::Duration::from_secs(5) {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
+            assert!(pool.set_healthy(victim, false));
+            let s = pool.schedule();
+            let served = (0..s.period()).any(|k| match s.answer(k) {
+                Selection::Members(a) => a.contains(&(victim as u32)),
+                _ => false,
+            });
+            builder.join().unwrap();
+            assert!(
+                !served,
+                "round {round}: set_healthy({victim}, false) returned true, yet the schedule read right after still answers member {victim}"
+            );
+        }
+    }
+
     #[test]
     fn from_config_copies_fields() {
         let cfg = crate::config::Config::from_toml(

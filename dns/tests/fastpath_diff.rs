@@ -1304,3 +1304,92 @@ fn plain_names_come_from_the_store_and_a_served_child_keeps_its_answers() {
     assert!(wire::answer(&table, &query("ns.other.p.test", 1), &mut out, None).is_none());
     assert!(wire::answer(&table, &query("x.other.p.test", 1), &mut out, None).is_none());
 }
+
+/// Review (issue 12): names answered from the store next to the things
+/// that may shadow them (wildcards, ENTs, cuts, a child zone, case kept
+/// in `_` labels, TTLs merged, sets at the 64-record and 512-byte edges),
+/// asked in random case with every kind of type: both paths byte-equal.
+#[test]
+fn review_store_edges_identical_replies() {
+    let mut zone = String::from(
+        "$ORIGIN e.test.\n$TTL 300\n@ IN SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\nns1 A 192.0.2.1\n\
+         *.w TXT \"wild\"\na.b.w A 10.0.0.1\n_Up._Case TXT \"u\"\n_Up._Case A 10.0.0.2\n\
+         ttl 60 A 10.0.0.3\nttl 30 A 10.0.0.4\nttl 90 A 10.0.0.3\nTTL 20 TXT x\n\
+         sub NS ns.sub\nns.sub A 10.1.0.1\ng.x.sub A 10.1.0.2\n\
+         child NS ns.child\nns.child A 10.2.0.1\nocc.child A 10.2.0.9\n\
+         deep.e.f.g A 10.3.0.1\n",
+    );
+    for i in 0..64 {
+        zone.push_str(&format!("s64 A 10.4.0.{i}\n"));
+    }
+    for i in 0..65 {
+        zone.push_str(&format!("s65 A 10.5.0.{i}\n"));
+    }
+    for i in 0..20 {
+        zone.push_str(&format!("big TXT \"{}{i:02}\"\n", "x".repeat(20)));
+    }
+    for i in 0..2 {
+        zone.push_str(&format!("z AAAA 2001:db8::{i}\nz TXT \"{}\"\n", "q".repeat(200 + i)));
+    }
+    let child = "$ORIGIN child.e.test.\n$TTL 300\n@ SOA ns hm 1 3600 600 604800 60\n@ NS ns\nns A 10.2.0.1\n@ A 10.2.0.2\nin A 10.2.0.3\n";
+    let names = [
+        "e.test", "ns1.e.test", "x.w.e.test", "w.e.test", "b.w.e.test", "a.b.w.e.test",
+        "_up._case.e.test", "_case.e.test", "ttl.e.test", "sub.e.test", "ns.sub.e.test",
+        "x.sub.e.test", "g.x.sub.e.test", "child.e.test", "ns.child.e.test", "occ.child.e.test",
+        "in.child.e.test", "nx.child.e.test", "deep.e.f.g.e.test", "e.f.g.e.test", "f.g.e.test",
+        "g.e.test", "s64.e.test", "s65.e.test", "big.e.test", "z.e.test", "nx.e.test",
+    ];
+    let mut servers = Vec::new();
+    let mut dirs = Vec::new();
+    for fast in [true, false] {
+        let dir = dns_common::TempDir::new(if fast { "rev-fast" } else { "rev-full" });
+        dir.write("zones/e.test.zone", &zone);
+        dir.write("zones/child.e.test.zone", child);
+        let cfg = dir.write(
+            "config.toml",
+            &format!("[dns]\nlisten = [\"127.0.0.1:0\"]\nzones = \"zones\"\nfast_path = {fast}\n[control]\nenabled = false\n"),
+        );
+        servers.push(Hadns::start(&cfg));
+        dirs.push(dir);
+    }
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for h in &servers {
+        let mut r = Rng(1);
+        let mut q = header(&mut r, 0x0100, 1, 0, 0, 0);
+        q.extend(wire_name(&mut r, "ns1.e.test"));
+        q.extend([0, 1, 0, 1]);
+        let mut tries = 0;
+        while exchange(&sock, h.addr, &q, Duration::from_millis(500)).is_none() {
+            tries += 1;
+            assert!(tries < 40, "no answer; log:\n{}", h.log_text());
+        }
+    }
+    let mut rng = Rng(99);
+    let mut mismatches = Vec::new();
+    let mut i = 0;
+    for name in names {
+        for qtype in [1u16, 28, 16, 5, 2, 6, 43, 46, 99, 15, 12, 33, 257, 65, 255] {
+            for size in [None, Some(512u16), Some(1232), Some(4096)] {
+                i += 1;
+                let mut q = header(&mut rng, 0x0100, 1, 0, 0, u16::from(size.is_some()));
+                q.extend(wire_name(&mut rng, name));
+                q.extend(qtype.to_be_bytes());
+                q.extend([0, 1]);
+                if let Some(s) = size {
+                    q.extend(opt(s, 0, 0, 0, &[]));
+                }
+                let a = exchange(&sock, servers[0].addr, &q, Duration::from_secs(2));
+                let b = exchange(&sock, servers[1].addr, &q, Duration::from_secs(2));
+                if a != b && mismatches.len() < 10 {
+                    mismatches.push(format!(
+                        "query {i} {name} type {qtype} size {size:?} {:02x?}\n  fast path: {}\n  full path: {}",
+                        &q[12..],
+                        describe(&a),
+                        describe(&b)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -1305,12 +1305,12 @@ fn plain_names_come_from_the_store_and_a_served_child_keeps_its_answers() {
     assert!(wire::answer(&table, &query("x.other.p.test", 1), &mut out, None).is_none());
 }
 
-/// Review (issue 12): names answered from the store next to the things
+/// Names answered from the store next to the things
 /// that may shadow them (wildcards, ENTs, cuts, a child zone, case kept
 /// in `_` labels, TTLs merged, sets at the 64-record and 512-byte edges),
 /// asked in random case with every kind of type: both paths byte-equal.
 #[test]
-fn review_store_edges_identical_replies() {
+fn store_edges_give_identical_replies() {
     let mut zone = String::from(
         "$ORIGIN e.test.\n$TTL 300\n@ IN SOA ns1 hm 1 3600 600 604800 60\n@ NS ns1\nns1 A 192.0.2.1\n\
          *.w TXT \"wild\"\na.b.w A 10.0.0.1\n_Up._Case TXT \"u\"\n_Up._Case A 10.0.0.2\n\
@@ -1329,15 +1329,40 @@ fn review_store_edges_identical_replies() {
         zone.push_str(&format!("big TXT \"{}{i:02}\"\n", "x".repeat(20)));
     }
     for i in 0..2 {
-        zone.push_str(&format!("z AAAA 2001:db8::{i}\nz TXT \"{}\"\n", "q".repeat(200 + i)));
+        zone.push_str(&format!(
+            "z AAAA 2001:db8::{i}\nz TXT \"{}\"\n",
+            "q".repeat(200 + i)
+        ));
     }
     let child = "$ORIGIN child.e.test.\n$TTL 300\n@ SOA ns hm 1 3600 600 604800 60\n@ NS ns\nns A 10.2.0.1\n@ A 10.2.0.2\nin A 10.2.0.3\n";
     let names = [
-        "e.test", "ns1.e.test", "x.w.e.test", "w.e.test", "b.w.e.test", "a.b.w.e.test",
-        "_up._case.e.test", "_case.e.test", "ttl.e.test", "sub.e.test", "ns.sub.e.test",
-        "x.sub.e.test", "g.x.sub.e.test", "child.e.test", "ns.child.e.test", "occ.child.e.test",
-        "in.child.e.test", "nx.child.e.test", "deep.e.f.g.e.test", "e.f.g.e.test", "f.g.e.test",
-        "g.e.test", "s64.e.test", "s65.e.test", "big.e.test", "z.e.test", "nx.e.test",
+        "e.test",
+        "ns1.e.test",
+        "x.w.e.test",
+        "w.e.test",
+        "b.w.e.test",
+        "a.b.w.e.test",
+        "_up._case.e.test",
+        "_case.e.test",
+        "ttl.e.test",
+        "sub.e.test",
+        "ns.sub.e.test",
+        "x.sub.e.test",
+        "g.x.sub.e.test",
+        "child.e.test",
+        "ns.child.e.test",
+        "occ.child.e.test",
+        "in.child.e.test",
+        "nx.child.e.test",
+        "deep.e.f.g.e.test",
+        "e.f.g.e.test",
+        "f.g.e.test",
+        "g.e.test",
+        "s64.e.test",
+        "s65.e.test",
+        "big.e.test",
+        "z.e.test",
+        "nx.e.test",
     ];
     let mut servers = Vec::new();
     let mut dirs = Vec::new();

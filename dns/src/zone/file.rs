@@ -618,12 +618,13 @@ fn locate_error(sp: &Spliced, origin: &Name, message: &str, extra: &[RData]) -> 
 /// Finds the line a parsed record comes from: the shortest prefix of `sp`
 /// (cut only where no parenthesis is open) whose parse yields it. Returns
 /// (file, 1-based line), None if `sp` does not yield it. Only runs on the
-/// error path.
+/// error path. `loose`: any record of its owner, type and class.
 fn locate_record(
     sp: &Spliced,
     origin: &Name,
     rec: &Record,
     extra: &[RData],
+    loose: bool,
 ) -> Option<(PathBuf, usize)> {
     // Line ends where a record cannot continue on the next line.
     // (first line of the last record, end offset)
@@ -652,7 +653,7 @@ fn locate_record(
         r.record_type() == rec.record_type()
             && r.dns_class == rec.dns_class
             && LowerName::new(&r.name) == LowerName::new(&rec.name)
-            && r.data == rec.data
+            && (loose || r.data == rec.data)
     };
     let has = |k: usize| {
         let end = cuts[k].1;
@@ -735,7 +736,7 @@ fn load_zone_split(path: &Path, pieces: usize, min_piece: usize) -> Result<Zone,
                 .and_then(|(split, extra)| {
                     split
                         .iter()
-                        .find_map(|p| locate_record(p, &origin0, &rec, &extra))
+                        .find_map(|p| locate_record(p, &origin0, &rec, &extra, bad.loose))
                 })
                 .unwrap_or_else(|| (path.to_path_buf(), 1));
             ZoneError::InvalidAt {
@@ -799,7 +800,7 @@ fn on_threads<P: Sync, T: Send>(pieces: &[P], f: impl Fn(&P) -> T + Sync) -> Vec
 fn run_error(e: super::text::RunError, extra: &[RData]) -> ZoneError {
     let (path, line) = match &e.record {
         None => locate_error(&e.run, &e.origin, &e.message, extra),
-        Some(rec) => locate_record(&e.run, &e.origin, rec, extra).unwrap_or_else(|| {
+        Some(rec) => locate_record(&e.run, &e.origin, rec, extra, false).unwrap_or_else(|| {
             (
                 e.run.files[0].clone(),
                 e.run.lines.first().map_or(1, |l| l.1),

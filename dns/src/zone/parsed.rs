@@ -114,6 +114,19 @@ impl Parsed {
         .ok_or_else(|| "zone text too large".to_string())
     }
 
+    /// The record's owner, type and class, its RDATA kept as bytes (for
+    /// naming a record whose RDATA does not decode).
+    pub fn owner_record(&self, r: &Rec) -> Option<Record> {
+        let name = Name::read(&mut BinDecoder::new(self.owner(r))).ok()?;
+        let data = RData::Unknown {
+            code: RecordType::from(r.rtype),
+            rdata: hickory_proto::rr::rdata::NULL::with(self.rdata(r).to_vec()),
+        };
+        let mut rec = Record::from_rdata(name, r.ttl, data);
+        rec.dns_class = DNSClass::from(r.class);
+        Some(rec)
+    }
+
     /// The record as hickory's type (for error messages and tests).
     pub fn record(&self, r: &Rec) -> Option<Record> {
         let name = Name::read(&mut BinDecoder::new(self.owner(r))).ok()?;
@@ -121,6 +134,16 @@ impl Parsed {
         let mut rec = Record::from_rdata(name, r.ttl, data);
         rec.dns_class = DNSClass::from(r.class);
         Some(rec)
+    }
+}
+
+/// Whether stored RDATA of type `rtype` decodes, as the full path decodes
+/// it per query (addresses by their length alone: a big zone's load).
+pub fn readable(rtype: u16, rdata: &[u8]) -> bool {
+    match RecordType::from(rtype) {
+        RecordType::A => rdata.len() == 4,
+        RecordType::AAAA => rdata.len() == 16,
+        t => decode_rdata(t, rdata).is_some(),
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use hickory_proto::rr::{LowerName, RData, Record, RecordType};
 
 use super::nodes::{name_of, Node, NodeMap};
-use super::parsed::{name_len, Parsed, Rec};
+use super::parsed::{name_len, readable, Parsed, Rec};
 use super::ZoneError;
 
 /// One loaded zone.
@@ -141,6 +141,9 @@ impl Zones {
 pub(super) struct Bad {
     pub(super) message: String,
     pub(super) at: Option<Box<Record>>,
+    /// `at` is matched by owner, type and class only (its RDATA is not
+    /// what the parser gives).
+    pub(super) loose: bool,
 }
 
 impl Bad {
@@ -148,6 +151,7 @@ impl Bad {
         Bad {
             message,
             at: r.map(Box::new),
+            loose: false,
         }
     }
 }
@@ -174,7 +178,11 @@ fn in_zone(name: &[u8], origin: &[u8]) -> bool {
 /// Builds a zone from the records parsed from its file (in pieces, see
 /// [`super::split`]).
 pub(super) fn build_zone(path: &Path, pieces: Vec<Parsed>) -> Result<Zone, Bad> {
-    let invalid = |message: String| Bad { message, at: None };
+    let invalid = |message: String| Bad {
+        message,
+        at: None,
+        loose: false,
+    };
     let soas: Vec<(&Parsed, &Rec)> = pieces
         .iter()
         .flat_map(|p| p.recs.iter().map(move |r| (p, r)))
@@ -224,6 +232,20 @@ pub(super) fn build_zone(path: &Path, pieces: Vec<Parsed>) -> Result<Zone, Bad> 
                     format!("{owner} {rtype}: class {class} (only IN is served)"),
                     piece.record(r),
                 ));
+            }
+            if !readable(r.rtype, piece.rdata(r)) {
+                // hickory read the text and wrote it, but cannot read its
+                // own bytes back (a CAA tag over 15 bytes, say), and the
+                // full path decodes stored records per query.
+                let (owner, rtype) = shown(piece, r);
+                return Err(Bad {
+                    message: format!(
+                        "{owner} {rtype}: the record does not read back from its wire form, so it \
+                         cannot be served (is it valid for its type?)"
+                    ),
+                    at: piece.owner_record(r).map(Box::new),
+                    loose: true,
+                });
             }
             if last_ok == Some(r.owner) {
                 continue;

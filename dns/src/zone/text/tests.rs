@@ -380,10 +380,12 @@ fn error_in_a_big_text_names_its_line() {
     }
 }
 
-/// Review (issue 12): odd but valid-looking lines of the shapes the fast
-/// reader takes, one zone each, against hickory alone.
+/// Odd but valid-looking lines of the shapes the fast reader takes, one
+/// zone each, against hickory alone; every stored RDATA reads back. (A CAA
+/// tag over 15 bytes reads alike but does not read back: the store refuses
+/// it, `handler::tests::a_record_that_does_not_read_back_is_refused_at_its_line`.)
 #[test]
-fn review_odd_fast_lines_read_like_hickory() {
+fn odd_fast_lines_read_like_hickory() {
     let d = tmpdir("review-odd");
     let f = d.join("o.test.zone");
     let head = "$ORIGIN o.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\nns1 A 192.0.2.1\n";
@@ -433,7 +435,6 @@ fn review_odd_fast_lines_read_like_hickory() {
         "@ CAA 0 issue \"ca_x.example\"",
         "@ CAA 0 issuemail \"ca.example\"",
         "@ CAA 255 x \"\"",
-        "@ CAA 0 averyveryverylongtag \"x\"",
         "@ CAA 0 issue \"cä.example\"",
         "@ CAA 0 iodef \"mailto:ä@b.example\"",
         "@ CAA 0 issue \"CA.EXAMPLE; Account=Abc\"",
@@ -451,15 +452,25 @@ fn review_odd_fast_lines_read_like_hickory() {
             if let Ok(v) = &fast {
                 for w in v {
                     match decode_rdata(RecordType::from(w.1), &w.4) {
-                        None => bad.push(format!("{line:?}: stored RDATA of type {} does not decode: {:02x?}", w.1, w.4)),
+                        None => bad.push(format!(
+                            "{line:?}: stored RDATA of type {} does not decode: {:02x?}",
+                            w.1, w.4
+                        )),
                         Some(rd) => {
-                            use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
+                            use hickory_proto::serialize::binary::{
+                                BinEncodable, BinEncoder, NameEncoding,
+                            };
                             let mut out = Vec::new();
                             let mut enc = BinEncoder::new(&mut out);
                             enc.set_name_encoding(NameEncoding::Uncompressed);
                             rd.emit(&mut enc).unwrap();
                             if out != w.4 {
-                                bad.push(format!("{line:?}: type {} re-encodes differently: {:?} -> {:?}", w.1, String::from_utf8_lossy(&w.4), String::from_utf8_lossy(&out)));
+                                bad.push(format!(
+                                    "{line:?}: type {} re-encodes differently: {:?} -> {:?}",
+                                    w.1,
+                                    String::from_utf8_lossy(&w.4),
+                                    String::from_utf8_lossy(&out)
+                                ));
                             }
                         }
                     }
@@ -473,11 +484,11 @@ fn review_odd_fast_lines_read_like_hickory() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-/// Review (issue 12): records only hickory reads are stored as wire and
+/// Records only hickory reads are stored as wire and
 /// decoded per query by the full path: each must decode, and encode back
 /// to the same bytes (the answer before the change was hickory's own value).
 #[test]
-fn review_hickory_types_round_trip_through_the_store() {
+fn hickory_types_round_trip_through_the_store() {
     use hickory_proto::serialize::binary::{BinEncodable, BinEncoder, NameEncoding};
     let d = tmpdir("review-rt");
     let f = d.join("o.test.zone");
@@ -547,19 +558,28 @@ fn review_hickory_types_round_trip_through_the_store() {
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
 
-/// Review (issue 12): two CNAMEs at one owner. Read by hickory alone
+/// Two CNAMEs at one owner. Read by hickory alone
 /// (before the fast reader) the zone loaded with the last one; now it
 /// loads or is refused by how the lines are written (parentheses send
 /// them to hickory, which keeps one; plain lines reach the store as two).
 #[test]
-fn review_two_cnames_load_the_same_however_written() {
+fn two_cnames_load_the_same_however_written() {
     let d = tmpdir("review-cname");
     let f = d.join("o.test.zone");
     let head = "$ORIGIN o.test.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 604800 60\n@ IN NS ns1\nns1 A 192.0.2.1\n";
     let mut outcomes = Vec::new();
     for body in ["x CNAME a\nx CNAME b\n", "x CNAME ( a )\nx CNAME ( b )\n"] {
         std::fs::write(&f, format!("{head}{body}")).unwrap();
-        outcomes.push((body, super::super::file::load_zone_file(&f).map(|_| ()).map_err(|e| e.to_string())));
+        outcomes.push((
+            body,
+            super::super::file::load_zone_file(&f)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        ));
     }
-    assert_eq!(outcomes[0].1.is_ok(), outcomes[1].1.is_ok(), "{outcomes:#?}");
+    assert_eq!(
+        outcomes[0].1.is_ok(),
+        outcomes[1].1.is_ok(),
+        "{outcomes:#?}"
+    );
 }

@@ -491,7 +491,8 @@ impl NodeMap {
         let mut sets: Vec<SetEnt> = Vec::with_capacity(total);
         let too_large = || BuildError::TooLarge("more zone data than 4 GiB".into());
         let mut k = 0;
-        let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+        let mut seen: std::collections::HashSet<std::borrow::Cow<'_, [u8]>> =
+            std::collections::HashSet::new();
         let mut kept: Vec<&[u8]> = Vec::new();
         for n in 0..names as u32 {
             let name_at = u32::try_from(bytes.len()).map_err(|_| too_large())?;
@@ -511,8 +512,17 @@ impl NodeMap {
                     let rec = &piece.recs[it.rec as usize];
                     ttl = ttl.min(rec.ttl);
                     let rd = piece.rdata(rec);
+                    // RDATA that is one domain name compares without case
+                    // (RFC 4343), as hickory's RDATA equality did.
+                    let name_only = matches!(rtype, 2 | 5 | 12 | 39); // NS CNAME PTR DNAME
                     let dup = if end - k > 8 {
-                        !seen.insert(rd)
+                        let key = match name_only {
+                            true => std::borrow::Cow::Owned(rd.to_ascii_lowercase()),
+                            false => std::borrow::Cow::Borrowed(rd),
+                        };
+                        !seen.insert(key)
+                    } else if name_only {
+                        kept.iter().any(|k| k.eq_ignore_ascii_case(rd))
                     } else {
                         kept.contains(&rd)
                     };
@@ -592,6 +602,35 @@ mod tests {
         let m = NodeMap::build(&[Parsed::default()], 9).unwrap();
         assert!(!m.contains_key(&lower("a.example.")));
         assert_eq!(m.iter().count(), 0);
+    }
+
+    /// Duplicates: RDATA that is one name (CNAME, NS, PTR, DNAME) compares
+    /// without case (RFC 4343; hickory keeps the case of `_` labels), other
+    /// RDATA byte for byte (TXT "A" and "a" are two records), in small and
+    /// large sets alike.
+    #[test]
+    fn duplicate_names_in_rdata_compare_without_case() {
+        for extra in [0usize, 20] {
+            let mut p = Parsed::default();
+            let owner = p.push_name(&wire("x.example."));
+            p.push_rec(owner, 5, 1, 60, &wire("_A.t.example.")).unwrap();
+            p.push_rec(owner, 5, 1, 60, &wire("_a.t.example.")).unwrap();
+            let t = p.push_name(&wire("t.example."));
+            p.push_rec(t, 16, 1, 60, b"\x01A").unwrap();
+            p.push_rec(t, 16, 1, 60, b"\x01a").unwrap();
+            let ns = p.push_name(&wire("n.example."));
+            for i in 0..extra {
+                p.push_rec(ns, 2, 1, 60, &wire(&format!("ns{i}.example.")))
+                    .unwrap();
+            }
+            p.push_rec(ns, 2, 1, 60, &wire("_X.example.")).unwrap();
+            p.push_rec(ns, 2, 1, 60, &wire("_x.EXAMPLE.")).unwrap();
+            let m = NodeMap::build(&[p], wire("example.").len()).unwrap();
+            let count = |n: &str, t: RecordType| m.get(&lower(n)).unwrap().get(t).unwrap().len();
+            assert_eq!(count("x.example.", RecordType::CNAME), 1);
+            assert_eq!(count("t.example.", RecordType::TXT), 2);
+            assert_eq!(count("n.example.", RecordType::NS), extra + 1);
+        }
     }
 
     /// Against a reference model (a `BTreeMap` of lowercase names to

@@ -206,6 +206,7 @@ impl PauseState {
                     pool.set_paused(j, p);
                 }
             }
+            pool.settle();
         }
     }
 
@@ -304,6 +305,8 @@ impl PauseCtl {
         for (i, j) in hits {
             let pool = &now[i];
             let changed = pool.set_paused(j, change.pause);
+            // Answered only once no answer serves a paused member.
+            pool.settle();
             let (name, rtype, line) = pool_key(pool);
             let what = format!("{name} {rtype} line {line} member {}", change.address);
             if changed {

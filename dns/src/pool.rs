@@ -523,7 +523,9 @@ impl Pool {
     }
 
     /// Sets member `member`'s health; returns true if it changed (the schedule
-    /// is then rebuilt and swapped). An index out of range changes nothing.
+    /// is then rebuilt and swapped, by this thread or by the one building
+    /// now: [`Pool::settle`] waits for it). An index out of range changes
+    /// nothing.
     pub fn set_healthy(&self, member: usize, up: bool) -> bool {
         self.change(|st| st.health.get_mut(member), up)
     }
@@ -535,30 +537,52 @@ impl Pool {
     }
 
     fn change(&self, flag: impl FnOnce(&mut State) -> Option<&mut bool>, to: bool) -> bool {
-        let mine = {
+        {
             let mut st = self.state();
             match flag(&mut st) {
                 Some(f) if *f != to => *f = to,
                 _ => return false,
             }
             st.generation += 1;
-            st.generation
-        };
-        self.rebuild(mine);
+        }
+        self.rebuild();
         true
     }
 
-    /// Makes the schedule include change `mine` (a state generation)
-    /// before returning: one thread builds at a time, outside the state
-    /// lock, from the latest state; a caller that waited for it finds its
-    /// change already built and returns without building. A burst (a check
-    /// shared by thousands of members going down) so costs a few builds,
-    /// not one per member, and each caller builds at most once.
-    fn rebuild(&self, mine: u64) {
-        let _building = self.building.lock().unwrap_or_else(|e| e.into_inner());
-        if self.built.load(Ordering::Acquire) >= mine {
-            return;
+    /// Builds the schedule for the current state and swaps it in. One
+    /// thread builds at a time, outside the state lock; a change made while
+    /// it builds is picked up by its next round instead of a build of its
+    /// own (and its caller returns at once), so a burst (a check shared by
+    /// thousands of members going down, each change from its own task)
+    /// costs a few builds, not one per member, and never blocks the tasks
+    /// that bring the changes. A lone change is built before its caller
+    /// returns; [`Pool::settle`] waits for the others.
+    fn rebuild(&self) {
+        loop {
+            let _building = match self.building.try_lock() {
+                Ok(g) => g,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                // The builder's next round sees this change.
+                Err(std::sync::TryLockError::WouldBlock) => return,
+            };
+            loop {
+                let generation = self.build_current();
+                if self.state().generation == generation {
+                    break;
+                }
+            }
+            drop(_building);
+            // A change between the last look and the unlock found the lock
+            // taken: build it unless another thread now does.
+            if self.state().generation == self.built.load(Ordering::Acquire) {
+                return;
+            }
         }
+    }
+
+    /// Builds and swaps in the schedule of the current state; returns the
+    /// generation it was built from. The caller holds `building`.
+    fn build_current(&self) -> u64 {
         let (health, paused, generation) = {
             let st = self.state();
             (st.health.clone(), st.paused.clone(), st.generation)
@@ -567,6 +591,17 @@ impl Pool {
         self.schedule.store(Arc::new(schedule));
         self.builds.fetch_add(1, Ordering::Relaxed);
         self.built.store(generation, Ordering::Release);
+        generation
+    }
+
+    /// Returns once every change made before the call is in the schedule
+    /// (a reload before it swaps in a snapshot, a pause before it answers
+    /// the operator): waits for a build under way, builds if still needed.
+    pub fn settle(&self) {
+        let _building = self.building.lock().unwrap_or_else(|e| e.into_inner());
+        if self.built.load(Ordering::Acquire) < self.state().generation {
+            self.build_current();
+        }
     }
 
     /// Schedules built since the pool was made.
@@ -1077,15 +1112,14 @@ mod tests {
         }
     }
 
-    /// `set_healthy` says "returns true if it changed
-    /// (the schedule is then rebuilt and swapped)", and the wiring relies on
-    /// it ("the pools must be right before the snapshot is swapped in").
-    /// While another thread builds, a change returns at once and the
-    /// schedule the caller then reads still serves the member it took down.
+    /// While another thread builds, `set_healthy` returns at once (its
+    /// change goes into that thread's next build); `settle` is what the
+    /// wiring (before a reload swaps in its snapshot) and a pause rely on:
+    /// once it returns, the schedule no longer serves the member taken down.
     #[test]
-    fn a_change_is_in_the_schedule_when_set_healthy_returns() {
+    fn a_change_is_in_the_schedule_once_settled() {
         let n = 600;
-        let weights: Vec<u32> = (0..n).map(|i| 1 + (i * 7 % 97) as u32).collect();
+        let weights: Vec<u32> = (0..n).map(|i| 1 + (i * 7 % 31) as u32).collect();
         let pool = Arc::new(Pool::new(spec(
             PoolMode::Weighted,
             &weights,
@@ -1098,18 +1132,20 @@ mod tests {
             let builder = std::thread::spawn(move || {
                 p.set_healthy(0, round % 2 == 1);
             });
-            // Wait until the other thread holds the builder lock.
+            // Wait until the other thread holds the builder lock (or is
+            // done already).
             let t0 = std::time::Instant::now();
             loop {
                 if let Err(std::sync::TryLockError::WouldBlock) = pool.building.try_lock() {
                     break;
                 }
-                if t0.elapsed() > std::time::Duration::from_secs(5) {
+                if builder.is_finished() || t0.elapsed() > std::time::Duration::from_secs(5) {
                     break;
                 }
                 std::hint::spin_loop();
             }
             assert!(pool.set_healthy(victim, false));
+            pool.settle();
             let s = pool.schedule();
             let served = (0..s.period()).any(|k| match s.answer(k) {
                 Selection::Members(a) => a.contains(&(victim as u32)),
@@ -1118,9 +1154,42 @@ mod tests {
             builder.join().unwrap();
             assert!(
                 !served,
-                "round {round}: set_healthy({victim}, false) returned true, yet the schedule read right after still answers member {victim}"
+                "round {round}: set_healthy({victim}, false) then settle(), yet the schedule still answers member {victim}"
             );
         }
+    }
+
+    /// A change never waits for a build under way (the follow tasks that
+    /// bring a burst of changes run on the runtime's few threads: blocked
+    /// there, 5,000 members going down took one build each, minutes); it
+    /// is in the schedule once `settle` returns.
+    #[test]
+    fn a_change_does_not_wait_for_a_build_under_way() {
+        let pool = Arc::new(Pool::new(spec(
+            PoolMode::Equal,
+            &[1, 1, 1],
+            1,
+            WhenAllDown::None,
+        )));
+        let held = pool.building.lock().unwrap(); // a build under way
+        let p = Arc::clone(&pool);
+        let writer = std::thread::spawn(move || p.set_healthy(1, false));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !writer.is_finished() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "set_healthy waited for the build under way"
+            );
+            std::thread::yield_now();
+        }
+        assert!(writer.join().unwrap());
+        drop(held);
+        pool.settle();
+        let s = pool.schedule();
+        assert!((0..s.period()).all(|k| match s.answer(k) {
+            Selection::Members(a) => !a.contains(&1),
+            _ => false,
+        }));
     }
 
     #[test]

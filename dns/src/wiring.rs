@@ -304,6 +304,11 @@ impl Wiring {
         }
         report.stopped = old.len();
         drop(old);
+        // Every change above in its pool's schedule before the snapshot
+        // serves (another thread may have been building one of them).
+        for pool in pools {
+            pool.settle();
+        }
         tracing::debug!(
             kept = report.kept,
             started = report.started,

@@ -230,6 +230,8 @@ fall = 1
 fn pause_by_target_and_status_and_metrics_show_targets() {
     let (_d, cfg) = setup("cname-pause", POOLS);
     let mut h = Hadns::start(&cfg);
+    // `hadns pause` needs the socket, bound after the first probe round.
+    h.wait_log("pause control socket on");
     let (ok, out, err) = hadns_cmd(&[
         "pause".as_ref(),
         "www.ha.test.".as_ref(),

@@ -397,6 +397,8 @@ fn the_grafana_dashboard_queries_exported_metrics() {
 fn a_lines_pool_does_not_fall_through_and_reload_moves_clients() {
     let (_d, cfg) = setup("lines-nofall", "");
     let mut h = Hadns::start(&cfg);
+    // `hadns pause` needs the socket, bound after the first probe round.
+    h.wait_log("pause control socket on");
     for ip in ["192.168.56.100", "192.168.56.200"] {
         let (ok, out, err) = dns_common::hadns_cmd(&[
             "pause".as_ref(),

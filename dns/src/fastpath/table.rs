@@ -42,6 +42,7 @@ use crate::line::LineId;
 use crate::pool::{Pool, PoolSpec, PoolType, Selection};
 use crate::resolve::{find_cut, plan, Plan, PoolStep};
 use crate::stats::Count;
+use crate::zone::nodes::{lower_wire, name_of};
 use crate::zone::{Node, RrSet, Zone};
 
 /// A small, fast, non-cryptographic hash (the Fx hash of rustc). Keys are
@@ -285,16 +286,11 @@ pub struct Table {
     pub max_udp_size: u16,
 }
 
-/// Lowercase uncompressed wire form of a name.
+/// Lowercase uncompressed wire form of a name ([`lower_wire`], owned).
 pub fn wire_name(name: &LowerName) -> Option<Vec<u8>> {
-    let n = Name::from(name.clone());
-    let mut out = Vec::with_capacity(n.len() + 2);
-    for label in n.iter() {
-        out.push(u8::try_from(label.len()).ok().filter(|&l| l <= 63)?);
-        out.extend(label.iter().map(u8::to_ascii_lowercase));
-    }
-    out.push(0);
-    (out.len() <= 255).then_some(out)
+    let mut buf = [0u8; 256];
+    let n = lower_wire(name, &mut buf)?;
+    Some(buf[..n].to_vec())
 }
 
 /// How the owner of the first answer record (the query name, at the start
@@ -366,7 +362,7 @@ fn encode(
             case: Case::None,
         })
     };
-    let lname = name_from_wire(qname)?;
+    let lname = name_of(qname)?;
     let owned = answers
         .first()
         .is_some_and(|r| LowerName::new(&r.name) == LowerName::new(&lname));
@@ -406,22 +402,6 @@ fn encode(
         Case::Exact(len)
     };
     Some(body)
-}
-
-/// A lowercase wire name as a [`Name`].
-fn name_from_wire(wire: &[u8]) -> Option<Name> {
-    let mut labels = Vec::new();
-    let mut i = 0;
-    while let Some(&l) = wire.get(i) {
-        if l == 0 {
-            break;
-        }
-        labels.push(wire.get(i + 1..i + 1 + usize::from(l))?);
-        i += 1 + usize::from(l);
-    }
-    let mut n = Name::from_labels(labels).ok()?;
-    n.set_fqdn(true);
-    Some(n)
 }
 
 /// Like [`encode`], for a body shared by every name of a zone: encodes it
@@ -692,16 +672,15 @@ fn record_ends(body: &[u8], count: usize) -> Option<Vec<usize>> {
 /// duplicate origin (never served).
 fn zone_entries(
     snap: &Snapshot,
-    zone: &&Zone,
+    arc: &Arc<Zone>,
     pooled: &HashSet<Vec<u8>>,
     names: &mut Vec<(Box<[u8]>, NameEntry)>,
 ) -> Option<(Box<[u8]>, ZoneEntry)> {
+    let zone: &Zone = arc;
     let apex = wire_name(&zone.origin)?;
-    if !snap
-        .zones
-        .find(&zone.origin)
-        .is_some_and(|z| std::ptr::eq(z, *zone))
-    {
+    let served_here =
+        |name: &LowerName| snap.zones.find(name).is_some_and(|z| std::ptr::eq(z, zone));
+    if !served_here(&zone.origin) {
         return None; // a duplicate origin (never served)
     }
     let simple = !snap.has_wildcards(zone) && zone.cuts.is_empty() && !zone.has_dnames;
@@ -712,37 +691,24 @@ fn zone_entries(
     } else {
         None
     };
-    let store = snap
-        .zones
-        .iter_arc()
-        .find(|z| std::ptr::eq(&***z, *zone))
-        .filter(|_| !zone.has_dnames)
-        .cloned();
+    let store = (!zone.has_dnames).then(|| Arc::clone(arc));
     let mut special: Vec<LowerName> = snap.overlay_names(zone).cloned().collect();
     for node in zone.nodes.iter() {
-        let (plain_here, at_cut) = if zone.cuts.is_empty() {
-            (store.is_some() && plain(&node), false)
-        } else {
-            let at_cut = find_cut(zone, &node.name()).is_some();
-            (store.is_some() && !at_cut && plain(&node), at_cut)
-        };
-        if at_cut && store.is_some() {
-            // Referrals: the full path (a marker, or the store
-            // would answer), unless a more specific zone serves it.
+        if !zone.cuts.is_empty() {
             let name = node.name();
-            if snap
-                .zones
-                .find(&name)
-                .is_some_and(|z| std::ptr::eq(z, *zone))
-            {
-                if let Some(w) = wire_name(&name) {
-                    names.push((w.into_boxed_slice(), NameEntry::default()));
+            if find_cut(zone, &name).is_some() {
+                // Referrals: the full path (a marker, or the store would
+                // answer), unless a more specific zone serves the name.
+                if store.is_some() && served_here(&name) {
+                    if let Some(w) = wire_name(&name) {
+                        names.push((w.into_boxed_slice(), NameEntry::default()));
+                    }
                 }
+                continue;
             }
-            continue;
         }
         let pooled_here = !pooled.is_empty() && pooled.contains(&node.wire().to_ascii_lowercase());
-        if plain_here && !pooled_here {
+        if store.is_some() && plain(&node) && !pooled_here {
             continue; // answered from the store
         }
         special.push(node.name());
@@ -759,11 +725,7 @@ fn zone_entries(
         if find_cut(zone, lname).is_some() {
             continue; // referrals: the full path
         }
-        if !snap
-            .zones
-            .find(lname)
-            .is_some_and(|z| std::ptr::eq(z, *zone))
-        {
+        if !served_here(lname) {
             continue; // served by a more specific zone
         }
         let Some(wire) = wire_name(lname) else {
@@ -831,7 +793,7 @@ impl Table {
         // thread taking the next zone not yet taken; merged in zone order,
         // longest origin first, so a name a more specific zone serves keeps
         // that zone's entry.
-        let zones: Vec<&Zone> = snap.zones.iter().collect();
+        let zones: Vec<&Arc<Zone>> = snap.zones.iter_arc().collect();
         let built = crate::par::map(&zones, |zone| {
             let mut entries = Vec::new();
             let apex = zone_entries(&snap, zone, &pooled, &mut entries);

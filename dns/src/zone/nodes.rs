@@ -18,8 +18,8 @@
 use std::hash::{BuildHasher, RandomState};
 
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
-use hickory_proto::serialize::binary::{BinDecodable, BinDecoder};
 
+pub use super::parsed::name_of;
 use super::parsed::{decode_rdata, name_len, Parsed};
 
 /// One owner name: where its name and its RRsets are.
@@ -78,11 +78,6 @@ pub fn lower_wire(name: &Name, buf: &mut [u8; 256]) -> Option<usize> {
     }
     buf[k] = 0;
     Some(k + 1)
-}
-
-/// A wire name as hickory's type.
-pub fn name_of(wire: &[u8]) -> Option<Name> {
-    Name::read(&mut BinDecoder::new(wire)).ok()
 }
 
 /// Why the records cannot be stored.

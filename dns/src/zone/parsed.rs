@@ -117,7 +117,7 @@ impl Parsed {
     /// The record's owner, type and class, its RDATA kept as bytes (for
     /// naming a record whose RDATA does not decode).
     pub fn owner_record(&self, r: &Rec) -> Option<Record> {
-        let name = Name::read(&mut BinDecoder::new(self.owner(r))).ok()?;
+        let name = name_of(self.owner(r))?;
         let data = RData::Unknown {
             code: RecordType::from(r.rtype),
             rdata: hickory_proto::rr::rdata::NULL::with(self.rdata(r).to_vec()),
@@ -129,7 +129,7 @@ impl Parsed {
 
     /// The record as hickory's type (for error messages and tests).
     pub fn record(&self, r: &Rec) -> Option<Record> {
-        let name = Name::read(&mut BinDecoder::new(self.owner(r))).ok()?;
+        let name = name_of(self.owner(r))?;
         let data = decode_rdata(RecordType::from(r.rtype), self.rdata(r))?;
         let mut rec = Record::from_rdata(name, r.ttl, data);
         rec.dns_class = DNSClass::from(r.class);
@@ -145,6 +145,11 @@ pub fn readable(rtype: u16, rdata: &[u8]) -> bool {
         RecordType::AAAA => rdata.len() == 16,
         t => decode_rdata(t, rdata).is_some(),
     }
+}
+
+/// An uncompressed wire name as hickory's type.
+pub fn name_of(wire: &[u8]) -> Option<Name> {
+    Name::read(&mut BinDecoder::new(wire)).ok()
 }
 
 /// Decodes uncompressed wire RDATA of type `rtype`.
